@@ -1,0 +1,113 @@
+# clarifai: run-control CLI and Lua library.
+# Every variable can be overridden (luarocks passes its own).
+
+LUA            ?= lua5.4
+LUA_VERSION    ?= 5.4
+PKG_CONFIG     ?= pkg-config
+CC             ?= cc
+LUA_INCDIR     ?= $(shell $(PKG_CONFIG) --variable=includedir lua$(LUA_VERSION) 2>/dev/null)/lua$(LUA_VERSION)
+CURL_INCDIR    ?= /usr/include
+CURL_LIBDIR    ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
+YAML_INCDIR    ?= /usr/include
+YAML_LIBDIR    ?= $(shell $(PKG_CONFIG) --variable=libdir yaml-0.1 2>/dev/null)
+CURL_CFLAGS    ?= $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+WARN           ?= -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
+                  -Wmissing-prototypes -Wstrict-prototypes -Wundef -Wformat=2
+WERROR         ?= -Werror
+CFLAGS         ?= -O2 -g
+LIBFLAG        ?= -shared
+ALL_CFLAGS      = $(CFLAGS) $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L \
+                  -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
+BUILD          ?= build
+
+# Install locations (luarocks sets these).
+PREFIX         ?= /usr/local
+INST_LIBDIR    ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR    ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+INST_BINDIR    ?= $(PREFIX)/bin
+
+HTTP_SO = $(BUILD)/clarifai/http/core.so
+YAML_SO = $(BUILD)/clarifai/yaml/core.so
+SYS_SO  = $(BUILD)/clarifai/sys/core.so
+MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO)
+
+BUSTED   = $(LUA) /usr/bin/busted
+
+.PHONY: all deps test test-unit test-asan lint rock-check demo install clean check-summary
+
+all: $(MODULES)
+
+$(HTTP_SO): csrc/http.c csrc/common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
+
+$(YAML_SO): csrc/yaml.c csrc/common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(YAML_INCDIR) $(LIBFLAG) -o $@ csrc/yaml.c -L$(YAML_LIBDIR) -lyaml
+
+$(SYS_SO): csrc/sys.c csrc/common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
+
+# Debian 12 packages the build and the tests need; installed when missing.
+DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-socket lua-busted lua-check \
+           luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang valgrind curl
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The whole check: build, specs, specs under ASan+UBSan, luacheck, rockspec.
+test: deps
+	@rm -f $(BUILD)/results.txt; mkdir -p $(BUILD)
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test-unit || true
+	@$(MAKE) --no-print-directory test-asan || true
+	@$(MAKE) --no-print-directory lint || true
+	@$(MAKE) --no-print-directory rock-check || true
+	@$(MAKE) --no-print-directory check-summary
+
+# Each stage appends "stage passed failed" to build/results.txt.
+test-unit: all
+	@sh spec/run-busted.sh unit $(BUSTED)
+
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  LIBFLAG="-shared -fsanitize=address,undefined" all
+	@ASAN_LIB=$$(clang -print-file-name=libclang_rt.asan-x86_64.so) \
+	  CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 \
+	  sh spec/run-busted.sh asan $(BUSTED)
+
+lint:
+	@if luacheck -q lua bin spec >$(BUILD)/luacheck.txt 2>&1; then \
+	  echo "luacheck: clean"; echo "luacheck 1 0" >> $(BUILD)/results.txt; \
+	else cat $(BUILD)/luacheck.txt; echo "luacheck 0 1" >> $(BUILD)/results.txt; fi
+
+rock-check:
+	@sh spec/rock-check.sh
+
+check-summary:
+	@awk '{ p += $$2; f += $$3; printf "  %-10s %d passed, %d failed\n", $$1, $$2, $$3 } \
+	  END { printf "%d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(BUILD)/results.txt
+
+demo: deps all
+	@sh bin/demo.sh
+
+install: all
+	mkdir -p $(DESTDIR)$(INST_LIBDIR)/clarifai/http $(DESTDIR)$(INST_LIBDIR)/clarifai/yaml \
+	  $(DESTDIR)$(INST_LIBDIR)/clarifai/sys $(DESTDIR)$(INST_LUADIR) $(DESTDIR)$(INST_BINDIR)
+	cp $(HTTP_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/http/core.so
+	cp $(YAML_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/yaml/core.so
+	cp $(SYS_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/sys/core.so
+	cp -R lua/clarifai $(DESTDIR)$(INST_LUADIR)/
+	cp bin/clarifai bin/clarifai-emulator $(DESTDIR)$(INST_BINDIR)/
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,143 @@
+-- The one table of pipeline version run states and the transitions a user
+-- may request. Help text, the library's checks and waits, and the emulator
+-- all read it, so they cannot drift apart.
+
+local M = {}
+
+-- Orchestration status codes (clarifai status_code.proto, JOB_* range).
+M.list = {
+  { code = 64000, name = "JOB_QUEUED",           label = "Queued" },
+  { code = 64001, name = "JOB_RUNNING",          label = "Running" },
+  { code = 64002, name = "JOB_COMPLETED",        label = "Completed",        terminal = true },
+  { code = 64003, name = "JOB_FAILED",           label = "Failed",           terminal = true },
+  { code = 64004, name = "JOB_CANCELLED",        label = "Cancelled",        terminal = true },
+  { code = 64006, name = "JOB_UNEXPECTED_ERROR", label = "Unexpected error", terminal = true },
+  { code = 64007, name = "JOB_CONFLICT",         label = "Conflict" },
+  { code = 64008, name = "JOB_PAUSED",           label = "Paused" },
+}
+
+M.by_code, M.by_name = {}, {}
+for _, s in ipairs(M.list) do
+  M.by_code[s.code] = s
+  M.by_name[s.name] = s
+end
+
+-- Actions a user can request. `from` lists the states the API accepts the
+-- request in; `target` is the code sent in the PATCH.
+M.actions = {
+  pause = {
+    target = 64008, past = "paused", verb = "Pausing",
+    from = { 64000, 64001 },
+  },
+  cancel = {
+    target = 64004, past = "cancelled", verb = "Cancelling",
+    from = { 64000, 64001, 64008 },
+  },
+  resume = {
+    target = 64001, past = "resumed", verb = "Resuming",
+    from = { 64008 },
+  },
+}
+M.action_order = { "pause", "cancel", "resume" }
+
+-- Each action's allowed source set as a lookup table.
+for _, a in pairs(M.actions) do
+  a.allowed = {}
+  for _, c in ipairs(a.from) do a.allowed[c] = true end
+end
+
+-- Human label of a code (falls back to the name, then the number).
+function M.label(code)
+  local s = M.by_code[code]
+  return s and s.label or tostring(code)
+end
+
+function M.name(code)
+  local s = M.by_code[code]
+  return s and s.name or tostring(code)
+end
+
+function M.is_terminal(code)
+  local s = M.by_code[code]
+  return s ~= nil and s.terminal == true
+end
+
+-- Accepts an integer code, a numeric string or an enum name; returns the code.
+function M.code_of(v)
+  if math.type(v) == "integer" then return v end
+  if type(v) == "number" and v == math.floor(v) then return math.tointeger(v) end
+  if type(v) == "string" then
+    if M.by_name[v] then return M.by_name[v].code end
+    if v:match("^%d+$") then return math.tointeger(tonumber(v)) end
+  end
+  return nil
+end
+
+function M.can(action, code)
+  local a = M.actions[action]
+  return a ~= nil and a.allowed[code] == true
+end
+
+local function labels(codes)
+  local out = {}
+  for i, c in ipairs(codes) do out[i] = M.label(c) end
+  return out
+end
+
+local function join_or(words)
+  if #words == 1 then return words[1] end
+  return table.concat(words, ", ", 1, #words - 1) .. " or " .. words[#words]
+end
+
+-- The sentence each command's --help shows; the wording of the first
+-- sentence is the Python CLI's.
+function M.rule_sentence(action)
+  if action == "pause" then
+    return "Pausing is allowed only when the pipeline run is in "
+      .. join_or(labels(M.actions.pause.from)) .. " state."
+  elseif action == "cancel" then
+    local t = {}
+    for _, s in ipairs(M.list) do
+      if s.terminal then t[#t + 1] = s.label end
+    end
+    return "Cancelling is allowed when the pipeline run is not already in a terminal state ("
+      .. join_or(t) .. ")."
+  elseif action == "resume" then
+    return "Resuming is allowed only when the pipeline run is in "
+      .. join_or(labels(M.actions.resume.from)) .. " state."
+  end
+  error("unknown action " .. tostring(action), 2)
+end
+
+-- Rows of the transition table: action, allowed from, result.
+function M.table_rows()
+  local rows = {}
+  for _, name in ipairs(M.action_order) do
+    local a = M.actions[name]
+    rows[#rows + 1] = {
+      action = name,
+      from = labels(a.from),
+      to = M.label(a.target),
+      target = a.target,
+      from_codes = a.from,
+    }
+  end
+  return rows
+end
+
+-- The transition table as plain text, for `clarifai pr --help`.
+function M.table_text()
+  local lines = { string.format("  %-8s %-28s %s", "ACTION", "ALLOWED FROM", "RESULT") }
+  for _, r in ipairs(M.table_rows()) do
+    lines[#lines + 1] = string.format("  %-8s %-28s %s", r.action,
+      table.concat(r.from, ", "), r.to)
+  end
+  local t = {}
+  for _, s in ipairs(M.list) do
+    if s.terminal then t[#t + 1] = s.label end
+  end
+  lines[#lines + 1] = "  Terminal states (no further change): " .. table.concat(t, ", ") .. "."
+  return table.concat(lines, "\n")
+end
+
+return M

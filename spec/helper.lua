@@ -1,0 +1,2 @@
+-- Loaded by busted before every spec file.
+-- Nothing global: specs require spec/support modules explicitly.
