@@ -1,0 +1,168 @@
+/*
+ * clarifai.sys.core: the few operating-system facts the CLI needs and Lua
+ * lacks (terminal check, a monotonic clock, a safe file read). Loading it
+ * does not load libcurl or libyaml, so commands that send nothing stay cheap.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+/* isatty(fd) -> boolean */
+static int l_isatty(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= 1024, 1, "file descriptor out of range");
+    lua_pushboolean(L, isatty((int)fd));
+    return 1;
+}
+
+/* monotime() -> seconds as a float, from CLOCK_MONOTONIC */
+static int l_monotime(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* A closed stdout pipe must give EPIPE on write, not kill the process. */
+static int l_ignore_sigpipe(lua_State *L)
+{
+    (void)L;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* File descriptor box: closed by __gc/__close if a raise happens mid-read. */
+typedef struct { int fd; } FdBox;
+
+static void fdbox_release(FdBox *b)
+{
+    if (b && b->fd >= 0) {
+        close(b->fd);
+        b->fd = -1;
+    }
+}
+
+static int fdbox_close(lua_State *L)
+{
+    fdbox_release((FdBox *)lua_touserdata(L, 1));
+    return 0;
+}
+
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+/*
+ * read_file(path, max_bytes) -> data, mode | nil, message, code
+ * Opens without blocking (a FIFO or device never hangs the caller), refuses
+ * anything but a regular file and anything larger than max_bytes.
+ * code: "ENOENT", "EACCES", "NOT_REGULAR", "TOO_LARGE" or "EIO".
+ */
+static int l_read_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer max = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, max >= 0, 2, "negative size limit");
+
+    FdBox *box = (FdBox *)lua_newuserdatauv(L, sizeof(FdBox), 0);
+    box->fd = -1;
+    luaL_setmetatable(L, "clarifai.sys.fdbox");
+
+    box->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (box->fd < 0) {
+        int e = errno;
+        return clarifai_fail(L, strerror(e), e == ENOENT ? "ENOENT" : e == EACCES ? "EACCES" : "EIO");
+    }
+    struct stat st;
+    if (fstat(box->fd, &st) != 0) {
+        int e = errno;
+        fdbox_release(box);
+        return clarifai_fail(L, strerror(e), "EIO");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fdbox_release(box);
+        return clarifai_fail(L, file_kind(st.st_mode), "NOT_REGULAR");
+    }
+    if ((lua_Integer)st.st_size > max) {
+        fdbox_release(box);
+        lua_pushnil(L);
+        lua_pushfstring(L, "file is %I bytes; the limit is %I bytes", (lua_Integer)st.st_size, max);
+        lua_pushliteral(L, "TOO_LARGE");
+        return 3;
+    }
+
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_Integer total = 0;
+    for (;;) {
+        char *p = luaL_prepbuffer(&b);
+        ssize_t n = read(box->fd, p, LUAL_BUFFERSIZE);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            luaL_pushresult(&b);
+            fdbox_release(box);
+            return clarifai_fail(L, strerror(e), "EIO");
+        }
+        if (n == 0) break;
+        total += n;
+        if (total > max) { /* grew while we read */
+            luaL_pushresult(&b);
+            fdbox_release(box);
+            return clarifai_fail(L, "file grew past the size limit while being read", "TOO_LARGE");
+        }
+        luaL_addsize(&b, (size_t)n);
+    }
+    luaL_pushresult(&b);
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    fdbox_release(box);
+    return 2;
+}
+
+/* sleep(seconds): plain nanosleep, resumed after signals. */
+static int l_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    if (s <= 0) return 0;
+    struct timespec ts;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
+    return 0;
+}
+
+static const luaL_Reg funcs[] = {
+    {"isatty", l_isatty},
+    {"monotime", l_monotime},
+    {"ignore_sigpipe", l_ignore_sigpipe},
+    {"read_file", l_read_file},
+    {"sleep", l_sleep},
+    {NULL, NULL}
+};
+
+CLARIFAI_EXPORT int luaopen_clarifai_sys_core(lua_State *L);
+CLARIFAI_EXPORT int luaopen_clarifai_sys_core(lua_State *L)
+{
+    if (luaL_newmetatable(L, "clarifai.sys.fdbox")) {
+        lua_pushcfunction(L, fdbox_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, fdbox_close);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, funcs);
+    return 1;
+}

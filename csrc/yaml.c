@@ -1,0 +1,565 @@
+/*
+ * clarifai.yaml.core: a strict, single-document YAML loader built on libyaml.
+ *
+ *   value, err, code = core.load(text [, { max_size = N, max_depth = N }])
+ *
+ * Mappings become tables with string keys, sequences become arrays, plain
+ * null forms (null, Null, NULL, ~, empty) become nil and every other scalar
+ * is the exact string written: there is no implicit typing. Anchors,
+ * aliases, non-standard tags, non-scalar keys, duplicate keys and multiple
+ * documents are rejected. Bad input never raises: it returns
+ * nil, "LINE:COL: problem", code.
+ *
+ * The value is built in one pass over the libyaml event stream. The Lua
+ * stack holds the containers being built: each open mapping or sequence
+ * has its table on the stack, an open mapping entry has its key above its
+ * table, and a finished value sits on top until it is stored in its
+ * parent. Per-level bookkeeping lives in the loader userdata, which also
+ * owns the parser and the current event, so a Lua error at any point (out
+ * of memory, stack overflow) leaks nothing: __close/__gc free them.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "common.h"
+
+#define LOADER_MT          "clarifai.yaml.loader"
+#define DEFAULT_MAX_SIZE   1048576
+#define DEFAULT_MAX_DEPTH  64
+#define MAX_DEPTH_CAP      10000
+#define NAME_MAX_BYTES     64
+#define STD_TAG_PREFIX     "tag:yaml.org,2002:"
+#define STD_TAG_PREFIX_LEN (sizeof(STD_TAG_PREFIX) - 1)
+
+/* Stack slots a nesting level may use above its table (key, value, copies,
+ * the traversal in strip_nulls, an error message being built). */
+#define LEVEL_SLOTS 8
+
+enum { LV_DOC, LV_SEQ, LV_MAP };
+
+typedef struct {
+    /* Sequence: last index used. Mapping: null placeholders stored. */
+    lua_Integer n;
+    int kind;
+    /* Mapping: a key is on the stack, its value is awaited. */
+    int have_key;
+} level;
+
+typedef struct {
+    yaml_parser_t parser;
+    yaml_event_t event;
+    int parser_live;
+    int event_live;
+    /* levels[0] is the document; levels[1..max_depth] are containers. */
+    level levels[];
+} loader;
+
+static void loader_release(loader *ld)
+{
+    if (ld->event_live) {
+        ld->event_live = 0;
+        yaml_event_delete(&ld->event);
+    }
+    if (ld->parser_live) {
+        ld->parser_live = 0;
+        yaml_parser_delete(&ld->parser);
+    }
+}
+
+/* Both __gc and __close. */
+static int loader_free(lua_State *L)
+{
+    loader *ld = (loader *)luaL_checkudata(L, 1, LOADER_MT);
+    loader_release(ld);
+    return 0;
+}
+
+/* ---- error messages --------------------------------------------------- */
+
+static void add_position(luaL_Buffer *b, size_t line0, size_t col0)
+{
+    char pos[64];
+    snprintf(pos, sizeof pos, "%zu:%zu", line0 + 1, col0 + 1);
+    luaL_addstring(b, pos);
+}
+
+/* A name taken from the input (a key, a tag) may be a secret or garbage:
+ * at most NAME_MAX_BYTES bytes, cut on a character boundary, with control
+ * bytes shown as '?'. */
+static void add_name(luaL_Buffer *b, const char *s, size_t n)
+{
+    size_t i;
+
+    if (n > NAME_MAX_BYTES) {
+        n = NAME_MAX_BYTES;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        luaL_addchar(b, (c < 0x20 || c == 0x7F) ? '?' : (char)c);
+    }
+}
+
+/* Turn the finished message on top of the stack into nil, message, code. */
+static int fail_result(lua_State *L, luaL_Buffer *b, const char *code)
+{
+    luaL_pushresult(b);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    lua_pushstring(L, code);
+    return 3;
+}
+
+/* "LINE:COL: problem[ 'NAME'][ tail]" at an event's start mark. */
+static int fail_at(lua_State *L, const yaml_mark_t *mark, const char *code,
+                   const char *problem, const char *name, size_t name_len,
+                   const char *tail)
+{
+    luaL_Buffer b;
+
+    luaL_checkstack(L, LEVEL_SLOTS, "yaml: message");
+    luaL_buffinit(L, &b);
+    add_position(&b, mark->line, mark->column);
+    luaL_addstring(&b, ": ");
+    luaL_addstring(&b, problem);
+    if (name) {
+        luaL_addstring(&b, " '");
+        add_name(&b, name, name_len);
+        luaL_addchar(&b, '\'');
+    }
+    if (tail)
+        luaL_addstring(&b, tail);
+    return fail_result(L, &b, code);
+}
+
+static int fail_tag(lua_State *L, const yaml_mark_t *mark, const char *tag)
+{
+    luaL_Buffer b;
+    size_t n = strlen(tag);
+
+    luaL_checkstack(L, LEVEL_SLOTS, "yaml: message");
+    luaL_buffinit(L, &b);
+    add_position(&b, mark->line, mark->column);
+    luaL_addstring(&b, ": tag '");
+    /* Show the standard prefix the way it is usually written. */
+    if (n >= STD_TAG_PREFIX_LEN && memcmp(tag, STD_TAG_PREFIX, STD_TAG_PREFIX_LEN) == 0) {
+        luaL_addstring(&b, "!!");
+        add_name(&b, tag + STD_TAG_PREFIX_LEN, n - STD_TAG_PREFIX_LEN);
+    } else {
+        add_name(&b, tag, n);
+    }
+    luaL_addstring(&b, "' is not allowed");
+    return fail_result(L, &b, "yaml_unsupported");
+}
+
+/* Reader errors carry a byte offset, not a mark: count lines and
+ * characters up to it the way libyaml's marks do (0-based, columns in
+ * characters, the byte order mark not counted). */
+static void offset_position(const unsigned char *s, size_t len, size_t off,
+                            yaml_encoding_t enc, size_t *line, size_t *col)
+{
+    size_t i = 0;
+
+    *line = 0;
+    *col = 0;
+    if (off > len)
+        off = len;
+    if (enc == YAML_UTF16LE_ENCODING || enc == YAML_UTF16BE_ENCODING) {
+        int le = (enc == YAML_UTF16LE_ENCODING);
+        if (len >= 2 && ((s[0] == 0xFF && s[1] == 0xFE) || (s[0] == 0xFE && s[1] == 0xFF)))
+            i = 2;
+        for (; i < off && i + 1 < len; i += 2) {
+            unsigned u = le ? (unsigned)(s[i] | (s[i + 1] << 8))
+                            : (unsigned)((s[i] << 8) | s[i + 1]);
+            if (u == '\r') {
+                unsigned next = 0;
+                if (i + 3 < len)
+                    next = le ? (unsigned)(s[i + 2] | (s[i + 3] << 8))
+                              : (unsigned)((s[i + 2] << 8) | s[i + 3]);
+                if (next != '\n') {
+                    (*line)++;
+                    *col = 0;
+                }
+            } else if (u == '\n' || u == 0x85 || u == 0x2028 || u == 0x2029) {
+                (*line)++;
+                *col = 0;
+            } else if (u < 0xDC00 || u > 0xDFFF) {
+                (*col)++;
+            }
+        }
+        return;
+    }
+    if (len >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF)
+        i = 3;
+    for (; i < off; i++) {
+        unsigned char c = s[i];
+        if (c == '\n') {
+            (*line)++;
+            *col = 0;
+        } else if (c == '\r') {
+            if (i + 1 >= len || s[i + 1] != '\n') {
+                (*line)++;
+                *col = 0;
+            }
+        } else if (c == 0xC2 && i + 1 < off && s[i + 1] == 0x85) {
+            (*line)++;
+            *col = 0;
+            i++;
+        } else if (c == 0xE2 && i + 2 < off && s[i + 1] == 0x80
+                   && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
+            (*line)++;
+            *col = 0;
+            i += 2;
+        } else if ((c & 0xC0) != 0x80) {
+            (*col)++;
+        }
+    }
+}
+
+static int fail_parse(lua_State *L, loader *ld, const char *text, size_t len)
+{
+    const yaml_parser_t *p = &ld->parser;
+    luaL_Buffer b;
+    size_t line, col;
+
+    if (p->error == YAML_MEMORY_ERROR)
+        return luaL_error(L, "yaml: not enough memory");
+    if (p->error == YAML_READER_ERROR) {
+        offset_position((const unsigned char *)text, len, p->problem_offset,
+                        p->encoding, &line, &col);
+    } else {
+        line = p->problem_mark.line;
+        col = p->problem_mark.column;
+    }
+    luaL_checkstack(L, LEVEL_SLOTS, "yaml: message");
+    luaL_buffinit(L, &b);
+    add_position(&b, line, col);
+    luaL_addstring(&b, ": ");
+    luaL_addstring(&b, p->problem ? p->problem : "invalid YAML");
+    if (p->context && p->error != YAML_READER_ERROR) {
+        luaL_addstring(&b, " (");
+        luaL_addstring(&b, p->context);
+        luaL_addstring(&b, " at ");
+        add_position(&b, p->context_mark.line, p->context_mark.column);
+        luaL_addchar(&b, ')');
+    }
+    return fail_result(L, &b, "yaml_parse");
+}
+
+/* ---- building values -------------------------------------------------- */
+
+enum { TAG_BAD, TAG_OK, TAG_STR };
+
+/* Scalars may carry !!str (forces a string), !!int, !!float, !!bool or
+ * !!null (accepted, no effect: every scalar is a string or a plain null). */
+static int scalar_tag(const char *tag)
+{
+    const char *t;
+
+    if (strncmp(tag, STD_TAG_PREFIX, STD_TAG_PREFIX_LEN) != 0)
+        return TAG_BAD;
+    t = tag + STD_TAG_PREFIX_LEN;
+    if (strcmp(t, "str") == 0)
+        return TAG_STR;
+    if (strcmp(t, "int") == 0 || strcmp(t, "float") == 0 || strcmp(t, "bool") == 0
+        || strcmp(t, "null") == 0)
+        return TAG_OK;
+    return TAG_BAD;
+}
+
+static int container_tag_ok(const char *tag, const char *want)
+{
+    return strncmp(tag, STD_TAG_PREFIX, STD_TAG_PREFIX_LEN) == 0
+           && strcmp(tag + STD_TAG_PREFIX_LEN, want) == 0;
+}
+
+static int is_null_text(const char *s, size_t n)
+{
+    switch (n) {
+    case 0:
+        return 1;
+    case 1:
+        return s[0] == '~';
+    case 4:
+        return memcmp(s, "null", 4) == 0 || memcmp(s, "Null", 4) == 0
+               || memcmp(s, "NULL", 4) == 0;
+    default:
+        return 0;
+    }
+}
+
+/* Store the value on top of the stack (or a null, nothing pushed) in the
+ * container at level lv. The document level keeps it on the stack. */
+static void store(lua_State *L, loader *ld, level *lv, int isnull)
+{
+    switch (lv->kind) {
+    case LV_SEQ:
+        lv->n++;
+        if (!isnull)
+            lua_rawseti(L, -2, lv->n);
+        break;
+    case LV_MAP:
+        if (isnull) {
+            /* A placeholder, so a later duplicate of this key is seen. */
+            lua_pushlightuserdata(L, ld);
+            lv->n++;
+        }
+        lua_rawset(L, -3);
+        lv->have_key = 0;
+        break;
+    default:
+        if (isnull)
+            lua_pushnil(L);
+        break;
+    }
+}
+
+/* Remove the null placeholders from the mapping on top of the stack. */
+static void strip_nulls(lua_State *L, loader *ld, lua_Integer count)
+{
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == (void *)ld) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, -4);
+            if (--count == 0) {
+                lua_pop(L, 1);
+                break;
+            }
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+}
+
+/* Checks shared by mapping and sequence starts; pushes the new table. */
+static int open_container(lua_State *L, loader *ld, int *depth, int max_depth,
+                          const yaml_event_t *ev, const char *anchor, const char *tag,
+                          const char *want_tag, int kind)
+{
+    level *parent = &ld->levels[*depth];
+    level *lv;
+
+    if (anchor)
+        return fail_at(L, &ev->start_mark, "yaml_unsupported",
+                       "anchors and aliases are not allowed", NULL, 0, NULL);
+    if (tag && !container_tag_ok(tag, want_tag))
+        return fail_tag(L, &ev->start_mark, tag);
+    if (parent->kind == LV_MAP && !parent->have_key)
+        return fail_at(L, &ev->start_mark, "yaml_unsupported",
+                       "a mapping key must be a scalar", NULL, 0, NULL);
+    if (*depth >= max_depth) {
+        char tail[64];
+        snprintf(tail, sizeof tail, " of %d levels", max_depth);
+        return fail_at(L, &ev->start_mark, "yaml_limit",
+                       "nesting is deeper than the limit", NULL, 0, tail);
+    }
+    luaL_checkstack(L, LEVEL_SLOTS, "yaml: nesting too deep");
+    lua_createtable(L, 0, kind == LV_MAP ? 4 : 0);
+    (*depth)++;
+    lv = &ld->levels[*depth];
+    lv->n = 0;
+    lv->kind = kind;
+    lv->have_key = 0;
+    return 0;
+}
+
+static int on_scalar(lua_State *L, loader *ld, level *lv, const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+    int tag = TAG_OK;
+
+    if (ev->data.scalar.anchor)
+        return fail_at(L, &ev->start_mark, "yaml_unsupported",
+                       "anchors and aliases are not allowed", NULL, 0, NULL);
+    if (ev->data.scalar.tag) {
+        tag = scalar_tag((const char *)ev->data.scalar.tag);
+        if (tag == TAG_BAD)
+            return fail_tag(L, &ev->start_mark, (const char *)ev->data.scalar.tag);
+    }
+    if (lv->kind == LV_MAP && !lv->have_key) {
+        /* A key: always the string written. */
+        lua_pushlstring(L, v, n);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) != LUA_TNIL)
+            return fail_at(L, &ev->start_mark, "yaml_duplicate", "duplicate key", v, n, NULL);
+        lua_pop(L, 1);
+        lv->have_key = 1;
+        return 0;
+    }
+    if (tag != TAG_STR && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+        && is_null_text(v, n)) {
+        store(L, ld, lv, 1);
+    } else {
+        lua_pushlstring(L, v, n);
+        store(L, ld, lv, 0);
+    }
+    return 0;
+}
+
+/* Run the parser to the end of the stream. Returns the number of results
+ * on top of the stack: 1 (the root) or 3 (nil, message, code). */
+static int build(lua_State *L, loader *ld, const char *text, size_t len, int max_depth)
+{
+    yaml_event_t *ev = &ld->event;
+    int depth = 0, docs = 0, rc;
+
+    ld->levels[0].kind = LV_DOC;
+    ld->levels[0].n = 0;
+    ld->levels[0].have_key = 0;
+    luaL_checkstack(L, LEVEL_SLOTS, "yaml: stack");
+    for (;;) {
+        if (!yaml_parser_parse(&ld->parser, ev))
+            return fail_parse(L, ld, text, len);
+        ld->event_live = 1;
+        rc = 0;
+        switch (ev->type) {
+        case YAML_STREAM_END_EVENT:
+            yaml_event_delete(ev);
+            ld->event_live = 0;
+            if (docs == 0)
+                lua_pushnil(L);
+            return 1;
+        case YAML_DOCUMENT_START_EVENT:
+            if (docs++)
+                return fail_at(L, &ev->start_mark, "yaml_unsupported",
+                               "more than one document", NULL, 0, NULL);
+            break;
+        case YAML_ALIAS_EVENT:
+            return fail_at(L, &ev->start_mark, "yaml_unsupported",
+                           "anchors and aliases are not allowed", NULL, 0, NULL);
+        case YAML_SCALAR_EVENT:
+            rc = on_scalar(L, ld, &ld->levels[depth], ev);
+            break;
+        case YAML_MAPPING_START_EVENT:
+            rc = open_container(L, ld, &depth, max_depth, ev,
+                                (const char *)ev->data.mapping_start.anchor,
+                                (const char *)ev->data.mapping_start.tag, "map", LV_MAP);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            rc = open_container(L, ld, &depth, max_depth, ev,
+                                (const char *)ev->data.sequence_start.anchor,
+                                (const char *)ev->data.sequence_start.tag, "seq", LV_SEQ);
+            break;
+        case YAML_MAPPING_END_EVENT:
+            if (ld->levels[depth].n > 0)
+                strip_nulls(L, ld, ld->levels[depth].n);
+            depth--;
+            store(L, ld, &ld->levels[depth], 0);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+            depth--;
+            store(L, ld, &ld->levels[depth], 0);
+            break;
+        default: /* stream start, document end */
+            break;
+        }
+        if (rc)
+            return rc;
+        yaml_event_delete(ev);
+        ld->event_live = 0;
+    }
+}
+
+/* ---- load ------------------------------------------------------------- */
+
+static lua_Integer opt_integer(lua_State *L, const char *name, lua_Integer lo, lua_Integer hi)
+{
+    int isint = 0;
+    lua_Integer v = 0;
+
+    if (lua_type(L, -1) == LUA_TNUMBER)
+        v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < lo || v > hi) {
+        if (lua_type(L, -1) == LUA_TNUMBER)
+            luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' must be an integer in [%I, %I]",
+                                                name, lo, hi));
+        luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' must be an integer, got %s",
+                                            name, luaL_typename(L, -1)));
+    }
+    return v;
+}
+
+static void read_opts(lua_State *L, lua_Integer *max_size, lua_Integer *max_depth)
+{
+    if (lua_isnoneornil(L, 2))
+        return;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        size_t kl = 0;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kl) : NULL;
+        if (k && kl == 8 && memcmp(k, "max_size", 8) == 0)
+            *max_size = opt_integer(L, "max_size", 0, LUA_MAXINTEGER);
+        else if (k && kl == 9 && memcmp(k, "max_depth", 9) == 0)
+            *max_depth = opt_integer(L, "max_depth", 1, MAX_DEPTH_CAP);
+        else if (k)
+            luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'", k));
+        else
+            luaL_argerror(L, 2, lua_pushfstring(L, "unknown option of type %s",
+                                                luaL_typename(L, -2)));
+        lua_pop(L, 1);
+    }
+}
+
+static int l_load(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    lua_Integer max_size = DEFAULT_MAX_SIZE, max_depth = DEFAULT_MAX_DEPTH;
+    loader *ld;
+
+    read_opts(L, &max_size, &max_depth);
+    if ((unsigned long long)len > (unsigned long long)max_size) {
+        luaL_Buffer b;
+        char msg[128];
+        snprintf(msg, sizeof msg, "1:1: input is %zu bytes; the limit is %lld bytes",
+                 len, (long long)max_size);
+        luaL_buffinit(L, &b);
+        luaL_addstring(&b, msg);
+        return fail_result(L, &b, "yaml_limit");
+    }
+    lua_settop(L, 1); /* the text stays anchored at index 1 */
+
+    ld = (loader *)lua_newuserdatauv(
+        L, offsetof(loader, levels) + ((size_t)max_depth + 1) * sizeof(level), 0);
+    ld->parser_live = 0;
+    ld->event_live = 0;
+    luaL_setmetatable(L, LOADER_MT);
+    lua_toclose(L, -1);
+    if (!yaml_parser_initialize(&ld->parser))
+        return luaL_error(L, "yaml: not enough memory");
+    ld->parser_live = 1;
+    yaml_parser_set_input_string(&ld->parser, (const unsigned char *)text, len);
+    return build(L, ld, text, len, (int)max_depth);
+}
+
+CLARIFAI_EXPORT int luaopen_clarifai_yaml_core(lua_State *L);
+
+CLARIFAI_EXPORT int luaopen_clarifai_yaml_core(lua_State *L)
+{
+    static const luaL_Reg loader_meta[] = {
+        { "__gc", loader_free },
+        { "__close", loader_free },
+        { NULL, NULL },
+    };
+    static const luaL_Reg funcs[] = {
+        { "load", l_load },
+        { NULL, NULL },
+    };
+
+    luaL_newmetatable(L, LOADER_MT); /* existing one is reused */
+    luaL_setfuncs(L, loader_meta, 0);
+    lua_pop(L, 1);
+    luaL_newlib(L, funcs);
+    lua_pushstring(L, yaml_get_version_string());
+    lua_setfield(L, -2, "_VERSION");
+    return 1;
+}

@@ -1,0 +1,39 @@
+-- config-lock.yaml (written by `clarifai pipeline upload`): the four ids of a
+-- pipeline version, read from the current directory only, as the Python CLI
+-- does. Values are used exactly as written (no YAML typing).
+
+local yaml = require "clarifai.yaml"
+
+local M = {}
+
+M.NAME = "config-lock.yaml"
+
+-- Lockfile key for each id the commands need.
+M.KEYS = {
+  { id = "user_id", key = "user_id" },
+  { id = "app_id", key = "app_id" },
+  { id = "pipeline_id", key = "id" },
+  { id = "pipeline_version_id", key = "version_id" },
+}
+
+-- read([dir]) -> { status = "absent" | "invalid" | "ok", ids = {...}, message = ... }
+function M.read(dir)
+  local path = (dir and dir ~= "." and (dir .. "/") or "") .. M.NAME
+  local doc, err, code = yaml.load_file(path, yaml.LOCKFILE_MAX)
+  if err and code == "ENOENT" then
+    return { status = "absent", path = path }
+  elseif err then
+    return { status = "invalid", path = path, message = err }
+  end
+  if type(doc) ~= "table" or type(doc.pipeline) ~= "table" then
+    return { status = "invalid", path = path, message = path .. ": no 'pipeline' mapping" }
+  end
+  local ids = {}
+  for _, k in ipairs(M.KEYS) do
+    local v = doc.pipeline[k.key]
+    if type(v) == "string" and v ~= "" then ids[k.id] = v end
+  end
+  return { status = "ok", path = path, ids = ids }
+end
+
+return M

@@ -1,0 +1,69 @@
+-- Text hygiene for anything that came from outside (server replies, files):
+-- terminal control characters are escaped and secrets scrubbed before the
+-- text can reach a terminal or a log.
+
+local M = {}
+
+local function hex(c) return string.format("\\x%02x", c:byte()) end
+
+-- Escapes C0 controls, DEL, C1 controls and bytes that are not valid UTF-8.
+-- With keep_newlines, "\n" passes through (multi-line log text).
+function M.sanitize(s, keep_newlines)
+  if type(s) ~= "string" then s = tostring(s) end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local b = s:byte(i)
+    local len = b < 0x80 and 1 or (b >= 0xc2 and b <= 0xdf) and 2
+      or (b >= 0xe0 and b <= 0xef) and 3 or (b >= 0xf0 and b <= 0xf4) and 4 or 0
+    local ch = len > 0 and s:sub(i, i + len - 1) or nil
+    if len > 1 and (#ch < len or not utf8.len(ch)) then len, ch = 0, nil end
+    if len == 0 then
+      out[#out + 1] = hex(s:sub(i, i)); i = i + 1
+    elseif len == 1 then
+      if b == 10 and keep_newlines then out[#out + 1] = ch
+      elseif b == 9 then out[#out + 1] = ch
+      elseif b < 0x20 or b == 0x7f then out[#out + 1] = hex(ch)
+      else out[#out + 1] = ch end
+      i = i + 1
+    else
+      local cp = utf8.codepoint(ch)
+      if cp >= 0x80 and cp <= 0x9f then out[#out + 1] = string.format("\\u%04x", cp)
+      else out[#out + 1] = ch end
+      i = i + len
+    end
+  end
+  return table.concat(out)
+end
+
+-- Replaces every literal occurrence of each secret with a marker.
+function M.scrub(s, secrets)
+  if type(s) ~= "string" or not secrets then return s end
+  for _, secret in ipairs(secrets) do
+    if type(secret) == "string" and #secret >= 4 then
+      local pos = 1
+      local parts = {}
+      while true do
+        local a, b = s:find(secret, pos, true)
+        if not a then break end
+        parts[#parts + 1] = s:sub(pos, a - 1)
+        parts[#parts + 1] = "[REDACTED]"
+        pos = b + 1
+      end
+      if #parts > 0 then
+        parts[#parts + 1] = s:sub(pos)
+        s = table.concat(parts)
+      end
+    end
+  end
+  return s
+end
+
+-- At most n bytes of s, cut on a character boundary, with "…" when cut.
+function M.truncate(s, n)
+  if #s <= n then return s end
+  local cut = n
+  while cut > 0 and (s:byte(cut + 1) or 0) >= 0x80 and (s:byte(cut + 1) or 0) < 0xc0 do cut = cut - 1 end
+  return s:sub(1, cut) .. "…"
+end
+
+return M

@@ -1,0 +1,27 @@
+-- YAML files: read safely (regular files only, size-capped, never blocking on
+-- a FIFO or device), then parse with clarifai.yaml.core. Errors name the file:
+-- "path:line:col: problem".
+
+local sys = require "clarifai.sys.core"
+
+local M = {}
+
+M.CONFIG_MAX = 1024 * 1024          -- ~/.config/clarifai/config
+M.LOCKFILE_MAX = 16 * 1024 * 1024   -- config-lock.yaml carries the whole Argo spec
+
+-- load_file(path, max_size) -> value, mode | nil, message, code
+-- code: "ENOENT", "EACCES", "NOT_REGULAR", "TOO_LARGE", "EIO" or a yaml_* code.
+function M.load_file(path, max_size)
+  local text, mode_or_msg, code = sys.read_file(path, max_size)
+  if not text then
+    return nil, path .. ": " .. mode_or_msg, code
+  end
+  local core = require "clarifai.yaml.core"
+  local value, err, ycode = core.load(text, { max_size = max_size })
+  if err then
+    return nil, path .. ":" .. err, ycode
+  end
+  return value, mode_or_msg
+end
+
+return M
