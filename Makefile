@@ -98,7 +98,7 @@ check-summary:
 	  END { printf "%d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(BUILD)/results.txt
 
 demo: deps all
-	@sh bin/demo.sh
+	@sh examples/demo.sh
 
 install: all
 	mkdir -p $(DESTDIR)$(INST_LIBDIR)/clarifai/http $(DESTDIR)$(INST_LIBDIR)/clarifai/yaml \

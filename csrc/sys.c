@@ -3,11 +3,16 @@
  * lacks (terminal check, a monotonic clock, a safe file read). Loading it
  * does not load libcurl or libyaml, so commands that send nothing stay cheap.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,7 +149,47 @@ static int l_sleep(lua_State *L)
     return 0;
 }
 
+/* realpath(path) -> resolved path | nil, message */
+static int l_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char *r = realpath(path, NULL);
+    if (!r) return clarifai_fail(L, strerror(errno), "ENOENT");
+    lua_pushstring(L, r); /* may raise: copy first, then free */
+    free(r);
+    return 1;
+}
+
+/*
+ * exec(path, argv) -> only returns on failure: nil, message
+ * Replaces this process (used to hand commands to another CLI). Every
+ * argument is copied into one Lua-owned block first, so nothing leaks if a
+ * raise happens before execv.
+ */
+static int l_exec(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    luaL_argcheck(L, n >= 1 && n < 4096, 2, "argv must have 1..4095 entries");
+    char **argv = (char **)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(char *), 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "argv entries must be strings");
+        /* the strings stay referenced by the argv table during execv */
+        argv[i - 1] = (char *)(uintptr_t)lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    argv[n] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    execv(path, argv);
+    return clarifai_fail(L, strerror(errno), "EXEC");
+}
+
 static const luaL_Reg funcs[] = {
+    {"realpath", l_realpath},
+    {"exec", l_exec},
     {"isatty", l_isatty},
     {"monotime", l_monotime},
     {"ignore_sigpipe", l_ignore_sigpipe},

@@ -361,6 +361,7 @@ static int open_container(lua_State *L, loader *ld, int *depth, int max_depth,
                        "nesting is deeper than the limit", NULL, 0, tail);
     }
     luaL_checkstack(L, LEVEL_SLOTS, "yaml: nesting too deep");
+    /* Most mappings have a few keys: skip the first rehashes. */
     lua_createtable(L, 0, kind == LV_MAP ? 4 : 0);
     (*depth)++;
     lv = &ld->levels[*depth];

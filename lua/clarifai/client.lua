@@ -59,12 +59,26 @@ function M.new(opts)
   return c
 end
 
+-- Options every from_config() call starts from (the CLI's --config,
+-- --context and --verbose when it runs a user script), and the cached
+-- default client built from them.
+local defaults, default_client = {}, nil
+
+function M.set_defaults(opts)
+  defaults = opts or {}
+  if default_client then default_client:close() end
+  default_client = nil
+end
+
 --[[
 from_config{ config_path?, context?, getenv?, need_pat?, ...client options }
 -> client, settings | nil, err. Resolves the token and base as the CLI does.
 ]]
 function M.from_config(opts)
-  opts = opts or {}
+  local merged = {}
+  for k, v in pairs(defaults) do merged[k] = v end
+  for k, v in pairs(opts or {}) do merged[k] = v end
+  opts = merged
   local settings, err = config.resolve(opts)
   if not settings then return nil, err end
   local copts = {}
@@ -73,6 +87,15 @@ function M.from_config(opts)
   local c, cerr = M.new(copts)
   if not c then return nil, cerr end
   return c, settings
+end
+
+-- default() -> the shared client resolved as the CLI resolves it (cached).
+function M.default()
+  if default_client then return default_client end
+  local c, err = M.from_config({})
+  if not c then return nil, err end
+  default_client = c
+  return c
 end
 
 function Client:secrets()

@@ -30,12 +30,12 @@ end
 -- mode | nil, err.
 local function load(path, explicit)
   local doc, mode, code = yaml.load_file(path, yaml.CONFIG_MAX)
-  if doc == nil and code == "ENOENT" then
+  if code == "ENOENT" then
     if explicit then
       return nil, errors.new("config", "config file " .. path .. " does not exist")
     end
     return nil
-  elseif doc == nil and mode then
+  elseif code then
     local what = code and code:match("^yaml_") and "invalid config file " or "cannot read config file "
     return nil, errors.new("config", what .. mode)
   end

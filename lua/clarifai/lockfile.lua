@@ -20,9 +20,9 @@ M.KEYS = {
 function M.read(dir)
   local path = (dir and dir ~= "." and (dir .. "/") or "") .. M.NAME
   local doc, err, code = yaml.load_file(path, yaml.LOCKFILE_MAX)
-  if err and code == "ENOENT" then
+  if code == "ENOENT" then
     return { status = "absent", path = path }
-  elseif err then
+  elseif code then
     return { status = "invalid", path = path, message = err }
   end
   if type(doc) ~= "table" or type(doc.pipeline) ~= "table" then

@@ -11,8 +11,15 @@ local states = require "clarifai.states"
 local M = {}
 
 -- The client from opts.client, or one resolved as the CLI resolves it.
+local CONFIG_KEYS = { "config_path", "context", "getenv", "pat", "api_base" }
+
 local function get_client(opts)
   if opts.client then return opts.client end
+  local custom = false
+  for _, k in ipairs(CONFIG_KEYS) do
+    if opts[k] ~= nil then custom = true end
+  end
+  if not custom then return client_mod.default() end
   local c, err = client_mod.from_config(opts)
   if not c then return nil, err end
   return c
@@ -117,6 +124,118 @@ local function single(action)
     return r
   end
 end
+
+-- Reads ------------------------------------------------------------------
+
+--[[
+status(ref, run_ids, opts) -> report
+report = { runs = { <the API's run objects, in input order> },
+  results = { {run_id, run?, error?} ... } }
+]]
+function M.status(ref, run_ids, opts)
+  opts = opts or {}
+  local full, err = complete(ref, opts)
+  if not full then return nil, err end
+  local c, cerr = get_client(opts)
+  if not c then return nil, cerr end
+  local reqs = {}
+  for i, id in ipairs(run_ids) do reqs[i] = c:build("GET", api.run_path(full, id)) end
+  local results = c:perform(reqs, opts.parallel or 8)
+  local ctx = ctx_for(c, "get pipeline version run")
+  local report = { runs = json.array(), results = json.array() }
+  for i, id in ipairs(run_ids) do
+    local doc, derr = api.decode(results[i], ctx)
+    if doc and type(doc.pipeline_version_run) ~= "table" then
+      doc, derr = nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
+    end
+    if doc then
+      report.runs[#report.runs + 1] = doc.pipeline_version_run
+      report.results[i] = { run_id = id, run = doc.pipeline_version_run }
+    else
+      report.results[i] = { run_id = id, error = derr }
+    end
+  end
+  return report
+end
+
+-- A GET of a paged list; returns the list field's items and the doc.
+local function get_page(c, path, query, field, what)
+  local resp = c:request("GET", path .. (query ~= "" and ("?" .. query) or ""))
+  local doc, err = api.decode(resp, ctx_for(c, what))
+  if not doc then return nil, err end
+  local items = doc[field]
+  if items == nil then items = {} end
+  if type(items) ~= "table" then
+    return nil, errors.new("protocol", "the API sent a malformed response: '" .. field .. "' is not a list")
+  end
+  return items, doc
+end
+
+-- Status names or codes ("running", "JOB_PAUSED", 64001) to codes.
+function M.status_codes(list)
+  local codes = {}
+  for _, v in ipairs(list or {}) do
+    local code = states.code_of(v) or states.code_of("JOB_" .. tostring(v):upper())
+    if not code then return nil, errors.new("usage", "unknown status '" .. tostring(v) .. "'") end
+    codes[#codes + 1] = code
+  end
+  return codes
+end
+
+--[[
+list(ref, { status = {names or codes}, page = 1, per_page = 16, all = false }, opts)
+-> { runs = {...}, page, per_page }
+With all, pages are followed until a short page.
+]]
+function M.list(ref, query, opts)
+  opts, query = opts or {}, query or {}
+  local full, err = complete(ref, opts)
+  if not full then return nil, err end
+  local codes, serr = M.status_codes(query.status)
+  if not codes then return nil, serr end
+  local c, cerr = get_client(opts)
+  if not c then return nil, cerr end
+  local page, per_page = query.page or 1, query.per_page or 16
+  local out = { runs = json.array(), page = page, per_page = per_page }
+  while true do
+    local q = { "page=" .. page, "per_page=" .. per_page }
+    for _, code in ipairs(codes) do q[#q + 1] = "status_codes=" .. code end
+    local items, doc = get_page(c, api.runs_path(full), table.concat(q, "&"), "pipeline_version_runs",
+      "list pipeline version runs")
+    if not items then return nil, doc end
+    for _, r in ipairs(items) do out.runs[#out.runs + 1] = r end
+    if not query.all or #items < per_page then break end
+    page = page + 1
+  end
+  return out
+end
+
+--[[
+history(ref, run_id, opts) -> { status_logs = {...} }  (every page)
+]]
+function M.history(ref, run_id, opts)
+  opts = opts or {}
+  local full, err = complete(ref, opts)
+  if not full then return nil, err end
+  local c, cerr = get_client(opts)
+  if not c then return nil, cerr end
+  local out = { status_logs = json.array() }
+  local page, per_page = 1, 100
+  while true do
+    local items, doc = get_page(c, api.run_path(full, run_id) .. "/status_logs",
+      "page=" .. page .. "&per_page=" .. per_page, "pipeline_version_run_status_logs",
+      "list pipeline version run status logs")
+    if not items then return nil, doc end
+    for _, r in ipairs(items) do out.status_logs[#out.status_logs + 1] = r end
+    if #items < per_page or page >= 1000 then break end
+    page = page + 1
+  end
+  return out
+end
+
+-- Waiting and watching live in clarifai.watch; offered here too.
+function M.wait(...) return require("clarifai.watch").wait(...) end
+function M.monitor(...) return require("clarifai.watch").monitor(...) end
 
 M.pause = single("pause")
 M.cancel = single("cancel")

@@ -7,6 +7,21 @@ local version = require "clarifai.version"
 
 local M = {}
 
+local GLOBAL_VALUE = { ["--config"] = true, ["--context"] = true }
+local GLOBAL_FLAG = { ["--verbose"] = true, ["-v"] = true, ["--debug"] = true }
+
+-- Index of the first argument that is not a global option, or nil.
+local function command_index(argv)
+  local i = 1
+  while argv[i] do
+    local a = argv[i]
+    if GLOBAL_VALUE[a] then i = i + 2
+    elseif a:match("^%-%-config=") or a:match("^%-%-context=") or GLOBAL_FLAG[a] then i = i + 1
+    else return i end
+  end
+  return nil
+end
+
 -- Which group alias and subcommand the user typed (for usage lines).
 local function typed_path(argv)
   for i, a in ipairs(argv) do
@@ -31,15 +46,75 @@ local function usage_error(argv, message)
 end
 M.usage_error = usage_error
 
--- Prints an error table and returns its exit code.
-local function report(argv, err)
+-- Prints an error table and returns its exit code. With -o json the error
+-- is one JSON line on stderr.
+local function report(argv, err, as_json)
+  if as_json then
+    local json = require "clarifai.json"
+    output.err(json.encode({ error = require("clarifai.cli.pipelinerun").error_view(err) }))
+    return err.exit_code or errors.exit_codes.internal
+  end
   if err.kind == "usage" then return usage_error(argv, err.message) end
   output.err("Error: " .. err.message)
   return err.exit_code or errors.exit_codes.internal
 end
 M.report = report
 
+-- The Python clarifai CLI to hand unknown commands to: CLARIFAI_PYTHON_CLI,
+-- else another `clarifai` on PATH that is not this tool.
+local function find_python_cli()
+  local sys = require "clarifai.sys.core"
+  local explicit = os.getenv("CLARIFAI_PYTHON_CLI")
+  if explicit and explicit ~= "" then return explicit end
+  local me = arg and arg[0] and sys.realpath(arg[0])
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    local cand = dir .. "/clarifai"
+    local real = sys.realpath(cand)
+    if real and real ~= me then
+      local head = sys.read_file(real, 16 * 1024 * 1024)
+      -- another copy of this tool would hand the command straight back
+      if head and not head:find("clarifai.cli", 1, true) then return real end
+    end
+  end
+  return nil
+end
+
+local function hand_over(argv, name)
+  local py = find_python_cli()
+  if py then
+    local sys = require "clarifai.sys.core"
+    local full = { py }
+    for _, a in ipairs(argv) do full[#full + 1] = a end
+    output.flush()
+    local _, err = sys.exec(py, full)
+    output.err("Error: cannot run the Python clarifai CLI at " .. py .. ": " .. tostring(err))
+    return errors.exit_codes.usage
+  end
+  output.err("Error: '" .. name .. "' is not a command of this tool, and no Python clarifai CLI was found "
+    .. "to hand it to (set CLARIFAI_PYTHON_CLI to its path).")
+  output.err("Commands here: pipelinerun (pr) pause|cancel|resume|status|list|monitor|history|transitions, "
+    .. "completion, script, help. See 'clarifai --help'.")
+  return errors.exit_codes.usage
+end
+
+local KNOWN = {}
+for _, c in ipairs(require("clarifai.cli.parser").COMMANDS) do KNOWN[c] = true end
+
+local function wants_json(argv)
+  for i, a in ipairs(argv) do
+    if (a == "-o" or a == "--output") and argv[i + 1] == "json" then return true end
+    if a == "-ojson" or a == "--output=json" then return true end
+  end
+  return false
+end
+
 local function run(argv)
+  local ci = command_index(argv)
+  local name = ci and argv[ci]
+  if name and name:sub(1, 1) ~= "-" and not KNOWN[name] then return hand_over(argv, name) end
+  if name == "script" then
+    return require("clarifai.cli.script").run(argv, ci)
+  end
   local parser = require("clarifai.cli.parser").build()
   local ok, args = parser:pparse(argv)
   if not ok then return usage_error(argv, args) end
@@ -48,12 +123,12 @@ local function run(argv)
     return 0
   end
   if not args.command then
-    io.stdout:write(parser:get_help(), "\n")
+    output.out(parser:get_help())
     return 0
   end
   local command = require("clarifai.cli." .. args.command)
   local code, err = command.run(args, argv)
-  if err then return report(argv, err) end
+  if err then return report(argv, err, wants_json(argv)) end
   return code or 0
 end
 

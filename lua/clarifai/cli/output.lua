@@ -15,6 +15,7 @@ end
 local function clean(s)
   return text.scrub(s, secrets)
 end
+M.clean = clean
 
 -- A write to a closed pipe must not end the run with a Lua error.
 local function write(f, s)

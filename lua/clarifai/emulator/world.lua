@@ -199,7 +199,7 @@ function World:set_config(t)
   return self.config
 end
 
-function World:add_status_log(run, code, t, by, message)
+local function add_status_log(run, code, t, by, message)
   run.status_logs[#run.status_logs + 1] = {
     id = M.hex_id(), code = code, at = t, by = by or "", message = message or "",
   }
@@ -244,10 +244,10 @@ function World:put_run(spec, now)
     if run.started_at and not spec.run_secs then run.run_secs = run.ended_at - run.started_at end
   end
   if spec.history then
-    for _, h in ipairs(spec.history) do self:add_status_log(run, h.code, h.at, h.by, h.message) end
+    for _, h in ipairs(spec.history) do add_status_log(run, h.code, h.at, h.by, h.message) end
     run.modified_at = run.status_logs[#run.status_logs].at
   else
-    self:add_status_log(run, code, now, spec.by or "", SERVER_MESSAGES[code])
+    add_status_log(run, code, now, spec.by or "", SERVER_MESSAGES[code])
   end
   for _, line in ipairs(spec.lines or {}) do self:add_log(run, line) end
   for _, step in ipairs(spec.script or {}) do
@@ -276,7 +276,7 @@ function World:transition(run, code, t, by, message)
     if self.config.tick > 0 then run.next_log_at = t + self.config.tick end
   end
   run.ended_at = states.is_terminal(code) and t or nil
-  self:add_status_log(run, code, t, by, message or SERVER_MESSAGES[code] or states.label(code))
+  add_status_log(run, code, t, by, message or SERVER_MESSAGES[code] or states.label(code))
 end
 
 -- When the clock alone moves this run next (nil: never).
@@ -393,7 +393,9 @@ function World:apply_patch(changes, by)
     local message = USER_MESSAGES[ch.action]
     if delay > 0 then
       local pending = ch.run.pending
-      pending[#pending + 1] = { at = now + delay, code = ch.code, action = ch.action, by = by, message = message }
+      pending[#pending + 1] = {
+        at = now + delay, code = ch.code, action = ch.action, by = by, message = message,
+      }
       table.sort(pending, function(x, y) return x.at < y.at end)
     else
       self:transition(ch.run, ch.code, now, by, message)
@@ -423,7 +425,7 @@ function World:run_json(run, now)
   return o
 end
 
-function World:status_log_json(run, rec)
+function M.status_log_json(run, rec)
   return {
     id = rec.id,
     pipeline_version_run_id = run.id,

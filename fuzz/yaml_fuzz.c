@@ -1,0 +1,169 @@
+/*
+ * libFuzzer harness for clarifai.yaml.core (csrc/yaml.c).
+ *
+ * Build and run from the repository root (one minute):
+ *
+ *   clang -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+ *     -fno-sanitize-recover=all -I/usr/include/lua5.4 \
+ *     fuzz/yaml_fuzz.c -o /tmp/yaml_fuzz -llua5.4 -lyaml \
+ *   && mkdir -p /tmp/yaml_fuzz_corpus \
+ *   && /tmp/yaml_fuzz -max_total_time=60 -max_len=8192 -timeout=10 \
+ *        /tmp/yaml_fuzz_corpus fuzz/corpus/yaml
+ *
+ * Each input is loaded three times, each in a fresh lua_State:
+ *   1. with default options: load must not raise, and the result must be
+ *      either a tree of tables and strings or nil, "LINE:COL: ...", code;
+ *   2. with small limits (max_depth 4, max_size half the input), the same;
+ *   3. with an allocator that fails after a few allocations inside load:
+ *      raising is allowed there, leaking or touching freed memory is not
+ *      (the loader userdata must release the parser and event).
+ */
+#include "../csrc/yaml.c"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+typedef struct {
+    long budget; /* allocations that may still grow memory; < 0: unlimited */
+} fuzz_alloc_state;
+
+static void *fuzz_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    fuzz_alloc_state *st = (fuzz_alloc_state *)ud;
+
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    /* Lua requires shrinking to succeed; only growth may fail. */
+    if (st->budget >= 0 && (ptr == NULL || nsize > osize)) {
+        if (st->budget == 0)
+            return NULL;
+        st->budget--;
+    }
+    return realloc(ptr, nsize);
+}
+
+static void die(lua_State *L, const char *what)
+{
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no message)";
+    fprintf(stderr, "yaml_fuzz: %s: %s\n", what, msg);
+    abort();
+}
+
+/* The value at the top is a string or a table of strings and tables, keyed
+ * by strings or positive integers. */
+static void check_tree(lua_State *L, int depth)
+{
+    int t;
+
+    if (lua_type(L, -1) == LUA_TSTRING)
+        return;
+    if (lua_type(L, -1) != LUA_TTABLE || depth > MAX_DEPTH_CAP)
+        die(L, "result holds a value that is not a string or a table");
+    if (!lua_checkstack(L, 4))
+        die(L, "stack");
+    t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int kt = lua_type(L, -2);
+        if (kt != LUA_TSTRING && !(kt == LUA_TNUMBER && lua_isinteger(L, -2)
+                                   && lua_tointeger(L, -2) > 0))
+            die(L, "result holds a bad key");
+        check_tree(L, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+static void check_result(lua_State *L)
+{
+    static const char *const codes[] = {
+        "yaml_parse", "yaml_limit", "yaml_unsupported", "yaml_duplicate", NULL,
+    };
+    const char *msg, *code, *p;
+    int i, ok = 0;
+
+    if (lua_isnil(L, -1) && lua_isnil(L, -2)) {
+        if (!lua_isnil(L, -3)) {
+            lua_pushvalue(L, -3);
+            check_tree(L, 0);
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    if (!lua_isnil(L, -3) || lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+        die(L, "failure is not nil, message, code");
+    msg = lua_tostring(L, -2);
+    code = lua_tostring(L, -1);
+    for (i = 0; codes[i]; i++)
+        ok |= strcmp(code, codes[i]) == 0;
+    if (!ok)
+        die(L, "unknown code");
+    /* "LINE:COL: " with both numbers at least 1 */
+    p = msg;
+    if (*p < '1' || *p > '9')
+        die(L, "message has no line");
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p++ != ':' || *p < '1' || *p > '9')
+        die(L, "message has no column");
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p[0] != ':' || p[1] != ' ' || p[2] == '\0')
+        die(L, "message has no problem text");
+}
+
+enum { RUN_DEFAULT, RUN_SMALL, RUN_FAILING_ALLOC };
+
+static void run(const uint8_t *data, size_t size, int mode)
+{
+    fuzz_alloc_state st = { -1 };
+    lua_State *L = lua_newstate(fuzz_alloc, &st);
+    int nargs = 1, status;
+
+    if (!L)
+        abort();
+    luaL_requiref(L, "clarifai.yaml.core", luaopen_clarifai_yaml_core, 0);
+    /* Opening twice must be harmless. */
+    lua_pop(L, 1);
+    luaL_requiref(L, "clarifai.yaml.core", luaopen_clarifai_yaml_core, 0);
+    lua_getfield(L, -1, "load");
+    lua_pushlstring(L, (const char *)data, size);
+    if (mode == RUN_SMALL) {
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, 4);
+        lua_setfield(L, -2, "max_depth");
+        lua_pushinteger(L, (lua_Integer)(size / 2));
+        lua_setfield(L, -2, "max_size");
+        nargs = 2;
+    }
+    if (mode == RUN_FAILING_ALLOC) {
+        unsigned h = (unsigned)size;
+        size_t i;
+        for (i = 0; i < size && i < 64; i++)
+            h = h * 31u + data[i];
+        st.budget = (long)(h % 97u);
+    }
+    status = lua_pcall(L, nargs, 3, 0);
+    st.budget = -1;
+    if (mode == RUN_FAILING_ALLOC) {
+        if (status == LUA_OK)
+            check_result(L);
+    } else {
+        if (status != LUA_OK)
+            die(L, "load raised");
+        check_result(L);
+    }
+    lua_close(L);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    run(data, size, RUN_DEFAULT);
+    run(data, size, RUN_SMALL);
+    run(data, size, RUN_FAILING_ALLOC);
+    return 0;
+}

@@ -1,0 +1,61 @@
+-- `clarifai script FILE.lua [ARGS…]`: runs a user's Lua workflow with the
+-- library available as `require "clarifai"`, its default client resolved from
+-- the same --config, --context and environment as every command.
+
+local errors = require "clarifai.errors"
+local output = require "clarifai.cli.output"
+
+local M = {}
+
+-- run(argv, index of "script") -> exit code | nil, err
+function M.run(argv, ci)
+  local opts = {}
+  local i = 1
+  while i < ci do
+    local a = argv[i]
+    if a == "--config" or a == "--context" then
+      opts[a:sub(3)] = argv[i + 1]; i = i + 2
+    elseif a:match("^%-%-config=") then opts.config = a:sub(10); i = i + 1
+    elseif a:match("^%-%-context=") then opts.context = a:sub(11); i = i + 1
+    else
+      if a == "--verbose" or a == "-v" then opts.verbose = true end
+      i = i + 1
+    end
+  end
+  local file = argv[ci + 1]
+  if not file or file == "--help" or file == "-h" then
+    output.out("Usage: clarifai [--config PATH] [--context NAME] script FILE.lua [ARGS...]")
+    output.out("")
+    output.out("Runs FILE.lua with `require \"clarifai\"` available; `arg` holds ARGS.")
+    return file and 0 or 2
+  end
+  local chunk, lerr = loadfile(file)
+  if not chunk then
+    return nil, errors.new("usage", "cannot load " .. file .. ": " .. tostring(lerr))
+  end
+
+  -- The library's default client follows this invocation's options.
+  local client = require "clarifai.client"
+  client.set_defaults({ config_path = opts.config, context = opts.context,
+    trace = opts.verbose and output.err or nil })
+  local c, cerr = client.default()
+  if c then output.add_secret(c.pat)
+  elseif cerr and cerr.kind == "usage" then return nil, cerr end
+
+  local script_arg = { [0] = file }
+  for k = ci + 2, #argv do script_arg[#script_arg + 1] = argv[k] end
+  _ENV.arg = script_arg
+
+  local ok, res = xpcall(chunk, function(e)
+    if type(e) == "table" then return e end
+    return tostring(e)
+  end, table.unpack(script_arg))
+  if ok then
+    return math.type(res) == "integer" and res or 0
+  end
+  if type(res) == "table" and res.exit_code and res.message then return nil, res end
+  output.err("Error: " .. tostring(res))
+  return 1
+end
+
+return M

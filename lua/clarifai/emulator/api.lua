@@ -1,0 +1,572 @@
+-- The HTTP face of the emulator: the Clarifai /v2 routes for pipeline
+-- version runs, the request log, the fault queue, and the /_emulator
+-- control routes tests use to arrange a scenario.
+
+local states = require "clarifai.states"
+local json = require "clarifai.emulator.json"
+local world_mod = require "clarifai.emulator.world"
+
+local M = {}
+
+local DESCRIPTIONS = {
+  [10000] = "Ok", [10020] = "Failure", [10050] = "Resource moved",
+  [11009] = "API key not found", [11100] = "Bad request format",
+  [11101] = "Resource does not exist", [11102] = "Invalid request",
+  [11103] = "Method not allowed", [26300] = "Pipeline does not exist",
+  [26301] = "Invalid pipeline argument", [26302] = "Invalid pipeline request",
+  [64007] = "Job conflict", [99009] = "Internal server error",
+}
+
+local MALFORMED_AUTH = "Empty or malformed authorization header. Please provide an API key or session token."
+
+local FAULT_KINDS = {
+  http = true, apply_then_http = true, close = true, apply_then_close = true, hang = true,
+  drip = true, truncate = true, chunk_cut = true, redirect = true, endless = true, delay = true,
+}
+
+local function req_id()
+  local t = {}
+  for i = 1, 4 do t[i] = string.format("%08x", math.random(0, 0xffffffff)) end
+  return table.concat(t)
+end
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- name -> list of values, in order; `+` is a space in query strings.
+local function parse_query(q)
+  local out = {}
+  for pair in (q or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = unescape(k:gsub("%+", " ")), unescape(v:gsub("%+", " "))
+    out[k] = out[k] or {}
+    table.insert(out[k], v)
+  end
+  return out
+end
+
+local function split_path(path)
+  local segs = {}
+  for s in path:gmatch("[^/]+") do segs[#segs + 1] = unescape(s) end
+  return segs
+end
+
+local function status_body(code, description, details, extra)
+  local body = extra or {}
+  body.status = {
+    code = code,
+    description = description or DESCRIPTIONS[code] or "Failure",
+    details = details,
+    req_id = req_id(),
+  }
+  return body
+end
+
+local function reply(http, code, description, details, extra)
+  local body = status_body(code, description, details, extra)
+  return {
+    status = http,
+    headers = { ["X-Clarifai-Request-ID"] = body.status.req_id },
+    body = json.encode(body),
+  }
+end
+
+local function ok(extra)
+  return reply(200, 10000, "Ok", nil, extra)
+end
+
+-- An error on a route whose response has a list field: the field is
+-- still present, as `[]`.
+local function fail(params, http, code, details)
+  local extra = params.list and { [params.list] = json.array() } or nil
+  return reply(http, code, nil, details, extra)
+end
+
+-- Body as a JSON object ("" counts as {}); nil, message when it is not one.
+local function decode_object(text)
+  if text == nil or text:match("^%s*$") then return {} end
+  local v, err = json.decode(text)
+  if type(v) ~= "table" or (#v > 0) then return nil, err or "request body must be a JSON object" end
+  return v
+end
+
+-- Accepts a positive integer query value; nil when absent, false when bad.
+local function positive(values, default)
+  local v = values and values[#values]
+  if v == nil or v == "" then return default end
+  if not v:match("^%d+$") then return false end
+  local n = math.tointeger(tonumber(v))
+  if n == 0 then return default end
+  return n
+end
+
+-- status_codes filter as a set; false when a value is not a status.
+local function code_filter(values)
+  if not values then return nil end
+  local set, any = {}, false
+  for _, raw in ipairs(values) do
+    for v in raw:gmatch("[^,]+") do
+      local code = states.code_of(v)
+      if not code then return false end
+      set[code], any = true, true
+    end
+  end
+  return any and set or nil
+end
+
+local function page_of(list, page, per_page)
+  local out = json.array()
+  for i = (page - 1) * per_page + 1, math.min(#list, page * per_page) do out[#out + 1] = list[i] end
+  return out
+end
+
+-- Routes -------------------------------------------------------------------------
+
+local VERSION = { "v2", "users", ":u", "apps", ":a", "pipelines", ":p", "versions", ":v", "runs" }
+
+local function extend(base, more)
+  local t = {}
+  for _, s in ipairs(base) do t[#t + 1] = s end
+  for _, s in ipairs(more) do t[#t + 1] = s end
+  return t
+end
+
+local ROUTES = {
+  { name = "runs", pattern = VERSION, list = "pipeline_version_runs",
+    methods = { GET = "list_runs", POST = "post_runs", PATCH = "patch_runs" } },
+  { name = "run", pattern = extend(VERSION, { ":r" }), methods = { GET = "get_run" } },
+  { name = "run_short", pattern = { "v2", "pipelines", ":p", "versions", ":v", "runs", ":r" },
+    methods = { GET = "get_run" } },
+  { name = "status_logs", pattern = extend(VERSION, { ":r", "status_logs" }),
+    list = "pipeline_version_run_status_logs", methods = { GET = "status_logs" } },
+  { name = "logs", pattern = extend(VERSION, { ":r", ":log_type", "logs" }),
+    list = "log_entries", methods = { GET = "log_entries" } },
+  { name = "user", pattern = { "v2", "users", ":u" }, methods = { GET = "get_user" } },
+}
+
+local function match_route(segs)
+  for _, route in ipairs(ROUTES) do
+    local pat = route.pattern
+    if #pat == #segs then
+      local params, hit = {}, true
+      for i, p in ipairs(pat) do
+        if p:sub(1, 1) == ":" then
+          params[p:sub(2)] = segs[i]
+        elseif p ~= segs[i] then
+          hit = false
+          break
+        end
+      end
+      if hit then return route, params end
+    end
+  end
+  return nil
+end
+
+local Api = {}
+Api.__index = Api
+
+-- opts: world, log(message), on_shutdown().
+function M.new(opts)
+  return setmetatable({
+    world = opts.world,
+    log = opts.log or function() end,
+    on_shutdown = opts.on_shutdown or function() end,
+    requests = {},
+    seq = 0,
+    faults = {},
+  }, Api)
+end
+
+-- Resolves the path's user (`me` is the token owner) and checks the ids exist.
+function Api:scope(params, owner)
+  local u = params.u == "me" and owner or params.u
+  local missing = self.world:missing(u, params.a, params.p, params.v)
+  if missing then return nil, fail(params, 404, 11101, missing .. " not found") end
+  return u
+end
+
+function Api:get_user(_, params, owner)
+  local u = params.u == "me" and owner or params.u
+  if not self.world.users[u] then return reply(404, 11101, nil, "user " .. u .. " not found") end
+  return ok({ user = { id = u } })
+end
+
+function Api:get_run(_, params, owner)
+  local w = self.world
+  local run
+  if params.u then
+    local u, err = self:scope(params, owner)
+    if not u then return err end
+    run = w:get_run(params.r)
+    if run and (run.user_id ~= u or run.app_id ~= params.a or run.pipeline_id ~= params.p
+      or run.version_id ~= params.v) then run = nil end
+  else
+    run = w:find_run(params.p, params.v, params.r)
+  end
+  if not run then
+    return reply(404, 11101, nil, "pipeline version run " .. params.r .. " not found")
+  end
+  return ok({ pipeline_version_run = w:run_json(run) })
+end
+
+function Api:list_runs(req, params, owner)
+  local u, err = self:scope(params, owner)
+  if not u then return err end
+  local q = parse_query(req.query)
+  local page, per_page = positive(q.page, 1), positive(q.per_page, 128)
+  local filter = code_filter(q.status_codes)
+  if not page or not per_page or filter == false then
+    return fail(params, 400, 11100, "invalid page, per_page or status_codes")
+  end
+  local all = {}
+  for _, run in ipairs(self.world:runs_of(u, params.a, params.p, params.v)) do
+    if not filter or filter[run.code] then all[#all + 1] = self.world:run_json(run) end
+  end
+  return ok({ pipeline_version_runs = page_of(all, page, per_page) })
+end
+
+function Api:post_runs(req, params, owner)
+  local body = decode_object(req.body)
+  if not body then return fail(params, 400, 11100, "request body is not valid JSON") end
+  local u, err = self:scope(params, owner)
+  if not u then return err end
+  local items = body.pipeline_version_runs
+  if type(items) ~= "table" or #items == 0 then items = { {} } end
+  local w, specs = self.world, {}
+  for i, item in ipairs(items) do
+    local id = type(item) == "table" and item.id or nil
+    if id ~= nil and (type(id) ~= "string" or id == "") then
+      return fail(params, 400, 26301, "pipeline_version_runs[" .. (i - 1) .. "].id must be a string")
+    end
+    if id and w:get_run(id) then
+      return fail(params, 400, 26301, "pipeline version run " .. id .. " already exists")
+    end
+    specs[i] = { id = id or world_mod.hex_id(), user_id = u, app_id = params.a, pipeline_id = params.p,
+      version_id = params.v, code = states.by_name.JOB_QUEUED.code, by = owner }
+  end
+  local out = json.array()
+  for _, spec in ipairs(specs) do out[#out + 1] = w:run_json(w:put_run(spec)) end
+  return ok({ pipeline_version_runs = out })
+end
+
+function Api:patch_runs(req, params, owner)
+  local body = decode_object(req.body)
+  if not body then return fail(params, 400, 11100, "request body is not valid JSON") end
+  if body.action ~= "overwrite" then
+    return fail(params, 400, 26301, string.format("unsupported action %q; only \"overwrite\" is supported",
+      tostring(body.action == json.null and "" or body.action or "")))
+  end
+  local list = body.pipeline_version_runs
+  if type(list) ~= "table" or #list == 0 then
+    return fail(params, 400, 26301, "pipeline_version_runs must not be empty")
+  end
+  local items = {}
+  for i, item in ipairs(list) do
+    local where = "pipeline_version_runs[" .. (i - 1) .. "]"
+    if type(item) ~= "table" or type(item.id) ~= "string" or item.id == "" then
+      return fail(params, 400, 26301, where .. ".id is required")
+    end
+    local os_ = item.orchestration_status
+    local st = type(os_) == "table" and os_.status
+    local raw = type(st) == "table" and st.code or nil
+    if raw == nil or raw == json.null then
+      return fail(params, 400, 26301, where .. ".orchestration_status.status.code is required")
+    end
+    local code = states.code_of(raw)
+    if not code then
+      return fail(params, 400, 11100, "invalid value for enum StatusCode: " .. tostring(raw))
+    end
+    items[i] = { id = item.id, code = code }
+  end
+  local u, err = self:scope(params, owner)
+  if not u then return err end
+  local w = self.world
+  local changes, kind, details = w:check_patch(u, params.a, params.p, params.v, items)
+  if not changes then
+    if kind == "not_found" then return fail(params, 404, 11101, details) end
+    local code = w.config.reject_code
+    return fail(params, w.config.reject_http or 400, code, details)
+  end
+  w:apply_patch(changes, owner)
+  local out = json.array()
+  for _, ch in ipairs(changes) do out[#out + 1] = w:run_json(ch.run) end
+  return ok({ pipeline_version_runs = out })
+end
+
+function Api:run_in_scope(params, owner)
+  local u, err = self:scope(params, owner)
+  if not u then return nil, err end
+  local run = self.world:get_run(params.r)
+  if not run or run.user_id ~= u or run.app_id ~= params.a or run.pipeline_id ~= params.p
+    or run.version_id ~= params.v then
+    return nil, fail(params, 404, 11101, "pipeline version run " .. params.r .. " not found")
+  end
+  return run
+end
+
+function Api:status_logs(req, params, owner)
+  local run, err = self:run_in_scope(params, owner)
+  if not run then return err end
+  local q = parse_query(req.query)
+  local page, per_page = positive(q.page, 1), positive(q.per_page, 128)
+  local filter = code_filter(q.status_codes)
+  if not page or not per_page or filter == false then
+    return fail(params, 400, 11100, "invalid page, per_page or status_codes")
+  end
+  local all = {}
+  for _, rec in ipairs(run.status_logs) do
+    if not filter or filter[rec.code] then all[#all + 1] = world_mod.status_log_json(run, rec) end
+  end
+  return ok({ pipeline_version_run_status_logs = page_of(all, page, per_page) })
+end
+
+function Api:log_entries(req, params, owner)
+  local run, err = self:run_in_scope(params, owner)
+  if not run then return err end
+  local q = parse_query(req.query)
+  local page, per_page = positive(q.page, 1), positive(q.per_page, 32)
+  if not page or not per_page then
+    return fail(params, 400, 11100, "invalid page or per_page")
+  end
+  local all = {}
+  -- Only this log type exists for runs; the others are empty, not errors.
+  if params.log_type == "pipeline.version.run" then
+    for i, e in ipairs(run.logs) do
+      all[i] = { message = e.message, log_type = "pipeline.version.run", url = e.url }
+    end
+  end
+  return ok({ log_entries = page_of(all, page, per_page), page = page, per_page = per_page })
+end
+
+-- /v2 dispatch: route, auth, method, then the route's handler.
+function Api:v2(req)
+  if req.path ~= "/v2" and req.path:sub(1, 4) ~= "/v2/" then return reply(404, 11101) end
+  local route, params = match_route(split_path(req.path))
+  local list_extra
+  if route and route.list then list_extra = { [route.list] = json.array() } end
+  local auth = req.headers.authorization
+  local token = auth and auth:match("^Key +([^%s]+)$")
+  if not token then return reply(401, 11102, nil, MALFORMED_AUTH, list_extra) end
+  local owner = self.world:owner_of(token)
+  if not owner then return reply(401, 11009, nil, "invalid key", list_extra) end
+  if not route then return reply(404, 11101) end
+  local method = route.methods[req.method]
+  if not method then return reply(400, 11103) end
+  self.world:advance()
+  params.list = route.list
+  return self[method](self, req, params, owner)
+end
+
+-- Request log and faults ------------------------------------------------------------
+
+function Api:record(req)
+  self.seq = self.seq + 1
+  local headers = {}
+  for k, v in pairs(req.headers) do headers[k] = v end
+  self.requests[#self.requests + 1] = {
+    seq = self.seq, time = req.time, method = req.method, path = req.path,
+    query = req.query, headers = headers, body = req.body,
+  }
+end
+
+function Api:take_fault(req)
+  for i, f in ipairs(self.faults) do
+    if (not f.method or f.method:upper() == req.method)
+      and (not f.path or req.path:find(f.path, 1, true)) then
+      f.remaining = f.remaining - 1
+      if f.remaining == 0 then table.remove(self.faults, i) end
+      return f
+    end
+  end
+  return nil
+end
+
+-- The response a fault gives, or the real one when it wants that.
+local function given(f)
+  if f.body == nil and f.status == nil then return nil end
+  local body = f.body
+  if type(body) == "table" then body = json.encode(body) end
+  return { status = f.status or 200, headers = f.headers, body = body or "" }
+end
+
+function Api:fault_response(f, req, ctx)
+  local kind = f.kind
+  if kind == "http" then
+    local res = given(f) or { status = 500, body = "" }
+    res.raw = true
+    return res
+  elseif kind == "apply_then_http" then
+    self:v2(req)
+    local res = given(f) or { status = 500, body = "" }
+    res.raw = true
+    return res
+  elseif kind == "close" or kind == "apply_then_close" then
+    if kind == "apply_then_close" then self:v2(req) end
+    return { mode = "close" }
+  elseif kind == "hang" then
+    if f.apply then self:v2(req) end
+    return { mode = "hang" }
+  elseif kind == "redirect" then
+    local res = reply(f.status or 307, 10050, nil, "moved to " .. (f.location or req.target))
+    res.headers.Location = f.location or req.target
+    return res
+  elseif kind == "endless" then
+    return { status = f.status or 200, mode = "endless", interval = f.interval,
+      body = '{"status":{"code":10000,"description":"Ok"},"pipeline_version_runs":[' }
+  elseif kind == "delay" then
+    ctx.sleep(f.seconds or 1)
+    return self:v2(req)
+  end
+  -- drip, truncate, chunk_cut: a given response, else the real one.
+  local res = given(f)
+  if not res or f.apply then
+    local real = self:v2(req)
+    res = res or real
+  end
+  res.mode, res.interval, res.bytes = kind, f.interval, f.bytes
+  return res
+end
+
+-- Control API ---------------------------------------------------------------------
+
+local function control_reply(status, t)
+  return { status = status, body = json.encode(t) }
+end
+
+local function control_error(status, message)
+  return control_reply(status, { error = message })
+end
+
+local function code_arg(v)
+  local code = states.code_of(v)
+  if not code then return nil, "unknown state " .. tostring(v) end
+  return code
+end
+
+local function str(v)
+  return type(v) == "string" and v ~= "" and v or nil
+end
+
+function Api:control_put_run(body)
+  if not str(body.id) then return control_error(400, "id is required") end
+  for _, k in ipairs({ "user_id", "app_id", "pipeline_id", "pipeline_version_id" }) do
+    if body[k] ~= nil and not str(body[k]) then return control_error(400, k .. " must be a string") end
+  end
+  local code, err = code_arg(body.state or "JOB_QUEUED")
+  if not code then return control_error(400, err) end
+  local script = {}
+  for i, step in ipairs(type(body.script) == "table" and body.script or {}) do
+    if type(step) ~= "table" then return control_error(400, "script[" .. i .. "] must be an object") end
+    local c, serr = code_arg(step.state)
+    if not c then return control_error(400, "script[" .. i .. "]: " .. serr) end
+    script[i] = { after = tonumber(step.after) or 0, code = c, message = str(step.message) }
+  end
+  local created
+  if body.created_at ~= nil then
+    created = world_mod.parse_time(body.created_at)
+    if not created then return control_error(400, "created_at must be RFC 3339 or epoch seconds") end
+  end
+  local run = self.world:put_run({
+    id = body.id, user_id = body.user_id, app_id = body.app_id, pipeline_id = body.pipeline_id,
+    version_id = body.pipeline_version_id, code = code, created_at = created, script = script,
+    lines = type(body.lines) == "table" and body.lines or nil,
+  })
+  return control_reply(200, { run = self.world:run_json(run) })
+end
+
+function Api:control(req)
+  local segs = split_path(req.path)
+  local m, w = req.method, self.world
+  local body, berr = decode_object(req.body)
+  if not body then return control_error(400, "invalid JSON: " .. tostring(berr)) end
+  local what = segs[2]
+  if what == "requests" and #segs == 2 and m == "GET" then
+    local list = json.array()
+    for i, r in ipairs(self.requests) do list[i] = r end
+    return control_reply(200, { requests = list })
+  elseif what == "reset" and #segs == 2 and m == "POST" then
+    w:reset(body.seed)
+    self.requests, self.faults = {}, {}
+    return control_reply(200, { ok = true })
+  elseif what == "runs" and #segs == 2 and m == "POST" then
+    return self:control_put_run(body)
+  elseif what == "runs" and #segs >= 3 then
+    local run = w:get_run(segs[3])
+    if not run then return control_error(404, "no run " .. segs[3]) end
+    if #segs == 3 and m == "GET" then
+      w:advance()
+      return control_reply(200, { run = w:run_json(run) })
+    elseif #segs == 4 and segs[4] == "state" and m == "POST" then
+      local code, err = code_arg(body.state)
+      if not code then return control_error(400, err) end
+      w:force_state(run, code, str(body.message))
+      return control_reply(200, { run = w:run_json(run) })
+    elseif #segs == 4 and segs[4] == "logs" and m == "POST" then
+      if type(body.lines) ~= "table" then return control_error(400, "lines must be a list") end
+      w:advance()
+      for _, line in ipairs(body.lines) do w:add_log(run, tostring(line)) end
+      return control_reply(200, { count = #run.logs })
+    end
+  elseif what == "config" and #segs == 2 and (m == "GET" or m == "POST") then
+    if m == "POST" then
+      for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay" }) do
+        if body[k] ~= nil and (type(body[k]) ~= "number" or body[k] < 0) then
+          return control_error(400, k .. " must be a number >= 0")
+        end
+      end
+      for _, k in ipairs({ "reject_code", "reject_http" }) do
+        if body[k] then body[k] = math.tointeger(body[k]) or body[k] end
+      end
+      w:set_config(body)
+    end
+    return control_reply(200, { config = w.config })
+  elseif what == "faults" and #segs == 2 then
+    if m == "DELETE" then
+      self.faults = {}
+    elseif m == "POST" then
+      local list = body.faults or { body }
+      for _, f in ipairs(list) do
+        if type(f) ~= "table" or not FAULT_KINDS[f.kind] then
+          return control_error(400, "unknown fault kind " .. tostring(type(f) == "table" and f.kind or f))
+        end
+      end
+      for _, f in ipairs(list) do
+        f.remaining = math.tointeger(f.times or 1) or 1
+        self.faults[#self.faults + 1] = f
+      end
+    elseif m ~= "GET" then
+      return control_error(405, "method not allowed")
+    end
+    local list = json.array()
+    for i, f in ipairs(self.faults) do list[i] = f end
+    return control_reply(200, { faults = list })
+  elseif what == "shutdown" and #segs == 2 and m == "POST" then
+    local res = control_reply(200, { ok = true })
+    res.close, res.after = true, self.on_shutdown
+    return res
+  end
+  return control_error(404, "no such control route: " .. m .. " " .. req.path)
+end
+
+-- Entry point for the server -------------------------------------------------------
+
+function Api:handle(req, ctx)
+  if req.path == "/_emulator" or req.path:sub(1, 11) == "/_emulator/" then
+    return self:control(req)
+  end
+  self:record(req)
+  local f = self:take_fault(req)
+  local res
+  if f then
+    res = self:fault_response(f, req, ctx)
+    self.log(string.format("%s %s -> fault %s", req.method, req.target, f.kind))
+  else
+    res = self:v2(req)
+    self.log(string.format("%s %s -> %d", req.method, req.target, res.status))
+  end
+  return res
+end
+
+return M

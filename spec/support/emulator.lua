@@ -1,0 +1,266 @@
+-- Starts bin/clarifai-emulator for a spec and talks to its control API.
+-- Needs only LuaSocket: the product's own HTTP module is not involved.
+--
+--   local emulator = require "support.emulator"
+--   local emu = emulator.start{ tick = 0 }
+--   ... emu.url, emu:put_run{ id = "r1", state = "JOB_RUNNING" } ...
+--   emu:stop()
+--
+-- start{} options: tick (default 0: runs move only when told), token (string
+-- or list; default the demo token), reject_code, seed (false: --no-seed),
+-- verbose (keep the request log on stderr), args (extra arguments).
+
+local socket = require "socket"
+local cjson = require("cjson").new()
+
+local M = {}
+
+M.DEMO = {
+  token = "demo-pat-7c0ffee",
+  user = "demo-user",
+  app = "demo-app",
+  pipeline = "hello-world-pipeline",
+  version = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19",
+}
+
+-- Path of a version's runs collection (defaults: the demo ids), plus `rest`.
+function M.runs_path(rest, ids)
+  ids = ids or {}
+  local p = string.format("/v2/users/%s/apps/%s/pipelines/%s/versions/%s/runs",
+    ids.user or M.DEMO.user, ids.app or M.DEMO.app, ids.pipeline or M.DEMO.pipeline,
+    ids.version or M.DEMO.version)
+  return rest and (p .. rest) or p
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function root_dir()
+  local src = debug.getinfo(1, "S").source:gsub("^@", "")
+  local dir = src:match("^(.*)spec/support/[^/]*$") or ""
+  return dir == "" and "." or dir
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function own_pid()
+  local stat = read_file("/proc/self/stat")
+  return stat and stat:match("^(%d+)")
+end
+
+function M.alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  -- Reparented and not yet reaped: a zombie has exited all the same.
+  return stat ~= nil and stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+local function kill(pid, sig)
+  os.execute(string.format("kill -%s %d 2>/dev/null", sig, pid))
+end
+
+-- Raw HTTP/1.1 client ------------------------------------------------------------
+
+-- Opens a connection to the emulator (blocking, with a timeout).
+function M.connect(port, timeout)
+  local s = socket.tcp()
+  s:settimeout(timeout or 5)
+  local ok, err = s:connect("127.0.0.1", port)
+  if not ok then s:close() return nil, err end
+  s:setoption("tcp-nodelay", true)
+  return s
+end
+
+-- Writes one request. headers: map; body: string or table (sent as JSON).
+function M.send_request(sock, method, path, body, headers)
+  if type(body) == "table" then body = cjson.encode(body) end
+  local lines = { string.format("%s %s HTTP/1.1", method, path), "Host: 127.0.0.1" }
+  for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+  if body then lines[#lines + 1] = "Content-Length: " .. #body end
+  local data = table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or "")
+  return sock:send(data)
+end
+
+-- Reads one response: {status, headers (lower-case names), body, head}.
+-- On a cut-off response returns nil, err, and what did arrive.
+function M.read_response(sock)
+  local line, err = sock:receive("*l")
+  if not line then return nil, err, "" end
+  local status = tonumber(line:match("^HTTP/%d%.%d (%d+)"))
+  if not status then return nil, "bad status line: " .. line, "" end
+  local headers, head = {}, { line }
+  while true do
+    local h, herr = sock:receive("*l")
+    if not h then return nil, herr, "" end
+    if h == "" then break end
+    head[#head + 1] = h
+    local k, v = h:match("^([^:]+):%s*(.-)%s*$")
+    if k then headers[k:lower()] = v end
+  end
+  local res = { status = status, headers = headers, head = table.concat(head, "\n") }
+  if status == 100 then return M.read_response(sock) end
+  if (headers["transfer-encoding"] or ""):lower():find("chunked") then
+    local parts = {}
+    while true do
+      local size_line, serr = sock:receive("*l")
+      if not size_line then return nil, serr, table.concat(parts) end
+      local size = tonumber(size_line:match("^(%x+)"), 16)
+      if not size then return nil, "bad chunk size", table.concat(parts) end
+      if size == 0 then
+        repeat local t = sock:receive("*l") until not t or t == ""
+        break
+      end
+      local data, derr, partial = sock:receive(size)
+      if not data then return nil, derr, table.concat(parts) .. (partial or "") end
+      parts[#parts + 1] = data
+      sock:receive("*l")
+    end
+    res.body = table.concat(parts)
+  elseif headers["content-length"] then
+    local n = tonumber(headers["content-length"])
+    if n == 0 then res.body = "" return res end
+    local data, derr, partial = sock:receive(n)
+    if not data then return nil, derr, partial or "" end
+    res.body = data
+  else
+    local data, derr, partial = sock:receive("*a")
+    res.body = data or partial or ""
+    if not data and derr ~= "closed" then return nil, derr, res.body end
+  end
+  return res
+end
+
+-- One request on a fresh connection, closed afterwards.
+function M.http(port, method, path, body, headers, timeout)
+  local sock, err = M.connect(port, timeout)
+  if not sock then return nil, err end
+  headers = headers or {}
+  headers.Connection = headers.Connection or "close"
+  M.send_request(sock, method, path, body, headers)
+  local res, rerr, partial = M.read_response(sock)
+  sock:close()
+  return res, rerr, partial
+end
+
+-- Emulator process ----------------------------------------------------------------
+
+local Emu = {}
+Emu.__index = Emu
+
+function M.start(opts)
+  opts = opts or {}
+  local tokens = opts.token or M.DEMO.token
+  if type(tokens) == "string" then tokens = { tokens } end
+  local args = { "--host", "127.0.0.1", "--port", "0", "--tick", tostring(opts.tick or 0) }
+  for _, t in ipairs(tokens) do args[#args + 1] = "--token"; args[#args + 1] = t end
+  if opts.reject_code then args[#args + 1] = "--reject-code"; args[#args + 1] = tostring(opts.reject_code) end
+  if opts.seed == false then args[#args + 1] = "--no-seed" end
+  if not opts.verbose then args[#args + 1] = "--quiet" end
+  local me = own_pid()
+  if me then args[#args + 1] = "--exit-with"; args[#args + 1] = me end
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+
+  local root = root_dir()
+  local out, err = os.tmpname(), os.tmpname()
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = shell_quote(a) end
+  -- No LD_PRELOAD: a sanitizer run must not preload into the emulator.
+  local cmd = string.format("cd %s || exit 1; "
+    .. "env -u LD_PRELOAD LUA_PATH=%s %s bin/clarifai-emulator %s >%s 2>%s </dev/null & echo $!",
+    shell_quote(root), shell_quote("lua/?.lua;lua/?/init.lua;;"), os.getenv("LUA") or "lua5.4",
+    table.concat(quoted, " "), shell_quote(out), shell_quote(err))
+  local p = assert(io.popen(cmd))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  assert(pid, "could not start the emulator")
+
+  local emu = setmetatable({ pid = pid, token = tokens[1], tokens = tokens, out = out, err = err }, Emu)
+  local deadline = socket.gettime() + 5
+  while true do
+    local first = (read_file(out) or ""):match("^([^\n]*)\n")
+    if first then
+      local url, port = first:match("^listening on (http://[^:/]+:(%d+))$")
+      if not url then
+        emu:stop()
+        error("emulator printed an unexpected first line: " .. first, 2)
+      end
+      emu.url, emu.port = url, tonumber(port)
+      return emu
+    end
+    if not M.alive(pid) or socket.gettime() > deadline then
+      local msg = read_file(err) or ""
+      emu:stop()
+      error("emulator did not start within 5 s: " .. msg, 2)
+    end
+    socket.sleep(0.01)
+  end
+end
+
+-- Kills the emulator and waits for it; safe to call more than once.
+function Emu:stop()
+  if self.stopped then return end
+  self.stopped = true
+  if M.alive(self.pid) then
+    kill(self.pid, "TERM")
+    local deadline = socket.gettime() + 3
+    while M.alive(self.pid) and socket.gettime() < deadline do socket.sleep(0.01) end
+    if M.alive(self.pid) then kill(self.pid, "KILL") end
+  end
+  os.remove(self.out)
+  os.remove(self.err)
+end
+
+-- What the emulator wrote to stderr so far (with verbose, the request log).
+function Emu:stderr()
+  return read_file(self.err) or ""
+end
+
+-- Raw request: returns {status, headers, body} (or nil, err, partial).
+function Emu:request(method, path, body, headers)
+  return M.http(self.port, method, path, body, headers)
+end
+
+-- A /v2 call with `Authorization: Key <token>`; returns status, decoded body, response.
+function Emu:api(method, path, body, token)
+  local headers = { Authorization = "Key " .. (token or self.token) }
+  if body then headers["Content-Type"] = "application/json" end
+  local res, err = M.http(self.port, method, path, body, headers)
+  if not res then error("request failed: " .. tostring(err), 2) end
+  return res.status, cjson.decode(res.body), res
+end
+
+function Emu:control(method, path, body)
+  local res, err = M.http(self.port, method, "/_emulator" .. path, body or {})
+  if not res then error("control request failed: " .. tostring(err), 2) end
+  local decoded = cjson.decode(res.body)
+  if res.status ~= 200 then
+    error(string.format("control %s %s: %d %s", method, path, res.status, tostring(decoded.error)), 2)
+  end
+  return decoded
+end
+
+function Emu:requests() return self:control("GET", "/requests").requests end
+function Emu:reset(seed) return self:control("POST", "/reset", { seed = seed }) end
+function Emu:put_run(t) return self:control("POST", "/runs", t).run end
+function Emu:get_run(id) return self:control("GET", "/runs/" .. id).run end
+function Emu:set_state(id, state, message)
+  return self:control("POST", "/runs/" .. id .. "/state", { state = state, message = message }).run
+end
+function Emu:add_logs(id, lines) return self:control("POST", "/runs/" .. id .. "/logs", { lines = lines }) end
+function Emu:config(t) return self:control("POST", "/config", t or {}).config end
+
+-- One fault ({kind = ...}) or a list of them.
+function Emu:fault(t)
+  if t.kind then t = { t } end
+  return self:control("POST", "/faults", { faults = t }).faults
+end
+function Emu:clear_faults() return self:control("DELETE", "/faults").faults end
+function Emu:shutdown() return self:control("POST", "/shutdown") end
+
+return M
