@@ -67,7 +67,11 @@ say "A completed run cannot be paused; the API refuses and we exit 1:"
 run ! "$clarifai" pr pause run-etl-05
 say "Its status-change history:"
 run "$clarifai" pr history run-eval-03
-say "Flags win over config-lock.yaml; a missing run id is a usage error (exit 2):"
+say "Several runs at once, waiting until each is really paused:"
+run "$clarifai" pr pause run-train-02 run-train-01 --wait --timeout 30 --interval 0.5
+say "The same as JSON, for scripts:"
+run "$clarifai" pr resume run-train-02 -o json
+say "A missing run id is a usage error (exit 2) and sends nothing:"
 run ! "$clarifai" pr resume --app_id demo-app
 echo
 if [ "$failed" = 0 ]; then echo "Demo finished."; else echo "Demo: a step did not behave as expected."; fi

@@ -42,9 +42,9 @@ build = {
     LUA_INCDIR = "$(LUA_INCDIR)",
     WERROR = "",
   },
-  -- The launchers find their modules relative to themselves.
-  deploy = { wrap_bin_scripts = false },
 }
+-- The launchers find their modules relative to themselves: no wrapper needed.
+deploy = { wrap_bin_scripts = false }
 test = {
   type = "busted",
 }

@@ -459,11 +459,11 @@ local function transitions(args)
       for k, code in ipairs(r.from_codes) do from[k] = states.name(code) end
       rows[i] = { action = r.action, from = from, to = states.name(r.target), target_code = r.target }
     end
-    local list = json.array()
+    local all = json.array()
     for i, s in ipairs(states.list) do
-      list[i] = { name = s.name, code = s.code, label = s.label, terminal = s.terminal == true }
+      all[i] = { name = s.name, code = s.code, label = s.label, terminal = s.terminal == true }
     end
-    print_json({ states = list, transitions = rows })
+    print_json({ states = all, transitions = rows })
   else
     output.out(states.table_text())
   end
