@@ -575,6 +575,40 @@ static int session_perform(lua_State *L)
     return 1;
 }
 
+/*
+ * session:request(req) -> status, headers, body, result
+ *                       | nil, message, code, result
+ * One request: perform() with a single entry, unpacked.
+ */
+static int session_request(lua_State *L)
+{
+    check_session(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    lua_pushcfunction(L, session_perform);
+    lua_pushvalue(L, 1);
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, 1);
+    lua_call(L, 3, 1);
+    lua_rawgeti(L, -1, 1);
+    int res = lua_gettop(L);
+    if (lua_getfield(L, res, "error_code") == LUA_TSTRING) {
+        lua_pushnil(L);
+        lua_getfield(L, res, "error");
+        lua_pushvalue(L, res + 1);
+        lua_pushvalue(L, res);
+        return 4;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, res, "status");
+    lua_getfield(L, res, "headers");
+    lua_getfield(L, res, "body");
+    lua_pushvalue(L, res);
+    return 4;
+}
+
 /* version() -> libcurl version string */
 static int l_version(lua_State *L)
 {
@@ -584,6 +618,7 @@ static int l_version(lua_State *L)
 
 static const luaL_Reg session_methods[] = {
     {"perform", session_perform},
+    {"request", session_request},
     {"close", session_close},
     {NULL, NULL}
 };
