@@ -86,7 +86,7 @@ test-asan:
 	  sh spec/run-busted.sh asan $(BUSTED)
 
 lint:
-	@if luacheck -q lua bin spec >$(BUILD)/luacheck.txt 2>&1; then \
+	@if luacheck -q lua bin spec examples >$(BUILD)/luacheck.txt 2>&1; then \
 	  echo "luacheck: clean"; echo "luacheck 1 0" >> $(BUILD)/results.txt; \
 	else cat $(BUILD)/luacheck.txt; echo "luacheck 0 1" >> $(BUILD)/results.txt; fi
 

@@ -13,7 +13,10 @@ local M = {
 }
 
 -- Submodules load on first use so `require "clarifai"` stays cheap.
-local lazy = { runs = "clarifai.runs", client = "clarifai.client", config = "clarifai.config" }
+local lazy = {
+  runs = "clarifai.runs", client = "clarifai.client", config = "clarifai.config",
+  ids = "clarifai.ids", watch = "clarifai.watch", timefmt = "clarifai.timefmt", json = "clarifai.json",
+}
 
 return setmetatable(M, {
   __index = function(t, k)

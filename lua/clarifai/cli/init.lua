@@ -113,7 +113,9 @@ local function run(argv)
   local name = ci and argv[ci]
   if name and name:sub(1, 1) ~= "-" and not KNOWN[name] then return hand_over(argv, name) end
   if name == "script" then
-    return require("clarifai.cli.script").run(argv, ci)
+    local code, err = require("clarifai.cli.script").run(argv, ci)
+    if err then return report(argv, err) end
+    return code
   end
   local parser = require("clarifai.cli.parser").build()
   local ok, args = parser:pparse(argv)

@@ -1,0 +1,518 @@
+-- Run control beyond the Python CLI, end to end against the emulator: many
+-- ids, no-ops, --wait, status, list, history, monitor, JSON, dry runs,
+-- transitions, completion, user scripts and the Python CLI handoff.
+
+local cli = require "support.cli"
+local emulator = require "support.emulator"
+local cjson = require "cjson"
+
+local TOKEN = "pat_CANARY_4d2b8e0f19"
+local IDS = {
+  "--user_id", "demo-user", "--app_id", "demo-app",
+  "--pipeline_id", "hello-world-pipeline", "--pipeline_version_id", "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19",
+}
+local POSITIONAL_IDS = { "demo-user", "demo-app", "hello-world-pipeline", "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" }
+
+local emu
+
+local function args(...)
+  local t = {}
+  for _, part in ipairs({ ... }) do
+    if type(part) == "table" then
+      for _, a in ipairs(part) do t[#t + 1] = a end
+    else
+      t[#t + 1] = part
+    end
+  end
+  return t
+end
+
+local function run(argv, opts)
+  opts = opts or {}
+  local env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  for _, k in ipairs(opts.unset or {}) do env[k] = nil end
+  local r = cli.run(argv, { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin })
+  assert.is_nil(r.out:find(TOKEN, 1, true), "token leaked on stdout")
+  assert.is_nil(r.err:find(TOKEN, 1, true), "token leaked on stderr")
+  assert.is_nil(r.err:find("traceback", 1, true), "traceback on stderr:\n" .. r.err)
+  return r
+end
+
+local function count(method)
+  local n = 0
+  for _, req in ipairs(emu:requests()) do
+    if req.method == method then n = n + 1 end
+  end
+  return n
+end
+
+local function state(id)
+  return emu:get_run(id).orchestration_status.status.code
+end
+
+local function lines(s)
+  local out = {}
+  for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
+-- The flat error object of the README's schema.
+local ERROR_KEYS = { "exit_code", "kind", "message", "http_status", "api_code", "api_name", "req_id" }
+local function assert_error_object(e)
+  local n = 0
+  for _ in pairs(e) do n = n + 1 end
+  assert.equal(#ERROR_KEYS, n)
+  for _, k in ipairs(ERROR_KEYS) do assert.is_not_nil(e[k], k) end
+  assert.is_number(e.exit_code)
+  assert.is_string(e.kind)
+  assert.is_string(e.message)
+end
+
+describe("run control", function()
+  setup(function()
+    emu = emulator.start({ tick = 0, token = TOKEN })
+  end)
+  teardown(function()
+    if emu then emu:stop() end
+  end)
+  before_each(function()
+    emu:reset()
+  end)
+
+  describe("many ids", function()
+    it("changes every run concurrently, in input order, with a summary", function()
+      local r = run(args("pr", "pause", "run-train-01", "run-eval-03", "run-train-02", IDS))
+      assert.equal(0, r.code, r.err)
+      assert.same({
+        "Pipeline version run run-train-01 has been paused.",
+        "Pipeline version run run-eval-03 has been paused.",
+        "Pipeline version run run-train-02 has been paused.",
+      }, lines(r.out))
+      assert.equal("3 paused\n", r.err)
+      assert.equal(3, count("PATCH"))
+      assert.equal(3, #emu:requests(), "one request per run on the success path")
+      for _, id in ipairs({ "run-train-01", "run-eval-03", "run-train-02" }) do assert.equal(64008, state(id)) end
+    end)
+
+    it("reads ids from stdin with -", function()
+      local r = run(args("pr", "pause", "-", IDS), { stdin = "run-train-01\nrun-train-02  run-eval-03\n" })
+      assert.equal(0, r.code, r.err)
+      assert.equal(3, #lines(r.out))
+      assert.equal(3, count("PATCH"))
+    end)
+
+    it("exits 7 on partial failure, names the failing run and still changes the others", function()
+      local r = run(args("pr", "pause", "run-train-01", "run-etl-05", "run-train-02", IDS))
+      assert.equal(7, r.code)
+      assert.same({
+        "Pipeline version run run-train-01 has been paused.",
+        "Pipeline version run run-train-02 has been paused.",
+      }, lines(r.out))
+      assert.matches("Error: run%-etl%-05: Failed to patch pipeline version run: Invalid pipeline request", r.err)
+      assert.matches("2 paused, 1 failed\n$", r.err)
+      assert.equal(64008, state("run-train-01"))
+      assert.equal(64008, state("run-train-02"))
+      assert.equal(64002, state("run-etl-05"))
+    end)
+
+    it("exits with the first failure's code when every run fails", function()
+      local r = run(args("pr", "resume", "no-such-run", "run-etl-05", IDS))
+      assert.equal(1, r.code)
+      assert.matches("0? ?2 failed", r.err)
+    end)
+
+    it("never prompts when not on a terminal", function()
+      local r = run(args("pr", "cancel", "run-train-01", "run-train-02", IDS))
+      assert.equal(0, r.code)
+      assert.is_nil(r.err:find("[y/N]", 1, true))
+      assert.equal("2 cancelled\n", r.err)
+    end)
+
+    it("asks before cancelling several runs on a terminal; -y skips the question", function()
+      local function on_tty(answer, extra)
+        local cmd = table.concat({ "lua5.4", cli.quote(cli.bin), "pr", "cancel", "run-train-01", "run-train-02",
+          extra or "", table.concat(IDS, " ") }, " ")
+        local p = assert(io.popen(string.format("(sleep 0.5; echo %s) 2>/dev/null | env CLARIFAI_PAT=%s CLARIFAI_API_BASE=%s "
+          .. "script -qec %s /dev/null 2>&1; echo \"rc=$?\"", answer, TOKEN, emu.url, cli.quote(cmd))))
+        local out = p:read("a")
+        p:close()
+        return out
+      end
+      local no = on_tty("n")
+      assert.matches("Cancel 2 runs (run-train-01, run-train-02)? Cancelled runs cannot be resumed. [y/N]", no, 1, true)
+      assert.matches("Nothing was cancelled.", no, 1, true)
+      assert.matches("rc=1", no, 1, true)
+      assert.equal(0, count("PATCH"))
+      local yes = on_tty("y")
+      assert.matches("2 cancelled", yes, 1, true)
+      assert.equal(2, count("PATCH"))
+      emu:reset()
+      local skip = on_tty("n", "-y")
+      assert.is_nil(skip:find("[y/N]", 1, true))
+      assert.matches("rc=0", skip, 1, true)
+    end)
+
+    it("honours --parallel", function()
+      local ids = {}
+      for i = 1, 20 do
+        local id = string.format("bulk-%02d", i)
+        emu:put_run({ id = id, state = "JOB_RUNNING" })
+        ids[#ids + 1] = id
+      end
+      local r = run(args("pr", "pause", "--parallel", "3", ids, IDS))
+      assert.equal(0, r.code, r.err)
+      assert.equal(20, #lines(r.out))
+      assert.equal("20 paused\n", r.err)
+      local bad = run(args("pr", "pause", "--parallel", "0", "x", IDS))
+      assert.equal(2, bad.code)
+    end)
+  end)
+
+  describe("no-ops", function()
+    it("succeeds with 'already' for pause of a paused, cancel of a cancelled and resume of a running run", function()
+      local cases = {
+        { "pause", "run-etl-04", "Pipeline version run run-etl-04 is already paused." },
+        { "cancel", "run-old-07", "Pipeline version run run-old-07 is already cancelled." },
+        { "resume", "run-train-01", "Pipeline version run run-train-01 is already resumed." },
+      }
+      for _, c in ipairs(cases) do
+        emu:reset()
+        local r = run(args("pr", c[1], c[2], IDS))
+        assert.equal(0, r.code, r.err)
+        assert.equal(c[3] .. "\n", r.out)
+        assert.equal("", r.err)
+        assert.equal(1, count("PATCH"))
+        assert.equal(1, count("GET"), "read once after the refusal")
+      end
+    end)
+
+    it("reports noop in JSON and in the summary", function()
+      local r = run(args("pr", "pause", "run-etl-04", "run-train-01", "-o", "json", IDS))
+      assert.equal(0, r.code)
+      local doc = cjson.decode(r.out)
+      assert.equal("noop", doc.results[1].outcome)
+      assert.equal("ok", doc.results[2].outcome)
+      assert.same({ ok = 1, noop = 1, failed = 0, unknown = 0 }, doc.summary)
+    end)
+  end)
+
+  describe("--wait", function()
+    it("returns once the transition has happened", function()
+      emu:config({ transition_delay = 0.6 })
+      local r = run(args("pr", "pause", "run-train-01", "--wait", "--interval", "0.2", "--timeout", "10", IDS))
+      assert.equal(0, r.code, r.err)
+      assert.equal("Pipeline version run run-train-01 has been paused.\n", r.out)
+      assert.equal(64008, state("run-train-01"))
+      assert.is_true(count("GET") >= 2, "it polled")
+      assert.is_true(r.elapsed >= 0.5)
+    end)
+
+    it("waits for resume to leave Paused", function()
+      emu:config({ transition_delay = 0.3 })
+      local r = run(args("pr", "resume", "run-etl-04", "--wait", "--interval", "0.1", IDS))
+      assert.equal(0, r.code, r.err)
+      assert.equal(64001, state("run-etl-04"))
+    end)
+
+    it("stops at once with exit 1 when the run reaches another terminal state", function()
+      emu:config({ transition_delay = 5 })
+      emu:put_run({ id = "doomed", state = "JOB_RUNNING", script = { { after = 0.3, state = "JOB_FAILED" } } })
+      local r = run(args("pr", "pause", "doomed", "--wait", "--interval", "0.1", "--timeout", "10", IDS))
+      assert.equal(1, r.code)
+      assert.matches("doomed: cannot be paused: the run is Failed (JOB_FAILED)", r.err, 1, true)
+      assert.is_true(r.elapsed < 4)
+    end)
+
+    it("exits 124 on timeout, within the timeout plus one interval", function()
+      emu:config({ transition_delay = 30 })
+      local r = run(args("pr", "pause", "run-train-01", "--wait", "--timeout", "1", "--interval", "0.3", IDS))
+      assert.equal(124, r.code)
+      assert.matches("run-train-01: still Running after 1s", r.err, 1, true)
+      assert.is_true(r.elapsed < 1 + 0.3 + 1.0, "took " .. r.elapsed)
+    end)
+  end)
+
+  describe("status, list and history", function()
+    it("shows state, times and duration", function()
+      local r = run(args("pr", "status", "run-etl-06", IDS))
+      assert.equal(0, r.code, r.err)
+      local l = lines(r.out)
+      assert.matches("^ID%s+STATE%s+CREATED_AT%s+STARTED_AT%s+ENDED_AT%s+DURATION$", l[1])
+      assert.matches("^run%-etl%-06%s+FAILED%s+%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z%s+%S+Z%s+%S+Z%s+%S+s$", l[2])
+      local g = run(args("pr", "get", "run-etl-06", IDS))
+      assert.equal(r.out, g.out)
+    end)
+
+    it("exits 1 for an unknown run in status", function()
+      local r = run(args("pr", "status", "nope", IDS))
+      assert.equal(1, r.code)
+      assert.matches("CONN_DOES_NOT_EXIST", r.err, 1, true)
+    end)
+
+    it("lists with status filters, paging and ids output piped into cancel -", function()
+      local r = run(args("pr", "list", "--status", "running,queued", "-o", "ids", IDS))
+      assert.equal(0, r.code, r.err)
+      local ids = lines(r.out)
+      table.sort(ids)
+      assert.same({ "run-eval-03", "run-train-01", "run-train-02" }, ids)
+      local reqs = emu:requests()
+      assert.matches("status_codes=64001", reqs[#reqs].query, 1, true)
+      assert.matches("status_codes=64000", reqs[#reqs].query, 1, true)
+      assert.matches("per_page=16", reqs[#reqs].query, 1, true)
+
+      local c = run(args("pr", "cancel", "-", IDS), { stdin = r.out })
+      assert.equal(0, c.code, c.err)
+      for _, id in ipairs(ids) do assert.equal(64004, state(id)) end
+
+      local p1 = run(args("pr", "ls", "--per_page", "2", "--page_no", "2", "-o", "json", IDS))
+      local doc = cjson.decode(p1.out)
+      assert.equal(2, #doc.runs)
+      assert.equal(2, doc.page)
+      assert.equal(2, doc.per_page)
+      local all = cjson.decode(run(args("pr", "list", "--per-page", "2", "--all", "-o", "json", IDS)).out)
+      assert.equal(7, #all.runs)
+    end)
+
+    it("prints [] for an empty list and refuses unknown states", function()
+      local r = run(args("pr", "list", "--status", "failed,cancelled", "-o", "json", IDS))
+      assert.equal(2, #cjson.decode(r.out).runs)
+      emu:reset(false)
+      local empty = run(args("pr", "list", "-o", "json", IDS))
+      assert.matches('"runs":%[%]', empty.out)
+      local bad = run(args("pr", "list", "--status", "sleeping", IDS))
+      assert.equal(2, bad.code)
+      assert.matches("unknown status 'sleeping'", bad.err, 1, true)
+    end)
+
+    it("shows the status-change history, who and why", function()
+      run(args("pr", "pause", "run-train-01", IDS))
+      local r = run(args("pr", "history", "run-train-01", IDS))
+      assert.equal(0, r.code, r.err)
+      local last = lines(r.out)[#lines(r.out)]
+      assert.matches("PAUSED", last, 1, true)
+      assert.matches("demo%-user", last)
+      local j = cjson.decode(run(args("pr", "history", "run-train-01", "-o", "json", IDS)).out)
+      assert.equal(64008, j.status_logs[#j.status_logs].status.code)
+    end)
+  end)
+
+  describe("monitor", function()
+    local function watch(id, script_steps, extra)
+      emu:put_run({ id = id, state = "JOB_RUNNING", script = script_steps,
+        lines = { "step-0: starting", '{"level":"info","msg":"step-0: loaded 40 items"}', "a\nb" } })
+      return run(args("pr", "monitor", id, "--monitor_interval", "0.2", "--timeout", "20", extra or {}, IDS))
+    end
+
+    it("ends promptly with exit 0 on completion, printing states and logs", function()
+      local r = watch("m-ok", { { after = 0.5, state = "JOB_COMPLETED" } })
+      assert.equal(0, r.code, r.err)
+      assert.matches("Status: RUNNING %(%d+%.%ds%)", r.out)
+      assert.matches("Status: COMPLETED %(%d+%.%ds%)", r.out)
+      assert.matches("step-0: starting\n", r.out, 1, true)
+      assert.matches("\nstep-0: loaded 40 items\n", r.out, 1, true)
+      assert.matches("\na\nb\n", r.out, 1, true)
+      assert.is_true(r.elapsed < 5)
+      local _, n = r.out:gsub("step%-0: starting", "")
+      assert.equal(1, n, "log lines are not repeated")
+    end)
+
+    it("ends with exit 1 on failure and on cancellation, and reports Paused once", function()
+      local f = watch("m-fail", { { after = 0.4, state = "JOB_FAILED" } })
+      assert.equal(1, f.code)
+      assert.matches("Status: FAILED", f.out, 1, true)
+      local c = watch("m-cancel", { { after = 0.3, state = "JOB_PAUSED" }, { after = 1.0, state = "JOB_CANCELLED" } })
+      assert.equal(1, c.code)
+      local _, paused = c.out:gsub("Status: PAUSED", "")
+      assert.equal(1, paused)
+      assert.matches("Status: CANCELLED", c.out, 1, true)
+      assert.is_true(c.elapsed < 5)
+    end)
+
+    it("exits 124 when the run does not end in time", function()
+      emu:put_run({ id = "m-slow", state = "JOB_RUNNING" })
+      local r = run(args("pr", "monitor", "m-slow", "--monitor_interval", "0.2", "--timeout", "1", IDS))
+      assert.equal(124, r.code)
+      assert.is_true(r.elapsed < 3)
+    end)
+
+    it("writes JSON Lines with -o json and logs to --log_file", function()
+      local dir = cli.tmpdir()
+      local r = watch("m-json", { { after = 0.4, state = "JOB_COMPLETED" } },
+        { "-o", "json", "--log_file", dir .. "/run.log" })
+      assert.equal(0, r.code, r.err)
+      local events = {}
+      for _, l in ipairs(lines(r.out)) do events[#events + 1] = cjson.decode(l) end
+      assert.equal("state", events[1].event)
+      assert.equal("result", events[#events].event)
+      assert.equal("success", events[#events].status)
+      assert.equal(0, events[#events].exit_code)
+      assert.matches("step%-0: loaded 40 items", cli.slurp(dir .. "/run.log"))
+    end)
+  end)
+
+  describe("-o json", function()
+    it("prints the action report and the error object", function()
+      local r = run(args("pr", "pause", "run-train-01", "run-etl-05", "-o", "json", IDS))
+      assert.equal(7, r.code)
+      local doc = cjson.decode(r.out)
+      assert.equal("pause", doc.action)
+      assert.equal("ok", doc.results[1].outcome)
+      assert.equal("JOB_PAUSED", doc.results[1].state)
+      assert.equal(64008, doc.results[1].state_code)
+      assert.equal(cjson.null, doc.results[1].error)
+      assert.equal("failed", doc.results[2].outcome)
+      assert_error_object(doc.results[2].error)
+      assert.equal(1, doc.results[2].error.exit_code)
+      assert.equal(26302, doc.results[2].error.api_code)
+      assert.same({ ok = 1, noop = 0, failed = 1, unknown = 0 }, doc.summary)
+    end)
+
+    it("prints one JSON error line on stderr for a failure", function()
+      local r = run(args("pr", "pause", "run-etl-05", "-o", "json", IDS))
+      assert.equal(1, r.code)
+      local err = cjson.decode(r.err)
+      assert_error_object(err.error)
+      local u = run(args("pr", "status", "-o", "json", IDS))
+      assert.equal(2, u.code)
+      assert_error_object(cjson.decode(u.err).error)
+    end)
+
+    it("gives status its runs", function()
+      local doc = cjson.decode(run(args("pr", "status", "run-train-01", "run-etl-04", "-o", "json", IDS)).out)
+      assert.equal(2, #doc.runs)
+      assert.equal("run-train-01", doc.runs[1].id)
+      assert.equal(64008, doc.runs[2].orchestration_status.status.code)
+    end)
+
+    it("describes the transition table", function()
+      local doc = cjson.decode(run({ "pr", "transitions", "-o", "json" }).out)
+      assert.equal("pause", doc.transitions[1].action)
+      assert.same({ "JOB_QUEUED", "JOB_RUNNING" }, doc.transitions[1].from)
+      assert.equal("JOB_PAUSED", doc.transitions[1].to)
+      local text = run({ "pr", "transitions" }).out
+      assert.matches("resume%s+Paused%s+Running", text)
+    end)
+  end)
+
+  describe("--dry-run", function()
+    it("prints the exact requests, redacted, and sends nothing, without credentials", function()
+      local r = run(args("pr", "cancel", "run-train-01", "run-train-02", "--dry-run", IDS),
+        { unset = { "CLARIFAI_PAT" } })
+      assert.equal(0, r.code, r.err)
+      assert.matches("PATCH " .. emu.url .. "/v2/users/demo-user/apps/demo-app/pipelines/hello-world-pipeline"
+        .. "/versions/8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19/runs\n", r.out, 1, true)
+      assert.matches("Authorization: Key ********", r.out, 1, true)
+      assert.matches('{"action":"overwrite","pipeline_version_runs":[{"id":"run-train-02",'
+        .. '"orchestration_status":{"status":{"code":64004}}}]}', r.out, 1, true)
+      assert.equal(0, #emu:requests())
+      local j = run(args("pr", "pause", "run-train-01", "--dry-run", "-o", "json", IDS))
+      local doc = cjson.decode(j.out)
+      assert.is_true(doc.dry_run)
+      assert.equal("PATCH", doc.requests[1].method)
+      assert.equal("Key ********", doc.requests[1].headers.Authorization)
+      assert.equal(64008, doc.requests[1].body.pipeline_version_runs[1].orchestration_status.status.code)
+      assert.equal(0, #emu:requests())
+    end)
+  end)
+
+  describe("completion", function()
+    it("loads in bash and names the commands", function()
+      for _, shell in ipairs({ "bash", "zsh", "fish" }) do
+        local r = run({ "completion", shell })
+        assert.equal(0, r.code)
+        assert.matches("pipelinerun", r.out, 1, true)
+      end
+      local script = os.tmpname()
+      cli.write(script, run({ "completion", "bash" }).out)
+      local ok = os.execute("bash -c 'source " .. script .. " && complete -p clarifai' >/dev/null 2>&1")
+      os.remove(script)
+      assert.is_true(ok)
+    end)
+  end)
+
+  describe("user workflows", function()
+    local function context_home()
+      local home = cli.tmpdir()
+      os.execute("mkdir -p " .. cli.quote(home .. "/.config/clarifai"))
+      local path = home .. "/.config/clarifai/config"
+      cli.write(path, "contexts:\n  emu:\n    CLARIFAI_API_BASE: " .. emu.url .. "\n    CLARIFAI_PAT: " .. TOKEN
+        .. "\ncurrent_context: emu\n")
+      os.execute("chmod 600 " .. cli.quote(path))
+      return home
+    end
+    local function script(name, extra)
+      return run(args("script", cli.root .. "/examples/" .. name, extra or {}),
+        { home = context_home(), unset = { "CLARIFAI_PAT", "CLARIFAI_API_BASE" } })
+    end
+
+    it("pauses every running run and waits for them", function()
+      local r = script("pause_running_and_wait.lua", POSITIONAL_IDS)
+      assert.equal(0, r.code, r.err)
+      assert.matches("2 of 2 running runs paused.", r.out, 1, true)
+      assert.equal(64008, state("run-train-01"))
+      assert.equal(64008, state("run-train-02"))
+    end)
+
+    it("cancels runs queued for longer than N minutes", function()
+      emu:put_run({ id = "stale-q", state = "JOB_QUEUED", created_at = os.time() - 3600 })
+      emu:put_run({ id = "fresh-q", state = "JOB_QUEUED", created_at = os.time() - 10 })
+      local r = script("cancel_stale_queued.lua", args("30", POSITIONAL_IDS))
+      assert.equal(0, r.code, r.err)
+      assert.matches("stale%-q%s+cancelled", r.out)
+      assert.equal(64004, state("stale-q"))
+      assert.equal(64000, state("fresh-q"))
+    end)
+
+    it("resumes every paused run and reports", function()
+      run(args("pr", "pause", "run-train-01", IDS))
+      local r = script("resume_paused.lua", POSITIONAL_IDS)
+      assert.equal(0, r.code, r.err)
+      assert.matches("2 resumed, 0 failed.", r.out, 1, true)
+      assert.equal(64001, state("run-etl-04"))
+    end)
+
+    it("reports a script's error table like a command's, without a traceback", function()
+      local dir = cli.tmpdir()
+      cli.write(dir .. "/bad.lua", 'local c = require "clarifai"\n'
+        .. 'local r, err = c.runs.pause({ run_id = "x", user_id = "demo-user", app_id = "demo-app",'
+        .. ' pipeline_id = "hello-world-pipeline", pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" })\n'
+        .. "assert(r, err)\n")
+      local r = run({ "script", dir .. "/bad.lua" }, { home = context_home(), unset = { "CLARIFAI_PAT" } })
+      assert.equal(1, r.code)
+      assert.matches("^Error: Failed to patch pipeline version run: Resource does not exist", r.err)
+      cli.write(dir .. "/args.lua", 'print(arg[0], arg[1], arg[2], select("#", ...))\n')
+      local a = run({ "script", dir .. "/args.lua", "--x", "y" })
+      assert.equal(dir .. "/args.lua\t--x\ty\t2\n", a.out)
+    end)
+  end)
+
+  describe("beside the Python CLI", function()
+    it("hands unknown commands to CLARIFAI_PYTHON_CLI with the same arguments", function()
+      local dir = cli.tmpdir()
+      cli.write(dir .. "/py-clarifai", "#!/bin/sh\necho \"python cli: $*\"\nexit 3\n")
+      os.execute("chmod +x " .. cli.quote(dir .. "/py-clarifai"))
+      local r = run({ "--context", "x", "login", "--pat", "abc" }, { env = { CLARIFAI_PYTHON_CLI = dir .. "/py-clarifai" } })
+      assert.equal(3, r.code)
+      assert.equal("python cli: --context x login --pat abc\n", r.out)
+    end)
+
+    it("finds another clarifai later on PATH, and not itself", function()
+      local dir = cli.tmpdir()
+      os.execute("mkdir -p " .. cli.quote(dir .. "/a") .. " " .. cli.quote(dir .. "/b"))
+      os.execute("ln -s " .. cli.quote(cli.bin) .. " " .. cli.quote(dir .. "/a/clarifai"))
+      cli.write(dir .. "/b/clarifai", "#!/bin/sh\necho \"python: $*\"\n")
+      os.execute("chmod +x " .. cli.quote(dir .. "/b/clarifai"))
+      local r = run({ "model", "list" }, { env = { PATH = dir .. "/a:" .. dir .. "/b:/usr/bin:/bin" } })
+      assert.equal(0, r.code, r.err)
+      assert.equal("python: model list\n", r.out)
+    end)
+
+    it("exits 2 listing its commands when there is no Python CLI", function()
+      local r = run({ "login" }, { env = { PATH = "/usr/bin:/bin" } })
+      assert.equal(2, r.code)
+      assert.matches("'login' is not a command of this tool", r.err, 1, true)
+      assert.matches("pipelinerun (pr)", r.err, 1, true)
+    end)
+  end)
+end)
