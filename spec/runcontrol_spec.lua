@@ -140,7 +140,8 @@ describe("run control", function()
         return out
       end
       local no = on_tty("n")
-      assert.matches("Cancel 2 runs (run-train-01, run-train-02)? Cancelled runs cannot be resumed. [y/N]", no, 1, true)
+      assert.matches("Cancel 2 runs (run-train-01, run-train-02)? Cancelled runs cannot be resumed. [y/N]",
+        no, 1, true)
       assert.matches("Nothing was cancelled.", no, 1, true)
       assert.matches("rc=1", no, 1, true)
       assert.equal(0, count("PATCH"))
