@@ -134,7 +134,8 @@ describe("run control", function()
         local cmd = table.concat({ "lua5.4", cli.quote(cli.bin), "pr", "cancel", "run-train-01", "run-train-02",
           extra or "", table.concat(IDS, " ") }, " ")
         local p = assert(io.popen(string.format("(sleep 0.5; echo %s) 2>/dev/null | "
-          .. "env CLARIFAI_PAT=%s CLARIFAI_API_BASE=%s script -qec %s /dev/null 2>&1; echo \"rc=$?\"", answer, TOKEN, emu.url, cli.quote(cmd))))
+          .. "env CLARIFAI_PAT=%s CLARIFAI_API_BASE=%s script -qec %s /dev/null 2>&1; echo \"rc=$?\"",
+          answer, TOKEN, emu.url, cli.quote(cmd))))
         local out = p:read("a")
         p:close()
         return out
