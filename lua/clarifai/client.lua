@@ -15,6 +15,7 @@ Client.__index = Client
 M.DEFAULTS = {
   connect_timeout = 10,   -- seconds to establish a connection
   request_timeout = 30,   -- seconds for one attempt
+  deadline = 60,          -- seconds for one run's change, retries and reconciliation included
   max_size = 1024 * 1024, -- largest response body accepted
 }
 
@@ -30,7 +31,7 @@ local function ca_from_env(getenv)
 end
 
 --[[
-new{ pat, api_base?, connect_timeout?, request_timeout?, max_size?, trace? }
+new{ pat, api_base?, connect_timeout?, request_timeout?, deadline?, max_size?, trace? }
 trace(line) receives the request line, headers (Authorization redacted) and
 the response status of each exchange.
 ]]
@@ -50,6 +51,7 @@ function M.new(opts)
     api_base = checked,
     connect_timeout = opts.connect_timeout or M.DEFAULTS.connect_timeout,
     request_timeout = opts.request_timeout or M.DEFAULTS.request_timeout,
+    deadline = opts.deadline or M.DEFAULTS.deadline,
     max_size = opts.max_size or M.DEFAULTS.max_size,
     trace = opts.trace,
     ca_file = opts.ca_file or ca_file,

@@ -6,6 +6,7 @@ local client_mod = require "clarifai.client"
 local errors = require "clarifai.errors"
 local ids = require "clarifai.ids"
 local json = require "clarifai.json"
+local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 
 local M = {}
@@ -35,10 +36,57 @@ local function ctx_for(c, what)
   return { what = what, secrets = c:secrets(), base = c.api_base, max_size = c.max_size }
 end
 
+-- Clock and interruptible sleep (the C modules load only when needed).
+local function clock() return require("clarifai.sys.core").monotime() end
+local function sleep(s) return require("clarifai.http.core").sleep(s) end
+local function interrupted() return require("clarifai.http.core").interrupted() end
+
+local function interrupted_error(what)
+  return errors.new("interrupted", "interrupted" .. (what and (": " .. what) or ""))
+end
+
+--[[
+fetch(c, paths, what [, parallel]) -> { {doc | nil, err} ... }
+GETs are safe to repeat: each failure that is not definite is retried (at
+most retry.MAX_ATTEMPTS attempts, full-jitter backoff, within the client's
+deadline).
+]]
+local function fetch(c, paths, what, parallel)
+  local ctx = ctx_for(c, what)
+  local out, todo = {}, {}
+  for i = 1, #paths do todo[#todo + 1] = i end
+  local deadline = clock() + (c.deadline or 60)
+  for attempt = 1, retry.MAX_ATTEMPTS do
+    local reqs = {}
+    local left = deadline - clock()
+    for k, i in ipairs(todo) do
+      reqs[k] = c:build("GET", paths[i])
+      reqs[k].timeout = math.max(0.1, math.min(reqs[k].timeout, left))
+    end
+    local results = c:perform(reqs, parallel or 8)
+    local again, wait = {}, 0
+    for k, i in ipairs(todo) do
+      local doc, err = api.decode(results[k], ctx)
+      out[i] = { doc, err }
+      local phase = retry.classify(results[k], err)
+      if phase == "not_sent" or phase == "rejected" or phase == "ambiguous" then
+        again[#again + 1] = i
+        wait = math.max(wait, results[k].retry_after or retry.backoff(attempt))
+      end
+    end
+    todo = again
+    if #todo == 0 or attempt == retry.MAX_ATTEMPTS or interrupted() then break end
+    if clock() + wait >= deadline then break end
+    if not sleep(wait) then break end
+  end
+  return out
+end
+M.fetch = fetch
+
 -- The run object from a GET, or nil, err.
 local function get_run(c, ref, run_id)
-  local resp = c:request("GET", api.run_path(ref, run_id))
-  local doc, err = api.decode(resp, ctx_for(c, "get pipeline version run"))
+  local res = fetch(c, { api.run_path(ref, run_id) }, "get pipeline version run")[1]
+  local doc, err = res[1], res[2]
   if not doc then return nil, err end
   if type(doc.pipeline_version_run) ~= "table" then
     return nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
@@ -55,13 +103,33 @@ local function result_ok(action, run_id, code, req_id, outcome)
   }
 end
 
+local function failed(action, id, err, outcome)
+  return { run_id = id, action = action, outcome = outcome or "failed", error = err,
+           state_code = err.state_code, state = err.state }
+end
+
+local function check_hint(id)
+  return "check with `clarifai pr status " .. id .. "`"
+end
+
 --[[
 apply(action, ref, run_ids, opts) -> report
 One PATCH per run, sent concurrently (opts.parallel, default 8) over reused
-connections. When the API refuses a run, it is read once: a run already in
-the target state counts as a success ("noop").
+connections; the success path sends exactly one request per run.
+- The API refuses: the run is read once; already in the target state counts
+  as success ("noop"), otherwise the refusal is reported with the run's state.
+- Not sent or rejected before processing (connection refused, 429, 503,
+  throttling): retried, at most 3 attempts, full-jitter backoff, Retry-After
+  honoured; a wait beyond the deadline stops at once.
+- Ambiguous (timeout or close after sending, 500/502/504, a malformed 2xx):
+  the run is read; in the target state it is a success (note "confirmed after
+  an ambiguous response"), still in a source state the PATCH is sent again,
+  in any other state it fails naming that state; if the read fails too, the
+  outcome is unknown.
+Everything for one run happens within opts.deadline or the client's (60 s).
+opts.on_retry{run_id, attempt, max, delay, reason} is told of each retry.
 report = { action, results = { {run_id, outcome = "ok"|"noop"|"failed"|"unknown",
-  state, state_code, req_id, error} ... }, summary = {ok, noop, failed, unknown} }
+  state, state_code, req_id, note?, error} ... }, summary = {ok, noop, failed, unknown} }
 ]]
 function M.apply(action, ref, run_ids, opts)
   opts = opts or {}
@@ -72,40 +140,152 @@ function M.apply(action, ref, run_ids, opts)
   local c, cerr = get_client(opts)
   if not c then return nil, cerr end
 
-  local reqs = {}
-  for i, id in ipairs(run_ids) do
-    reqs[i] = c:build("PATCH", api.runs_path(full), api.patch_body({ id }, spec.target))
-  end
-  local results = c:perform(reqs, opts.parallel or 8)
   local ctx = ctx_for(c, "patch pipeline version run")
-
-  local report = { action = action, results = json.array(), summary = { ok = 0, noop = 0, failed = 0, unknown = 0 } }
+  local budget = opts.deadline or c.deadline or 60
+  local start = clock()
+  local runs = {}
   for i, id in ipairs(run_ids) do
-    local doc, derr = api.decode(results[i], ctx)
-    local r
-    if doc then
-      local runs = doc.pipeline_version_runs
-      local code = type(runs) == "table" and api.run_state(runs[1]) or nil
-      r = result_ok(action, id, code or spec.target, doc.status.req_id, "ok")
-    elseif derr.kind == "api" then
-      -- Refused: already there is success; otherwise report the refusal.
-      local run = get_run(c, full, id)
-      local code = run and api.run_state(run)
-      if code == spec.target then
-        r = result_ok(action, id, code, derr.req_id, "noop")
-      else
-        derr.state_code = code
-        derr.state = code and states.name(code) or nil
-        r = { run_id = id, action = action, outcome = "failed", error = derr,
-              state_code = code, state = derr.state }
-      end
-    else
-      r = { run_id = id, action = action, error = derr,
-            outcome = derr.kind == "unknown" and "unknown" or "failed" }
-    end
-    report.results[i] = r
-    report.summary[r.outcome] = report.summary[r.outcome] + 1
+    runs[i] = { id = id, attempts = 0, ready = start, deadline = start + budget }
   end
+  local results = json.array()
+
+  local function finish(i, r) results[i] = r; runs[i].done = true end
+
+  local function schedule_retry(i, resp, derr, phase)
+    local s = runs[i]
+    local now = clock()
+    local left = s.deadline - now
+    local delay = resp.retry_after or retry.backoff(s.attempts)
+    local kind = phase == "not_sent" and "transport" or "transient"
+    if resp.retry_after and resp.retry_after > left then
+      derr = errors.new("transient", string.format("%s; the API asked to retry after %ds, beyond the "
+        .. "deadline (%.0fs left)", derr.message, resp.retry_after, math.max(0, left)), derr)
+      return finish(i, failed(action, s.id, derr))
+    end
+    if s.attempts >= retry.MAX_ATTEMPTS or delay >= left then
+      derr.kind, derr.exit_code = kind, errors.exit_codes[kind]
+      derr.message = derr.message .. string.format(" (after %d attempt%s)", s.attempts, s.attempts == 1 and "" or "s")
+      return finish(i, failed(action, s.id, derr))
+    end
+    s.ready = now + delay
+    if opts.on_retry then
+      opts.on_retry({ run_id = s.id, attempt = s.attempts + 1, max = retry.MAX_ATTEMPTS, delay = delay,
+                      reason = retry.reason(resp, derr) })
+    end
+  end
+
+  while true do
+    if interrupted() then break end
+    local now = clock()
+    local batch = {}
+    for i, s in ipairs(runs) do
+      if not s.done and s.ready <= now then batch[#batch + 1] = i end
+    end
+    if #batch > 0 then
+      local reqs = {}
+      for k, i in ipairs(batch) do
+        local req = c:build("PATCH", api.runs_path(full), api.patch_body({ runs[i].id }, spec.target))
+        req.timeout = math.max(0.1, math.min(req.timeout, runs[i].deadline - now))
+        reqs[k] = req
+        runs[i].attempts = runs[i].attempts + 1
+      end
+      local resps = c:perform(reqs, opts.parallel or 8)
+      local look, reconcile = {}, {}
+      for k, i in ipairs(batch) do
+        local resp = resps[k]
+        local doc, derr = api.decode(resp, ctx)
+        local phase = retry.classify(resp, derr)
+        if phase == "ok" then
+          local list = doc.pipeline_version_runs
+          local code = type(list) == "table" and api.run_state(list[1]) or nil
+          finish(i, result_ok(action, runs[i].id, code or spec.target, doc.status.req_id, "ok"))
+        elseif phase == "interrupted" then
+          runs[i].sent = resp.sent -- left unfinished: reported below
+        elseif phase == "not_sent" or phase == "rejected" then
+          schedule_retry(i, resp, derr, phase)
+        elseif phase == "ambiguous" then
+          reconcile[#reconcile + 1] = { i = i, err = derr, reason = retry.reason(resp, derr) }
+        elseif derr.kind == "api" then
+          look[#look + 1] = { i = i, err = derr }
+        else
+          finish(i, failed(action, runs[i].id, derr))
+        end
+      end
+
+      -- One GET per refused or ambiguous run, all at once.
+      local paths = {}
+      for _, l in ipairs(look) do paths[#paths + 1] = api.run_path(full, runs[l.i].id) end
+      for _, r in ipairs(reconcile) do paths[#paths + 1] = api.run_path(full, runs[r.i].id) end
+      local got = #paths > 0 and not interrupted() and fetch(c, paths, "get pipeline version run", opts.parallel) or {}
+      local function run_code(k)
+        local doc = got[k] and got[k][1]
+        return doc and api.run_state(doc.pipeline_version_run), doc, got[k] and got[k][2]
+      end
+      for k, l in ipairs(look) do
+        local code = run_code(k)
+        local id = runs[l.i].id
+        if code == spec.target then
+          finish(l.i, result_ok(action, id, code, l.err.req_id, "noop"))
+        else
+          l.err.state_code, l.err.state = code, code and states.name(code) or nil
+          finish(l.i, failed(action, id, l.err))
+        end
+      end
+      for k, r in ipairs(reconcile) do
+        local code, doc, gerr = run_code(#look + k)
+        local s = runs[r.i]
+        if code == spec.target then
+          local res = result_ok(action, s.id, code, doc.status.req_id, "ok")
+          res.note = "confirmed after an ambiguous response (" .. r.reason .. ")"
+          finish(r.i, res)
+        elseif code and states.can(action, code) then
+          if s.attempts < retry.MAX_ATTEMPTS and clock() < s.deadline then
+            s.ready = clock()
+            if opts.on_retry then
+              opts.on_retry({ run_id = s.id, attempt = s.attempts + 1, max = retry.MAX_ATTEMPTS, delay = 0,
+                              reason = r.reason .. ", the run is still " .. states.label(code) })
+            end
+          else
+            finish(r.i, failed(action, s.id, errors.new("unknown", string.format(
+              "outcome unknown for run %s: %s and the run is still %s after %d attempts; %s",
+              s.id, r.reason, states.label(code), s.attempts, check_hint(s.id)),
+              { http_status = r.err.http_status, state_code = code, state = states.name(code) }), "unknown"))
+          end
+        elseif code then
+          finish(r.i, failed(action, s.id, errors.new("state", string.format(
+            "run %s is %s (%s) after an ambiguous response (%s); it was not %s",
+            s.id, states.label(code), states.name(code), r.reason, spec.past),
+            { state_code = code, state = states.name(code), http_status = r.err.http_status })))
+        else
+          local why = gerr and gerr.message or "interrupted"
+          finish(r.i, failed(action, s.id, errors.new("unknown", string.format(
+            "outcome unknown for run %s: %s, and reading the run failed too (%s); %s",
+            s.id, r.reason, why, check_hint(s.id)), { http_status = r.err.http_status }), "unknown"))
+        end
+      end
+    end
+
+    if interrupted() then break end
+    local next_at
+    for _, s in ipairs(runs) do
+      if not s.done and (not next_at or s.ready < next_at) then next_at = s.ready end
+    end
+    if not next_at then break end
+    local wait = next_at - clock()
+    if wait > 0 and not sleep(wait) then break end
+  end
+
+  -- Interrupted: whatever is not finished may or may not have changed.
+  for i, s in ipairs(runs) do
+    if not s.done then
+      local msg = s.attempts == 0 and ("run " .. s.id .. ": nothing was sent")
+        or ("the change to run " .. s.id .. " may or may not have been applied; " .. check_hint(s.id))
+      finish(i, failed(action, s.id, interrupted_error(msg), s.attempts == 0 and "failed" or "unknown"))
+    end
+  end
+
+  local report = { action = action, results = results, summary = { ok = 0, noop = 0, failed = 0, unknown = 0 } }
+  for _, r in ipairs(results) do report.summary[r.outcome] = report.summary[r.outcome] + 1 end
   return report
 end
 
@@ -138,13 +318,12 @@ function M.status(ref, run_ids, opts)
   if not full then return nil, err end
   local c, cerr = get_client(opts)
   if not c then return nil, cerr end
-  local reqs = {}
-  for i, id in ipairs(run_ids) do reqs[i] = c:build("GET", api.run_path(full, id)) end
-  local results = c:perform(reqs, opts.parallel or 8)
-  local ctx = ctx_for(c, "get pipeline version run")
+  local paths = {}
+  for i, id in ipairs(run_ids) do paths[i] = api.run_path(full, id) end
+  local got = fetch(c, paths, "get pipeline version run", opts.parallel)
   local report = { runs = json.array(), results = json.array() }
   for i, id in ipairs(run_ids) do
-    local doc, derr = api.decode(results[i], ctx)
+    local doc, derr = got[i][1], got[i][2]
     if doc and type(doc.pipeline_version_run) ~= "table" then
       doc, derr = nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
     end
@@ -160,8 +339,8 @@ end
 
 -- A GET of a paged list; returns the list field's items and the doc.
 local function get_page(c, path, query, field, what)
-  local resp = c:request("GET", path .. (query ~= "" and ("?" .. query) or ""))
-  local doc, err = api.decode(resp, ctx_for(c, what))
+  local res = fetch(c, { path .. (query ~= "" and ("?" .. query) or "") }, what)[1]
+  local doc, err = res[1], res[2]
   if not doc then return nil, err end
   local items = doc[field]
   if items == nil then items = {} end

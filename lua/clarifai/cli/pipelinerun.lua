@@ -65,6 +65,7 @@ local function make_client(args, need_pat)
   })
   if not c then return nil, settings end
   output.add_secret(c.pat)
+  require("clarifai.http.core").trap_interrupt()
   for _, w in ipairs(settings.warnings) do output.err(w) end
   return c
 end
@@ -174,8 +175,11 @@ local function change(action, args)
   local c, cerr = make_client(args)
   if not c then return nil, cerr end
   local runs = require "clarifai.runs"
-  require("clarifai.http.core").trap_interrupt()
-  local report, rerr = runs.apply(action, full, ids, { client = c, parallel = args.parallel })
+  local report, rerr = runs.apply(action, full, ids, { client = c, parallel = args.parallel,
+    on_retry = function(r)
+      output.err(string.format("Retrying run %s in %.1fs: %s (attempt %d of %d)", r.run_id, r.delay,
+        text.sanitize(r.reason), r.attempt, r.max))
+    end })
   if not report then return nil, rerr end
 
   if args.wait then
@@ -208,6 +212,10 @@ local function change(action, args)
   end
 
   local code = batch_exit(report.results)
+  if require("clarifai.http.core").interrupted() then code = errors.exit_codes.interrupted end
+  for _, r in ipairs(report.results) do
+    if r.note then output.err("Note: run " .. r.run_id .. ": " .. r.note .. ".") end
+  end
   if args.output == "json" then
     local results = json.array()
     for i, r in ipairs(report.results) do
@@ -393,7 +401,6 @@ local function monitor(args)
   if not full then return nil, err end
   local c, cerr = make_client(args)
   if not c then return nil, cerr end
-  require("clarifai.http.core").trap_interrupt()
   local as_json = args.output == "json"
   local log_file
   if args.log_file then

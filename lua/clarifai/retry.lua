@@ -1,0 +1,62 @@
+-- Retry policy for a state change. Every failure is sorted by phase:
+--   not_sent   the request never left (connection refused, connect timeout)
+--   rejected   the API turned it away before processing (429, 503, throttling codes)
+--   ambiguous  it may have been applied (timeout or close after sending, 500/502/504,
+--              a 2xx whose body is not a valid API response)
+--   definite   the API answered and meant it (400/401/403/404/409, validation or
+--              state codes), or retrying cannot help (DNS, TLS, redirects, size cap)
+-- Only not_sent and rejected are retried blindly; ambiguous ones are
+-- reconciled by reading the run first (see clarifai.runs).
+
+local M = {}
+
+M.MAX_ATTEMPTS = 3
+M.BASE = 0.5    -- seconds: first backoff ceiling
+M.CAP = 20      -- seconds: largest backoff ceiling
+
+-- Transport failures after which retrying the same request is safe and useful.
+local RETRY_NOT_SENT = { COULDNT_CONNECT = true, OPERATION_TIMEDOUT = true }
+
+-- Status codes meaning "rejected before processing, try later".
+local THROTTLE = { [11003] = true, [11005] = true, [10030] = true }
+
+--[[
+classify(resp, err) -> phase
+resp: the raw result from clarifai.http.core; err: the error from api.decode
+(nil on success). Returns "ok", "interrupted", "not_sent", "rejected",
+"ambiguous" or "definite".
+]]
+function M.classify(resp, err)
+  if not err then return "ok" end
+  local code = resp.error_code
+  if code then
+    if code == "INTERRUPTED" then return "interrupted" end
+    if code == "TOO_LARGE" then return "definite" end
+    if not resp.sent then
+      return RETRY_NOT_SENT[code] and "not_sent" or "definite"
+    end
+    return "ambiguous"
+  end
+  local st = resp.status or 0
+  if st == 429 or st == 503 or THROTTLE[err.api_code] then return "rejected" end
+  if st == 500 or st == 502 or st == 504 then return "ambiguous" end
+  if st >= 200 and st < 300 and err.kind == "protocol" then return "ambiguous" end
+  return "definite"
+end
+
+-- Full-jitter exponential backoff before attempt n+1 (n = attempts so far).
+function M.backoff(n, random)
+  random = random or math.random
+  local ceiling = math.min(M.CAP, M.BASE * 2 ^ (n - 1))
+  return random() * ceiling
+end
+
+-- A short description of why an attempt failed, for retry notes.
+function M.reason(resp, err)
+  if resp.error_code then return resp.error_code end
+  local s = "HTTP " .. tostring(resp.status)
+  if err and err.api_name and err.api_code ~= 10000 then s = s .. " " .. err.api_name end
+  return s
+end
+
+return M
