@@ -95,6 +95,10 @@ local function transport_error(resp, ctx)
   elseif code == "TOO_LARGE" then
     return errors.new("protocol", "the response exceeded the size limit ("
       .. (ctx.max_size or 1048576) .. " bytes)", fields)
+  elseif code == "OUT_OF_MEMORY" and resp.responded then
+    -- libcurl's answer to a response header beyond its own limit
+    return errors.new("protocol", "the API sent a response libcurl refused (" .. msg
+      .. "; oversized headers?)", fields)
   elseif NOT_SENT[code] or not resp.sent then
     local hint = ""
     if code == "PEER_FAILED_VERIFICATION" or code == "SSL_CACERT_BADFILE" then

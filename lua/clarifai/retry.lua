@@ -31,7 +31,7 @@ function M.classify(resp, err)
   local code = resp.error_code
   if code then
     if code == "INTERRUPTED" then return "interrupted" end
-    if code == "TOO_LARGE" then return "definite" end
+    if code == "TOO_LARGE" or err.kind == "protocol" then return "definite" end
     if not resp.sent then
       return RETRY_NOT_SENT[code] and "not_sent" or "definite"
     end

@@ -58,6 +58,11 @@ function M.scrub(s, secrets)
   return s
 end
 
+-- Hides the credentials of any URL in s ("http://user:pw@host" -> "http://***@host").
+function M.mask_userinfo(s)
+  return (s:gsub("(%a[%w+.-]*://)[^/@%s]+@", "%1***@"))
+end
+
 -- At most n bytes of s, cut on a character boundary, with "…" when cut.
 function M.truncate(s, n)
   if #s <= n then return s end

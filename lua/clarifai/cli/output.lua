@@ -13,7 +13,14 @@ function M.add_secret(s)
 end
 
 local function clean(s)
-  return text.scrub(s, secrets)
+  return text.mask_userinfo(text.scrub(s, secrets))
+end
+
+-- Proxy passwords from the environment are secrets too.
+for _, name in ipairs({ "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" }) do
+  local v = os.getenv(name)
+  local pw = v and v:match("^%a[%w+.-]*://[^/@:]*:([^/@]+)@")
+  if pw and #pw >= 4 then secrets[#secrets + 1] = pw end
 end
 M.clean = clean
 

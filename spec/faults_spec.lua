@@ -1,0 +1,696 @@
+-- The reliability test plan, end to end: bad configuration, hostile files,
+-- a misbehaving server, TLS, proxies, signals and pipes. Every case checks
+-- the exit code, that it ended within its deadline, that the token never
+-- appeared, and what reached the server.
+
+local cli = require "support.cli"
+local emulator = require "support.emulator"
+local cjson = require "cjson"
+
+local TOKEN = "pat_CANARY_7f3a0c55d1e2"
+local IDS = {
+  "--user_id", "demo-user", "--app_id", "demo-app",
+  "--pipeline_id", "hello-world-pipeline", "--pipeline_version_id", "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19",
+}
+-- Short limits so each case ends quickly; each case's bound follows from them.
+local FAST = { "--connect-timeout", "2", "--request-timeout", "2", "--deadline", "8" }
+local sanitized = os.getenv("CLARIFAI_SANITIZE") ~= nil
+local SLACK = sanitized and 6 or 2
+
+local emu
+
+local function args(...)
+  local t = {}
+  for _, part in ipairs({ ... }) do
+    if type(part) == "table" then
+      for _, a in ipairs(part) do t[#t + 1] = a end
+    else
+      t[#t + 1] = part
+    end
+  end
+  return t
+end
+
+-- Runs the CLI and checks what every case must hold: the token appears
+-- nowhere, no traceback, a documented exit code, done within `within` s.
+local function run(argv, opts)
+  opts = opts or {}
+  local env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  for _, k in ipairs(opts.unset or {}) do env[k] = nil end
+  local r = cli.run(argv, { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin })
+  assert.is_nil(r.out:find(TOKEN, 1, true), "token leaked on stdout")
+  assert.is_nil(r.err:find(TOKEN, 1, true), "token leaked on stderr")
+  assert.is_nil(r.err:find("traceback", 1, true), "traceback:\n" .. r.err)
+  assert.is_nil(r.err:find("attempt to ", 1, true), "Lua error:\n" .. r.err)
+  local documented = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [6] = true,
+    [7] = true, [70] = true, [124] = true, [130] = true }
+  assert.is_true(documented[r.code], "undocumented exit code " .. tostring(r.code) .. "\n" .. r.err)
+  if opts.within then
+    assert.is_true(r.elapsed <= opts.within + SLACK, string.format("took %.2fs (bound %gs)", r.elapsed, opts.within))
+  end
+  return r
+end
+
+local function requests(method)
+  local out = {}
+  for _, req in ipairs(emu:requests()) do
+    if not method or req.method == method then out[#out + 1] = req end
+  end
+  return out
+end
+
+local function state(id)
+  return emu:get_run(id).orchestration_status.status.code
+end
+
+local function pause(opts, extra)
+  return run(args("pr", "pause", "run-train-01", FAST, extra or {}, IDS), opts)
+end
+
+local function status(opts)
+  return run(args("pr", "status", "run-train-01", FAST, IDS), opts)
+end
+
+local function home_with_config(text, mode)
+  local home = cli.tmpdir()
+  os.execute("mkdir -p " .. cli.quote(home .. "/.config/clarifai"))
+  local path = home .. "/.config/clarifai/config"
+  cli.write(path, text)
+  os.execute("chmod " .. (mode or "600") .. " " .. cli.quote(path))
+  return home, path
+end
+
+local function no_env_pat() return { "CLARIFAI_PAT" } end
+
+describe("reliability", function()
+  setup(function()
+    emu = emulator.start({ tick = 0, token = { TOKEN, "0123" } })
+  end)
+  teardown(function()
+    if emu then emu:stop() end
+  end)
+  before_each(function()
+    emu:reset()
+  end)
+
+  describe("configuration and credentials", function()
+    it("1: no token anywhere: exit 3 naming CLARIFAI_PAT and the config path, nothing sent", function()
+      local r = pause({ unset = no_env_pat(), within = 1 })
+      assert.equal(3, r.code)
+      assert.matches("CLARIFAI_PAT", r.err, 1, true)
+      assert.matches("/.config/clarifai/config", r.err, 1, true)
+      assert.equal(0, #requests())
+    end)
+
+    it("2: the environment token wins over the config file", function()
+      local home = home_with_config("contexts:\n  a:\n    CLARIFAI_PAT: file-token-xyz\ncurrent_context: a\n")
+      local r = pause({ home = home, within = 2 })
+      assert.equal(0, r.code, r.err)
+      assert.equal("Key " .. TOKEN, requests("PATCH")[1].headers.authorization)
+    end)
+
+    it("3: --config naming a missing file: exit 3", function()
+      local r = run(args("--config", "/nonexistent/config", "pr", "pause", "run-train-01", IDS),
+        { unset = no_env_pat(), within = 1 })
+      assert.equal(3, r.code)
+      assert.matches("/nonexistent/config does not exist", r.err, 1, true)
+      assert.equal(0, #requests())
+    end)
+
+    it("4: a token file readable by others: one-line warning with a chmod hint, the command proceeds", function()
+      local home = home_with_config("contexts:\n  a:\n    CLARIFAI_PAT: " .. TOKEN .. "\ncurrent_context: a\n", "644")
+      local r = pause({ home = home, unset = no_env_pat(), within = 2 })
+      assert.equal(0, r.code, r.err)
+      local _, n = r.err:gsub("\n", "")
+      assert.equal(1, n)
+      assert.matches("chmod 600", r.err, 1, true)
+    end)
+
+    it("5: a FIFO, a device, a directory or an oversized file as the config: exit 3 at once", function()
+      local dir = cli.tmpdir()
+      os.execute("mkfifo " .. cli.quote(dir .. "/fifo"))
+      local big = dir .. "/big"
+      cli.write(big, "contexts:\n" .. string.rep("# padding\n", 120000))
+      for _, path in ipairs({ dir .. "/fifo", "/dev/zero", dir, big }) do
+        local r = run(args("--config", path, "pr", "pause", "run-train-01", IDS), { unset = no_env_pat(), within = 1 })
+        assert.equal(3, r.code, path)
+      end
+      assert.equal(0, #requests())
+    end)
+
+    it("6: a YAML syntax error names config:LINE:COL and does not echo the line", function()
+      local home = home_with_config("contexts:\n  a:\n    CLARIFAI_PAT: secret-on-this-line: [\n")
+      local r = pause({ home = home, unset = no_env_pat(), within = 1 })
+      assert.equal(3, r.code)
+      assert.matches("config:%d+:%d+: ", r.err)
+      assert.is_nil(r.err:find("secret-on-this-line", 1, true))
+    end)
+
+    it("7: billion laughs is rejected fast", function()
+      local lines = { 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]' }
+      for i = 2, 9 do
+        local prev = string.char(96 + i - 1)
+        lines[i] = string.char(96 + i) .. ": &" .. string.char(96 + i) .. " [" .. string.rep("*" .. prev .. ",", 8)
+          .. "*" .. prev .. "]"
+      end
+      local home = home_with_config(table.concat(lines, "\n") .. "\n")
+      local r = pause({ home = home, unset = no_env_pat(), within = 0.5 })
+      assert.equal(3, r.code)
+      assert.matches("anchors and aliases are not allowed", r.err, 1, true)
+    end)
+
+    it("8: a self-referencing alias is rejected", function()
+      local home = home_with_config("a: &x [ *x ]\n")
+      local r = pause({ home = home, unset = no_env_pat(), within = 0.5 })
+      assert.equal(3, r.code)
+    end)
+
+    it("9: 100 000-deep nesting is rejected at the depth limit", function()
+      local home = home_with_config(string.rep("[", 100000) .. string.rep("]", 100000) .. "\n")
+      local r = pause({ home = home, unset = no_env_pat(), within = 0.5 })
+      assert.equal(3, r.code)
+      assert.matches("nesting is deeper than the limit", r.err, 1, true)
+    end)
+
+    it("10: a duplicate key is rejected, not last-wins", function()
+      local home = home_with_config("contexts:\n  a:\n    CLARIFAI_PAT: one-token\n    CLARIFAI_PAT: two-token\n")
+      local r = pause({ home = home, unset = no_env_pat(), within = 0.5 })
+      assert.equal(3, r.code)
+      assert.matches("duplicate key 'CLARIFAI_PAT'", r.err, 1, true)
+    end)
+
+    it("11: tagged values are rejected and nothing runs", function()
+      for _, v in ipairs({ '!!python/object/apply:os.system ["touch /tmp/pwned-by-yaml"]', "!!binary aGVsbG8=" }) do
+        local home = home_with_config("contexts:\n  a:\n    CLARIFAI_PAT: " .. v .. "\ncurrent_context: a\n")
+        local r = pause({ home = home, unset = no_env_pat(), within = 0.5 })
+        assert.equal(3, r.code)
+        assert.matches("is not allowed", r.err, 1, true)
+      end
+      assert.is_nil(io.open("/tmp/pwned-by-yaml"))
+    end)
+
+    it("12: invalid UTF-8 and raw control bytes are rejected", function()
+      for _, bad in ipairs({ "caf\233", "a\1b" }) do
+        local home = home_with_config("contexts:\n  a:\n    CLARIFAI_UI: " .. bad .. "\n")
+        local r = pause({ home = home, unset = no_env_pat(), within = 0.5 })
+        assert.equal(3, r.code)
+        assert.matches("config:%d+:%d+: ", r.err)
+      end
+    end)
+
+    it("13: two YAML documents are rejected", function()
+      local home = home_with_config("contexts: {}\n---\ncontexts: {}\n")
+      local r = pause({ home = home, unset = no_env_pat(), within = 0.5 })
+      assert.equal(3, r.code)
+      assert.matches("more than one document", r.err, 1, true)
+    end)
+
+    it("14: a token with CR/LF (environment or file) is refused before connecting", function()
+      local r = pause({ env = { CLARIFAI_PAT = "abc\r\nX-Evil: 1" }, within = 1 })
+      assert.equal(3, r.code)
+      local home = home_with_config('contexts:\n  a:\n    CLARIFAI_PAT: "abc\\r\\nX-Evil: 1"\ncurrent_context: a\n')
+      local r2 = pause({ home = home, unset = no_env_pat(), within = 1 })
+      assert.equal(3, r2.code)
+      assert.equal(0, #requests())
+    end)
+
+    it("16: a number-looking token is sent exactly as written", function()
+      local home = home_with_config("contexts:\n  a:\n    CLARIFAI_PAT: 0123\ncurrent_context: a\n")
+      local r = pause({ home = home, unset = no_env_pat(), within = 2 })
+      assert.equal(0, r.code, r.err)
+      assert.equal("Key 0123", requests("PATCH")[1].headers.authorization)
+    end)
+
+    it("17: usage errors: a hint on stderr, empty stdout, exit 2, no network", function()
+      for _, argv in ipairs({ args("pr", "pause", "--nope", "x", IDS), args("pr", "pause", IDS),
+          args("pr", "explode", "x", IDS), args("pr", "pause", "x", "--parallel", "many", IDS) }) do
+        local r = run(argv, { within = 1 })
+        assert.equal(2, r.code)
+        assert.equal("", r.out)
+        assert.matches("Usage: clarifai", r.err, 1, true)
+      end
+      assert.equal(0, #requests())
+    end)
+  end)
+
+  describe("transport and TLS", function()
+    it("18: plain http to a non-loopback host is refused before connecting; loopback needs no opt-in", function()
+      local r = pause({ env = { CLARIFAI_API_BASE = "http://example.com" }, within = 1 })
+      assert.equal(3, r.code)
+      local ok = pause({ within = 2 })
+      assert.equal(0, ok.code)
+    end)
+
+    describe("against a TLS server", function()
+      local dir, server_pid, port
+      local function openssl_ok() return os.execute("command -v openssl >/dev/null 2>&1") end
+      setup(function()
+        if not openssl_ok() then return end
+        dir = cli.tmpdir()
+        os.execute(string.format("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+          .. "-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1 && "
+          .. "openssl req -x509 -newkey rsa:2048 -nodes -keyout other-key.pem -out other.pem "
+          .. "-days 2 -subj /CN=other.test -addext subjectAltName=DNS:other.test >/dev/null 2>&1", cli.quote(dir)))
+        local sock = require("socket").bind("127.0.0.1", 0)
+        port = select(2, sock:getsockname())
+        sock:close()
+        local p = io.popen(string.format("cd %s && (openssl s_server -quiet -accept 127.0.0.1:%s -cert cert.pem "
+          .. "-key key.pem -www >/dev/null 2>&1 & echo $!)", cli.quote(dir), port))
+        server_pid = p:read("l")
+        p:close()
+        require("socket").sleep(0.5)
+      end)
+      teardown(function()
+        if server_pid then os.execute("kill " .. server_pid .. " 2>/dev/null") end
+      end)
+
+      local function tls_status(env)
+        env.CLARIFAI_API_BASE = "https://127.0.0.1:" .. port
+        return status({ env = env, within = 8 })
+      end
+
+      it("19: an unknown CA fails verification with a hint, no retry", function()
+        if not dir then return pending("openssl is not installed") end
+        local r = tls_status({ SSL_CERT_FILE = "/etc/ssl/certs/ca-certificates.crt" })
+        assert.equal(5, r.code)
+        assert.matches("SSL_CERT_FILE", r.err, 1, true)
+        assert.is_nil(r.err:find("Retrying", 1, true))
+      end)
+
+      it("20: SSL_CERT_FILE or CURL_CA_BUNDLE trusting the server gets past TLS", function()
+        if not dir then return pending("openssl is not installed") end
+        for _, var in ipairs({ "SSL_CERT_FILE", "CURL_CA_BUNDLE" }) do
+          local r = tls_status({ [var] = dir .. "/cert.pem" })
+          -- TLS succeeded: what fails now is the (HTML) content, not the certificate
+          assert.equal(5, r.code)
+          assert.matches("not JSON", r.err, 1, true)
+        end
+        local bad = tls_status({ SSL_CERT_FILE = dir .. "/missing.pem" })
+        assert.equal(5, bad.code)
+      end)
+
+      it("21: a certificate for another name fails", function()
+        if not dir then return pending("openssl is not installed") end
+        local r = tls_status({ SSL_CERT_FILE = dir .. "/other.pem" })
+        assert.equal(5, r.code)
+        assert.is_nil(r.err:find("not JSON", 1, true))
+      end)
+    end)
+
+    it("23: proxy credentials from the environment are masked everywhere", function()
+      local r = run(args("--verbose", "pr", "status", "run-train-01", FAST, IDS),
+        { env = { http_proxy = "http://user:pr0xy-s3cret@127.0.0.1:1" }, within = 6 })
+      assert.equal(5, r.code)
+      assert.is_nil(r.err:find("pr0xy-s3cret", 1, true))
+      local bypass = run(args("pr", "status", "run-train-01", FAST, IDS),
+        { env = { http_proxy = "http://user:pr0xy-s3cret@127.0.0.1:1", NO_PROXY = "127.0.0.1" }, within = 2 })
+      assert.equal(0, bypass.code, bypass.err)
+    end)
+
+    it("24: connection refused: at most 3 attempts with jittered delays, exit 5 within budget", function()
+      local r = pause({ env = { CLARIFAI_API_BASE = "http://127.0.0.1:1" }, within = 4 })
+      assert.equal(5, r.code)
+      local _, retries = r.err:gsub("Retrying run", "")
+      assert.equal(2, retries)
+      assert.matches("after 3 attempts", r.err, 1, true)
+    end)
+
+    it("25: a server that never accepts: gives up after --connect-timeout", function()
+      local socket = require "socket"
+      local server = assert(socket.tcp())
+      assert(server:bind("127.0.0.1", 0))
+      assert(server:listen(0))
+      local _, port = server:getsockname()
+      local fillers = {}
+      for i = 1, 8 do
+        fillers[i] = socket.tcp()
+        fillers[i]:settimeout(0)
+        fillers[i]:connect("127.0.0.1", port)
+      end
+      local r = run(args("pr", "status", "run-train-01", "--connect-timeout", "1", "--deadline", "4", IDS),
+        { env = { CLARIFAI_API_BASE = "http://127.0.0.1:" .. port }, within = 5 })
+      for _, f in ipairs(fillers) do f:close() end
+      server:close()
+      assert.is_true(r.code == 5 or r.code == 6, r.err)
+    end)
+
+    it("26: an unresolvable host fails fast and names the host", function()
+      local r = pause({ env = { CLARIFAI_API_BASE = "https://nohost.invalid" }, within = 5 })
+      assert.equal(5, r.code)
+      assert.matches("nohost.invalid", r.err, 1, true)
+    end)
+  end)
+
+  describe("the server against the PATCH", function()
+    it("27: success: one line on stdout, nothing on stderr, exactly one PATCH", function()
+      local r = pause({ within = 2 })
+      assert.equal(0, r.code)
+      assert.equal("Pipeline version run run-train-01 has been paused.\n", r.out)
+      assert.equal("", r.err)
+      assert.equal(1, #requests())
+      assert.equal("overwrite", cjson.decode(requests("PATCH")[1].body).action)
+    end)
+
+    it("28: JOB_CONFLICT: one GET to look, exit 1, no PATCH retry", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 409, headers = { ["Content-Type"] = "application/json" },
+        body = '{"status":{"code":64007,"description":"Job conflict","details":"run is completed"}}' })
+      local r = pause({ within = 2 })
+      assert.equal(1, r.code)
+      assert.matches("Job conflict", r.err, 1, true)
+      assert.equal(1, #requests("PATCH"))
+      assert.equal(1, #requests("GET"))
+    end)
+
+    it("29: pause of a paused run: already paused, exit 0", function()
+      local r = run(args("pr", "pause", "run-etl-04", FAST, IDS), { within = 2 })
+      assert.equal(0, r.code)
+      assert.equal("Pipeline version run run-etl-04 is already paused.\n", r.out)
+    end)
+
+    it("30: 401/11009 and 403/11007: exit 4, no retry", function()
+      local r = pause({ env = { CLARIFAI_PAT = "unknown-token-1" }, within = 2 })
+      assert.equal(4, r.code)
+      assert.equal(1, #requests())
+      emu:reset()
+      emu:fault({ kind = "http", method = "PATCH", status = 403,
+        body = '{"status":{"code":11007,"description":"API key has insufficient permissions"}}' })
+      local r2 = pause({ within = 2 })
+      assert.equal(4, r2.code)
+      assert.matches("insufficient permissions", r2.err, 1, true)
+      assert.equal(1, #requests())
+    end)
+
+    it("31: 404/11101: exit 1, no retry", function()
+      local r = run(args("pr", "pause", "ghost-run", FAST, IDS), { within = 2 })
+      assert.equal(1, r.code)
+      assert.matches("Resource does not exist", r.err, 1, true)
+      assert.equal(1, #requests("PATCH"))
+    end)
+
+    it("32: 429 with Retry-After: 2: the next PATCH comes 2 s later and succeeds", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 429, headers = { ["Retry-After"] = "2" },
+        body = '{"status":{"code":11005,"description":"Making too many requests"}}' })
+      local r = pause({ within = 5 })
+      assert.equal(0, r.code, r.err)
+      local p = requests("PATCH")
+      assert.equal(2, #p)
+      assert.is_true(p[2].time - p[1].time >= 1.9, "waited " .. (p[2].time - p[1].time))
+      assert.matches("Retrying run run-train-01 in 2.0s: HTTP 429", r.err, 1, true)
+    end)
+
+    it("33: Retry-After beyond the deadline stops at once with exit 6, showing the wait", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 429, headers = { ["Retry-After"] = "3600" },
+        body = '{"status":{"code":11005,"description":"Making too many requests"}}' })
+      local r = pause({ within = 1 })
+      assert.equal(6, r.code)
+      assert.matches("retry after 3600s", r.err, 1, true)
+      assert.equal(1, #requests("PATCH"))
+    end)
+
+    it("34: Retry-After in the past, garbage or negative: the default backoff", function()
+      for _, v in ipairs({ "Wed, 21 Oct 2015 07:28:00 GMT", "soon", "-5" }) do
+        emu:reset()
+        emu:fault({ kind = "http", method = "PATCH", status = 503, headers = { ["Retry-After"] = v },
+          body = '{"status":{"code":10020,"description":"Unavailable"}}' })
+        local r = pause({ within = 2 })
+        assert.equal(0, r.code, v .. ": " .. r.err)
+        assert.equal(2, #requests("PATCH"))
+      end
+    end)
+
+    it("35: always 503: 3 attempts within the deadline, exit 6", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 503, times = 0, body = "" })
+      local r = pause({ within = 8 })
+      assert.equal(6, r.code)
+      assert.equal(3, #requests("PATCH"))
+      assert.matches("after 3 attempts", r.err, 1, true)
+    end)
+
+    it("36: 200 with CONN_THROTTLED, then success: retried, exit 0", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 200,
+        body = '{"status":{"code":11005,"description":"Making too many requests"}}' })
+      local r = pause({ within = 3 })
+      assert.equal(0, r.code, r.err)
+      assert.equal(2, #requests("PATCH"))
+    end)
+
+    it("37: applied, then 500: one PATCH, one GET, exit 0, confirmed", function()
+      emu:fault({ kind = "apply_then_http", method = "PATCH", status = 500,
+        body = '{"status":{"code":98004,"description":"Internal server issue"}}' })
+      local r = pause({ within = 2 })
+      assert.equal(0, r.code, r.err)
+      assert.matches("confirmed after an ambiguous response (HTTP 500", r.err, 1, true)
+      assert.equal(1, #requests("PATCH"))
+      assert.equal(1, #requests("GET"))
+    end)
+
+    it("38: HTML 502 from a proxy, not applied: GET, one more PATCH, exit 0, no HTML shown", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 502, headers = { ["Content-Type"] = "text/html" },
+        body = "<html><body><h1>502 Bad Gateway</h1></body></html>" })
+      local r = pause({ within = 3 })
+      assert.equal(0, r.code, r.err)
+      assert.equal(2, #requests("PATCH"))
+      assert.equal(1, #requests("GET"))
+      assert.is_nil(r.err:find("<html>", 1, true))
+      assert.is_nil(r.out:find("<html>", 1, true))
+    end)
+
+    it("39: applied, then no answer: reconciled after the attempt timeout", function()
+      emu:fault({ kind = "hang", method = "PATCH", apply = true })
+      local r = run(args("pr", "pause", "run-train-01", "--request-timeout", "1", "--deadline", "6", IDS), { within = 3 })
+      assert.equal(0, r.code, r.err)
+      assert.matches("confirmed after an ambiguous response (OPERATION_TIMEDOUT)", r.err, 1, true)
+      assert.equal(1, #requests("PATCH"))
+    end)
+
+    it("39b: no answer and the read hangs too: outcome unknown, exit 6 within the deadline", function()
+      emu:fault({ kind = "hang", apply = true, times = 0 })
+      local r = run(args("pr", "pause", "run-train-01", "--request-timeout", "0.5", "--deadline", "3", IDS),
+        { within = 5 })
+      assert.equal(6, r.code)
+      assert.matches("outcome unknown for run run-train-01", r.err, 1, true)
+      assert.matches("clarifai pr status run-train-01", r.err, 1, true)
+    end)
+
+    it("40: applied, then the connection closes: exit 0 after exactly one state change", function()
+      emu:fault({ kind = "apply_then_close", method = "PATCH" })
+      local r = pause({ within = 2 })
+      assert.equal(0, r.code, r.err)
+      assert.equal(1, #requests("PATCH"))
+      local _, doc = emu:api("GET", emulator.runs_path("/run-train-01/status_logs"), nil, TOKEN)
+      local paused = 0
+      for _, l in ipairs(doc.pipeline_version_run_status_logs) do
+        if l.status.code == 64008 then paused = paused + 1 end
+      end
+      assert.equal(1, paused)
+    end)
+
+    it("41: a truncated body and a chunk cut mid-way are ambiguous: reconciled, no crash", function()
+      for _, kind in ipairs({ "truncate", "chunk_cut" }) do
+        emu:reset()
+        emu:fault({ kind = kind, method = "PATCH", bytes = 20 })
+        local r = pause({ within = 3 })
+        assert.equal(0, r.code, kind .. ": " .. r.err)
+        assert.equal(1, #requests("PATCH"), kind)
+        assert.equal(64008, state("run-train-01"))
+      end
+    end)
+
+    it("42: a slow drip is cut by the attempt timeout, then reconciled", function()
+      emu:fault({ kind = "drip", method = "PATCH", interval = 0.5 })
+      local r = run(args("pr", "pause", "run-train-01", "--request-timeout", "1", "--deadline", "6", IDS), { within = 3 })
+      assert.equal(0, r.code, r.err)
+      assert.matches("confirmed after an ambiguous response", r.err, 1, true)
+    end)
+
+    it("43: a 200 text/html page: never shown raw; reads fail with exit 5 naming the type", function()
+      emu:fault({ kind = "http", status = 200, times = 0, headers = { ["Content-Type"] = "text/html" },
+        body = "<html>\27]0;pwned\7 captive portal " .. string.rep("x", 400) .. "</html>" })
+      local r = status({ within = 8 })
+      assert.equal(5, r.code)
+      assert.matches("text/html", r.err, 1, true)
+      assert.is_nil(r.err:find("\27", 1, true))
+      assert.is_true(#r.err < 1200)
+    end)
+
+    it("44: invalid JSON (NaN, Infinity, hex, trailing garbage, a BOM): exit 5, no Lua error", function()
+      for _, body in ipairs({ '{"status":{"code":NaN}}', '{"status":{"code":Infinity}}', '{"status":{"code":0x10}}',
+          '{"status":{"code":10000}} garbage', "\239\187\191" .. '{"status":{"code":10000}}' }) do
+        emu:reset()
+        emu:fault({ kind = "http", status = 200, times = 0, headers = { ["Content-Type"] = "application/json" },
+          body = body })
+        local r = status({ within = 8 })
+        assert.equal(5, r.code, body)
+        assert.matches("not JSON", r.err, 1, true)
+      end
+    end)
+
+    it("45: JSON nested 100 000 deep is rejected quickly", function()
+      emu:fault({ kind = "http", status = 200, times = 0, body = string.rep("[", 100000) .. string.rep("]", 100000) })
+      local r = status({ within = 8 })
+      assert.equal(5, r.code)
+    end)
+
+    it("46: a 10 MB body and an endless stream are cut at the size cap: exit 5", function()
+      emu:fault({ kind = "http", status = 200, times = 0,
+        body = '{"status":{"code":10000},"pad":"' .. string.rep("x", 3 * 1024 * 1024) .. '"}' })
+      local r = status({ within = 8 })
+      assert.equal(5, r.code)
+      assert.matches("size limit", r.err, 1, true)
+      emu:reset()
+      emu:fault({ kind = "endless", times = 0, interval = 0.0005 })
+      local r2 = status({ within = 8 })
+      assert.is_true(r2.code == 5 or r2.code == 6, r2.err)
+    end)
+
+    it("47: shape errors in status: exit 5 'malformed response', never a Lua error", function()
+      for _, body in ipairs({ '{"status":null}', '{"status":"ok"}', '{"status":{"code":"10000"}}', '{}', "[1,2]",
+          '{"status":{"code":10000},"pipeline_version_run":"x"}' }) do
+        emu:reset()
+        emu:fault({ kind = "http", status = 200, times = 0, headers = { ["Content-Type"] = "application/json" },
+          body = body })
+        local r = status({ within = 8 })
+        assert.equal(5, r.code, body .. ": " .. r.err)
+        assert.matches("malformed response", r.err, 1, true)
+      end
+    end)
+
+    it("48: control characters and invalid UTF-8 in server text are escaped", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 400, headers = { ["Content-Type"] = "application/json" },
+        body = '{"status":{"code":26302,"description":"bad \\u001b]0;pwned\\u0007 \\u009b31m \255\254",'
+          .. '"details":"x\\u0000y"}}' })
+      local r = pause({ within = 2 })
+      assert.equal(1, r.code)
+      assert.is_nil(r.err:find("\27", 1, true))
+      assert.is_nil(r.err:find("\7", 1, true))
+      assert.is_nil(r.err:find("\194\155", 1, true))
+      assert.matches("\\x1b]0;pwned\\x07", r.err, 1, true)
+    end)
+
+    it("49: the server echoing the Authorization header: scrubbed", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 400,
+        body = '{"status":{"code":11102,"description":"Invalid request","details":"header was Key ' .. TOKEN .. '"}}' })
+      local r = pause({ within = 2 })
+      assert.equal(4, r.code)
+      assert.matches("header was Key [REDACTED]", r.err, 1, true)
+    end)
+
+    it("50: 307/308 to another server: not followed, exit 5, the other server sees nothing", function()
+      local other = emulator.start({ tick = 0, token = TOKEN })
+      for _, code in ipairs({ 307, 308 }) do
+        emu:reset()
+        emu:fault({ kind = "redirect", status = code, location = other.url .. "/v2/steal?x=1" })
+        local r = pause({ within = 2 })
+        assert.equal(5, r.code)
+        assert.matches("redirecting to " .. other.url .. "/v2/steal", r.err, 1, true)
+      end
+      local seen = #other:requests()
+      other:stop()
+      assert.equal(0, seen)
+    end)
+
+    it("51: a 1 MB response header: rejected, exit 5", function()
+      emu:fault({ kind = "http", status = 200, times = 0, headers = { ["X-Big"] = string.rep("a", 1024 * 1024) },
+        body = '{"status":{"code":10000}}' })
+      local r = status({ within = 8 })
+      assert.equal(5, r.code)
+    end)
+  end)
+
+  describe("observability, signals and streams", function()
+    it("52: --verbose masks Authorization and never shows the token", function()
+      local r = pause({ within = 2 }, { "--verbose" })
+      assert.equal(0, r.code)
+      assert.matches("> Authorization: Key ********", r.err, 1, true)
+      assert.matches("< HTTP 200", r.err, 1, true)
+    end)
+
+    -- Starts the CLI in the background, sends SIGINT after `delay`, and
+    -- returns exit code, seconds from the signal to the exit, and stderr.
+    local function interrupt(argv, delay)
+      local err = os.tmpname()
+      local q = {}
+      for i, a in ipairs(argv) do q[i] = cli.quote(a) end
+      local script = string.format([[
+        CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s lua5.4 %s %s >/dev/null 2>%s &
+        pid=$!
+        sleep %s
+        kill -INT $pid
+        t0=$(date +%%s.%%N)
+        wait $pid
+        rc=$?
+        t1=$(date +%%s.%%N)
+        echo "$rc $t0 $t1"
+      ]], cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin), table.concat(q, " "), cli.quote(err), delay)
+      local p = io.popen("sh -c " .. cli.quote(script))
+      local line = p:read("l")
+      p:close()
+      local rc, t0, t1 = line:match("^(%d+) (%S+) (%S+)$")
+      local text = cli.slurp(err)
+      os.remove(err)
+      assert.is_nil(text:find(TOKEN, 1, true))
+      return tonumber(rc), tonumber(t1) - tonumber(t0), text
+    end
+
+    it("53: SIGINT mid-request: exit 130 within a second, says how to check, nothing more sent", function()
+      emu:fault({ kind = "hang", method = "PATCH", apply = false })
+      local rc, took, err = interrupt(args("pr", "pause", "run-train-01", IDS), 0.7)
+      assert.equal(130, rc)
+      assert.is_true(took < 1.0 + (sanitized and 2 or 0), "took " .. took)
+      assert.matches("may or may not have been applied", err, 1, true)
+      assert.matches("clarifai pr status run-train-01", err, 1, true)
+      require("socket").sleep(0.3)
+      assert.equal(1, #requests())
+    end)
+
+    it("54: SIGINT during a backoff sleep: exit 130 at once, no later attempt", function()
+      emu:fault({ kind = "http", method = "PATCH", status = 503, times = 0, headers = { ["Retry-After"] = "5" },
+        body = "" })
+      local rc, took = interrupt(args("pr", "pause", "run-train-01", IDS), 0.7)
+      assert.equal(130, rc)
+      assert.is_true(took < 1.0 + (sanitized and 2 or 0), "took " .. took)
+      require("socket").sleep(0.3)
+      assert.equal(1, #requests("PATCH"))
+    end)
+
+    it("54b: SIGINT while waiting or monitoring: exit 130", function()
+      emu:config({ transition_delay = 30 })
+      local rc = interrupt(args("pr", "pause", "run-train-01", "--wait", IDS), 0.7)
+      assert.equal(130, rc)
+      local rc2 = interrupt(args("pr", "monitor", "run-train-02", IDS), 0.7)
+      assert.equal(130, rc2)
+    end)
+
+    it("55: a closed stdout pipe does not kill the process with SIGPIPE", function()
+      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s lua5.4 %s pr list --per_page 100 %s "
+        .. "| (exec 0<&-); echo ${PIPESTATUS[0]}", cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin),
+        table.concat(IDS, " "))
+      local q = io.popen("bash -c " .. cli.quote(script))
+      local rc = tonumber(q:read("l"))
+      q:close()
+      assert.is_true(rc ~= nil and rc < 128, "exit " .. tostring(rc))
+    end)
+
+    it("56: -o json: one document on success; on failure empty stdout and one JSON line on stderr", function()
+      local ok = pause({ within = 2 }, { "-o", "json" })
+      assert.equal(0, ok.code)
+      assert.equal("ok", cjson.decode(ok.out).results[1].outcome)
+      emu:fault({ kind = "http", method = "PATCH", status = 503, times = 0, body = "" })
+      local bad = pause({ within = 8 }, { "-o", "json" })
+      assert.equal(6, bad.code)
+      local doc = cjson.decode(bad.out)
+      assert.equal("failed", doc.results[1].outcome)
+      local line = cjson.decode(bad.err:match("[^\n]*\n$"))
+      assert.equal(6, line.error.exit_code)
+      assert.equal("transient", line.error.kind)
+      assert.equal(503, line.error.http_status)
+    end)
+
+    it("57: with a proxy set for everything, NO_PROXY keeps loopback direct", function()
+      local r = pause({ env = { HTTPS_PROXY = "http://127.0.0.1:1", http_proxy = "http://127.0.0.1:1",
+        ALL_PROXY = "http://127.0.0.1:1", NO_PROXY = "127.0.0.1,localhost" }, within = 2 })
+      assert.equal(0, r.code, r.err)
+    end)
+  end)
+end)
