@@ -33,7 +33,9 @@ MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO)
 
 BUSTED   = $(LUA) /usr/bin/busted
 
-.PHONY: all deps test test-unit test-asan lint rock-check demo install clean check-summary
+.PHONY: all deps test test-unit test-asan test-valgrind fuzz lint rock-check demo install clean check-summary
+
+FUZZ_TIME ?= 60
 
 all: $(MODULES)
 
@@ -51,7 +53,8 @@ $(SYS_SO): csrc/sys.c csrc/common.h
 
 # Debian 12 packages the build and the tests need; installed when missing.
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-socket lua-busted lua-check \
-           luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang valgrind curl
+           luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang libclang-rt-14-dev valgrind \
+           curl openssl
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -69,6 +72,8 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory test-unit || true
 	@$(MAKE) --no-print-directory test-asan || true
+	@$(MAKE) --no-print-directory test-valgrind || true
+	@$(MAKE) --no-print-directory fuzz || true
 	@$(MAKE) --no-print-directory lint || true
 	@$(MAKE) --no-print-directory rock-check || true
 	@$(MAKE) --no-print-directory check-summary
@@ -84,6 +89,21 @@ test-asan:
 	@ASAN_LIB=$$(clang -print-file-name=libclang_rt.asan-x86_64.so) \
 	  CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 \
 	  sh spec/run-busted.sh asan $(BUSTED)
+
+# A CLI subset under valgrind (memory errors and definite leaks fail).
+test-valgrind: all
+	@sh spec/valgrind.sh
+
+# libFuzzer on the YAML loader, time-boxed; new inputs go to build/, not the seeds.
+fuzz:
+	@mkdir -p $(BUILD)/fuzz-corpus
+	@clang -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -I$(LUA_INCDIR) fuzz/yaml_fuzz.c -o $(BUILD)/yaml_fuzz -llua$(LUA_VERSION) -lyaml
+	@if $(BUILD)/yaml_fuzz -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 \
+	    $(BUILD)/fuzz-corpus fuzz/corpus/yaml > $(BUILD)/fuzz.txt 2>&1; then \
+	  echo "fuzz: $$(grep -o 'Done [0-9]* runs[^$$]*' $(BUILD)/fuzz.txt | tail -1), no crash"; \
+	  echo "fuzz 1 0" >> $(BUILD)/results.txt; \
+	else tail -40 $(BUILD)/fuzz.txt; echo "fuzz 0 1" >> $(BUILD)/results.txt; fi
 
 lint:
 	@if luacheck -q lua bin spec examples >$(BUILD)/luacheck.txt 2>&1; then \

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Runs a subset of CLI invocations under valgrind against the emulator and
+# appends "valgrind passed failed" to build/results.txt. A case fails on any
+# memory error or definite leak (exit 99), or on an unexpected exit code.
+mkdir -p build
+log=build/valgrind.txt
+: > "$log"
+root=$(pwd)
+work=$(mktemp -d)
+emu_out="$work/emu.out"
+(env -u LD_PRELOAD lua5.4 bin/clarifai-emulator --port 0 --tick 0 --quiet > "$emu_out" 2>&1) &
+emu_pid=$!
+trap 'kill $emu_pid 2>/dev/null; rm -rf "$work"' EXIT
+i=0
+while [ $i -lt 50 ] && ! grep -q '^listening on ' "$emu_out"; do sleep 0.1; i=$((i + 1)); done
+url=$(sed -n 's/^listening on //p' "$emu_out" | head -1)
+cat > "$work/config-lock.yaml" <<'LOCK'
+pipeline:
+  id: hello-world-pipeline
+  user_id: demo-user
+  app_id: demo-app
+  version_id: 8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19
+  orchestration_spec:
+    argo_orchestration_spec: |
+      apiVersion: argoproj.io/v1alpha1
+      kind: Workflow
+LOCK
+mkdir -p "$work/home/.config/clarifai"
+printf 'contexts:\n  emu:\n    CLARIFAI_API_BASE: %s\n    CLARIFAI_PAT: demo-pat-7c0ffee\n  dead:\n    CLARIFAI_API_BASE: http://127.0.0.1:1\n    CLARIFAI_PAT: demo-pat-7c0ffee\ncurrent_context: emu\n' "$url" \
+  > "$work/home/.config/clarifai/config"
+chmod 600 "$work/home/.config/clarifai/config"
+printf 'contexts:\n  a: [unclosed\n' > "$work/bad-config"
+
+passed=0; failed=0
+vg() { # expected-exit, then clarifai arguments
+  expect=$1; shift
+  ( cd "$work" && env -u CLARIFAI_PAT -u CLARIFAI_API_BASE HOME="$work/home" \
+      valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+      --show-leak-kinds=definite lua5.4 "$root/bin/clarifai" "$@" ) >> "$log" 2>&1
+  rc=$?
+  if [ "$rc" = "$expect" ]; then
+    passed=$((passed + 1)); echo "ok - valgrind: clarifai $* (exit $rc)"
+  else
+    failed=$((failed + 1)); echo "not ok - valgrind: clarifai $* (exit $rc, expected $expect)"; tail -30 "$log"
+  fi
+}
+vg 0 pr pause run-train-01
+vg 0 pr pause run-train-01
+vg 1 pr pause run-etl-05
+vg 0 pr resume run-train-01 run-etl-04 --wait --interval 0.2
+vg 0 pr status run-train-01 -o json
+vg 0 pr list --status running,paused
+vg 0 pr history run-train-01
+vg 0 pr cancel run-eval-03 --dry-run
+vg 2 pr pause
+vg 3 --config "$work/bad-config" pr pause run-train-01
+vg 0 pr transitions -o json
+vg 5 --context dead pr status run-train-01
+vg 124 pr monitor run-train-02 --timeout 0.5 --monitor_interval 0.2
+echo "valgrind: $passed passed, $failed failed"
+echo "valgrind $passed $failed" >> build/results.txt
