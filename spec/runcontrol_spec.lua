@@ -370,6 +370,28 @@ describe("run control", function()
       assert.same({ ok = 1, noop = 0, failed = 1, unknown = 0 }, doc.summary)
     end)
 
+    it("is exactly what the library returns, encoded", function()
+      local clarifai = require "clarifai"
+      local ref = { user_id = "demo-user", app_id = "demo-app", pipeline_id = "hello-world-pipeline",
+        pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" }
+      local c = assert(clarifai.client.new({ pat = TOKEN, api_base = emu.url }))
+      local ids = { "run-train-01", "run-etl-04", "run-etl-05" }
+      local lib = cjson.decode(clarifai.runs.to_json(assert(clarifai.runs.apply("pause", ref, ids, { client = c }))))
+      c:close()
+      emu:reset()
+      local out = cjson.decode(run(args("pr", "pause", ids, "-o", "json", IDS)).out)
+      for _, doc in ipairs({ lib, out }) do
+        for _, r in ipairs(doc.results) do
+          r.req_id = nil
+          if type(r.error) == "table" then
+            r.error.req_id = nil
+            r.error.message = r.error.message:gsub("req_id: %x+", "")
+          end
+        end
+      end
+      assert.same(lib, out)
+    end)
+
     it("prints one JSON error line on stderr for a failure", function()
       local r = run(args("pr", "pause", "run-etl-05", "-o", "json", IDS))
       assert.equal(1, r.code)

@@ -46,6 +46,17 @@ function M.new(kind, message, fields)
   return e
 end
 
+-- The flat error object of -o json output: these seven keys, absent ones null.
+function M.view(e)
+  local json = require "clarifai.json"
+  if e == nil then return json.null end
+  local function v(x) if x == nil then return json.null end return x end
+  return {
+    exit_code = e.exit_code, kind = e.kind, message = e.message, http_status = v(e.http_status),
+    api_code = v(e.api_code), api_name = v(e.api_name), req_id = v(e.req_id),
+  }
+end
+
 function M.exit_text()
   local lines = {}
   for _, row in ipairs(M.exit_table) do

@@ -289,6 +289,25 @@ function M.apply(action, ref, run_ids, opts)
   return report
 end
 
+--[[
+view(report) -> the -o json document of apply() (and wait): every result has
+run_id, outcome, state, state_code, req_id and error (the flat error object),
+absent values null; to_json(report) encodes it.
+]]
+function M.view(report)
+  local results = json.array()
+  for i, r in ipairs(report.results) do
+    results[i] = { run_id = r.run_id, outcome = r.outcome, state = r.state or json.null,
+      state_code = r.state_code or json.null, req_id = r.req_id or json.null, error = errors.view(r.error) }
+    if r.note then results[i].note = r.note end
+  end
+  return { action = report.action, results = results, summary = report.summary }
+end
+
+function M.to_json(report)
+  return json.encode(M.view(report))
+end
+
 -- One run: result | nil, err (err carries the CLI exit code).
 local function single(action)
   return function(ref, opts)

@@ -125,6 +125,21 @@ function M.table_rows()
   return rows
 end
 
+-- The table as data: what `clarifai pr transitions -o json` prints.
+function M.view()
+  local array_mt = require("clarifai.json").array_mt
+  local all, rows = setmetatable({}, array_mt), setmetatable({}, array_mt)
+  for i, s in ipairs(M.list) do
+    all[i] = { name = s.name, code = s.code, label = s.label, terminal = s.terminal == true }
+  end
+  for i, r in ipairs(M.table_rows()) do
+    local from = setmetatable({}, array_mt)
+    for k, code in ipairs(r.from_codes) do from[k] = M.name(code) end
+    rows[i] = { action = r.action, from = from, to = M.name(r.target), target_code = r.target }
+  end
+  return { states = all, transitions = rows }
+end
+
 -- The transition table as plain text, for `clarifai pr --help`.
 function M.table_text()
   local lines = { string.format("  %-8s %-28s %s", "ACTION", "ALLOWED FROM", "RESULT") }

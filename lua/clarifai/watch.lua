@@ -179,7 +179,10 @@ function M.monitor(ref, run_id, opts)
   local start = now()
   local deadline = start + timeout
   local read_logs = opts.logs ~= false and log_reader(c, full, run_id) or nil
-  local emit = function(line) if opts.on_log then opts.on_log({ message = line }) end end
+  local emit = function(line)
+    if opts.on_log then opts.on_log({ event = "log", run_id = run_id, message = line }) end
+  end
+  local function tenth(x) return math.floor(x * 10 + 0.5) / 10 end
   local last
   while true do
     local run, err = runs.get_run(c, full, run_id)
@@ -193,13 +196,14 @@ function M.monitor(ref, run_id, opts)
       if code ~= last then
         last = code
         if opts.on_state then
-          opts.on_state({ state = states.name(code), state_code = code, elapsed = elapsed })
+          opts.on_state({ event = "state", run_id = run_id, state = states.name(code), state_code = code,
+                          elapsed = tenth(elapsed) })
         end
       end
       local outcome = OUTCOMES[states.name(code)]
       if outcome then
-        return { status = outcome.status, exit_code = outcome.exit_code, state = states.name(code),
-                 state_code = code, elapsed = elapsed, run = run }
+        return { event = "result", run_id = run_id, status = outcome.status, exit_code = outcome.exit_code,
+                 state = states.name(code), state_code = code, elapsed = tenth(elapsed), run = run }
       end
     elseif err.kind == "transient" or err.kind == "unknown" or err.kind == "transport" then
       if opts.on_error then opts.on_error(err) end
@@ -208,8 +212,9 @@ function M.monitor(ref, run_id, opts)
     end
     local left = deadline - now()
     if left <= 0 then
-      return { status = "timeout", exit_code = errors.exit_codes.timeout, state = last and states.name(last),
-               state_code = last, elapsed = now() - start }
+      return { event = "result", run_id = run_id, status = "timeout", exit_code = errors.exit_codes.timeout,
+               state = last and states.name(last) or json.null, state_code = last or json.null,
+               elapsed = tenth(now() - start) }
     end
     if not sleep(math.min(interval, left)) then
       return nil, errors.new("interrupted", "interrupted while monitoring")

@@ -51,7 +51,7 @@ M.usage_error = usage_error
 local function report(argv, err, as_json)
   if as_json then
     local json = require "clarifai.json"
-    output.err(json.encode({ error = require("clarifai.cli.pipelinerun").error_view(err) }))
+    output.err(json.encode({ error = errors.view(err) }))
     return err.exit_code or errors.exit_codes.internal
   end
   if err.kind == "usage" then return usage_error(argv, err.message) end

@@ -75,16 +75,7 @@ local function print_json(v)
   output.out(json.encode(v))
 end
 
--- The flat error object of -o json output.
-local function error_view(e)
-  if not e then return json.null end
-  return {
-    exit_code = e.exit_code, kind = e.kind, message = e.message,
-    http_status = e.http_status or json.null, api_code = e.api_code or json.null,
-    api_name = e.api_name or json.null, req_id = e.req_id or json.null,
-  }
-end
-M.error_view = error_view
+local error_view = errors.view
 
 -- A live status line on stderr, only when stderr is a terminal.
 local function live_line()
@@ -217,12 +208,7 @@ local function change(action, args)
     if r.note then output.err("Note: run " .. r.run_id .. ": " .. r.note .. ".") end
   end
   if args.output == "json" then
-    local results = json.array()
-    for i, r in ipairs(report.results) do
-      results[i] = { run_id = r.run_id, outcome = r.outcome, state = r.state or json.null,
-        state_code = r.state_code or json.null, req_id = r.req_id or json.null, error = error_view(r.error) }
-    end
-    print_json({ action = action, results = results, summary = report.summary })
+    output.out(runs.to_json(report))
     if code ~= 0 and #ids == 1 then
       output.err(json.encode({ error = error_view(report.results[1].error) }))
     end
@@ -412,8 +398,7 @@ local function monitor(args)
     client = c, timeout = args.timeout, interval = args.monitor_interval,
     on_state = function(ev)
       if as_json then
-        print_json({ event = "state", run_id = id, state = ev.state, state_code = ev.state_code,
-          elapsed = math.floor(ev.elapsed * 10 + 0.5) / 10 })
+        print_json(ev)
       else
         output.out(string.format("Status: %s (%.1fs)", (ev.state:gsub("^JOB_", "")), ev.elapsed))
       end
@@ -425,7 +410,7 @@ local function monitor(args)
         log_file:write(output.clean(line), "\n")
         log_file:flush()
       elseif as_json then
-        print_json({ event = "log", run_id = id, message = line })
+        print_json({ event = ev.event, run_id = ev.run_id, message = line })
       else
         output.out(line)
       end
@@ -442,11 +427,9 @@ local function monitor(args)
   if log_file then log_file:close() end
   if not res then return nil, merr end
   if as_json then
-    print_json({ event = "result", run_id = id, status = res.status, exit_code = res.exit_code,
-      state = res.state or json.null, state_code = res.state_code or json.null,
-      elapsed = math.floor(res.elapsed * 10 + 0.5) / 10 })
+    print_json(res)
   else
-    local label = res.state_code and states.label(res.state_code) or "unknown"
+    local label = math.type(res.state_code) and states.label(res.state_code) or "unknown"
     if res.status == "timeout" then
       output.err(string.format("Error: run %s still %s after %gs (timeout)", id, label, args.timeout))
     elseif res.exit_code == 0 then
@@ -460,17 +443,7 @@ end
 
 local function transitions(args)
   if args.output == "json" then
-    local rows = json.array()
-    for i, r in ipairs(states.table_rows()) do
-      local from = json.array()
-      for k, code in ipairs(r.from_codes) do from[k] = states.name(code) end
-      rows[i] = { action = r.action, from = from, to = states.name(r.target), target_code = r.target }
-    end
-    local all = json.array()
-    for i, s in ipairs(states.list) do
-      all[i] = { name = s.name, code = s.code, label = s.label, terminal = s.terminal == true }
-    end
-    print_json({ states = all, transitions = rows })
+    print_json(states.view())
   else
     output.out(states.table_text())
   end
