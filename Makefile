@@ -29,7 +29,8 @@ INST_BINDIR    ?= $(PREFIX)/bin
 HTTP_SO = $(BUILD)/clarifai/http/core.so
 YAML_SO = $(BUILD)/clarifai/yaml/core.so
 SYS_SO  = $(BUILD)/clarifai/sys/core.so
-MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO)
+HELPTEXT = $(BUILD)/lua/clarifai/cli/helptext.lua
+MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(HELPTEXT)
 
 BUSTED   = $(LUA) /usr/bin/busted
 
@@ -50,6 +51,12 @@ $(YAML_SO): csrc/yaml.c csrc/common.h
 $(SYS_SO): csrc/sys.c csrc/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
+
+# Every command's help, rendered once from the argparse tree.
+$(HELPTEXT): lua/clarifai/cli/parser.lua lua/clarifai/cli/helpcache.lua lua/clarifai/states.lua lua/clarifai/errors.lua
+	@mkdir -p $(dir $@)
+	$(LUA) -e 'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path' \
+	  -e 'io.write(require("clarifai.cli.helpcache").generate())' > $@.tmp && mv $@.tmp $@
 
 # Debian 12 packages the build and the tests need; installed when missing.
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-socket lua-busted lua-check \
@@ -127,6 +134,7 @@ install: all
 	cp $(YAML_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/yaml/core.so
 	cp $(SYS_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/sys/core.so
 	cp -R lua/clarifai $(DESTDIR)$(INST_LUADIR)/
+	cp $(HELPTEXT) $(DESTDIR)$(INST_LUADIR)/clarifai/cli/helptext.lua
 	cp bin/clarifai bin/clarifai-emulator $(DESTDIR)$(INST_BINDIR)/
 
 clean:

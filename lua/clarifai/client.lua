@@ -143,9 +143,14 @@ function M.describe(req, with_body)
   return lines
 end
 
+-- The HTTP session, created (and libcurl loaded) on first use, so commands
+-- that send nothing never load it. With trap_interrupt set (the CLI sets
+-- it), Ctrl-C then aborts transfers and sleeps instead of killing mid-way.
 function Client:session()
   if not self.http then
-    self.http = require("clarifai.http.core").new()
+    local core = require "clarifai.http.core"
+    if self.trap_interrupt then core.trap_interrupt() end
+    self.http = core.new()
   end
   return self.http
 end

@@ -39,7 +39,10 @@ end
 -- Clock and interruptible sleep (the C modules load only when needed).
 local function clock() return require("clarifai.sys.core").monotime() end
 local function sleep(s) return require("clarifai.http.core").sleep(s) end
-local function interrupted() return require("clarifai.http.core").interrupted() end
+local function interrupted()
+  local core = package.loaded["clarifai.http.core"]
+  return core ~= nil and core.interrupted()
+end
 
 local function interrupted_error(what)
   return errors.new("interrupted", "interrupted" .. (what and (": " .. what) or ""))

@@ -109,6 +109,11 @@ local function wants_json(argv)
 end
 
 local function run(argv)
+  local help = require("clarifai.cli.helpcache").lookup(argv)
+  if help then
+    output.out(help)
+    return 0
+  end
   local ci = command_index(argv)
   local name = ci and argv[ci]
   if name and name:sub(1, 1) ~= "-" and not KNOWN[name] then return hand_over(argv, name) end
@@ -117,9 +122,14 @@ local function run(argv)
     if err then return report(argv, err) end
     return code
   end
-  local parser = require("clarifai.cli.parser").build()
-  local ok, args = parser:pparse(argv)
-  if not ok then return usage_error(argv, args) end
+  local args = require("clarifai.cli.fastargs").parse(argv)
+  local parser
+  if not args then
+    parser = require("clarifai.cli.parser").build()
+    local ok, parsed = parser:pparse(argv)
+    if not ok then return usage_error(argv, parsed) end
+    args = parsed
+  end
   if args.version then
     output.out("clarifai " .. version.VERSION)
     return 0

@@ -1,7 +1,6 @@
 -- The argparse tree. Help texts about states come from clarifai.states, exit
 -- codes from clarifai.errors, so the help cannot drift from the behaviour.
 
-local argparse = require "argparse"
 local errors = require "clarifai.errors"
 local states = require "clarifai.states"
 
@@ -112,6 +111,7 @@ local function action_command(group, action, summary)
 end
 
 function M.build()
+  local argparse = require "argparse" -- loaded only when the fast path cannot parse argv
   local parser = argparse("clarifai", "Control Clarifai pipeline runs: pause, cancel and resume, "
     .. "wait, status, list, monitor and history.")
   parser:command_target("command")

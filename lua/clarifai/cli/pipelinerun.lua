@@ -65,7 +65,7 @@ local function make_client(args, need_pat)
   })
   if not c then return nil, settings end
   output.add_secret(c.pat)
-  require("clarifai.http.core").trap_interrupt()
+  c.trap_interrupt = true
   for _, w in ipairs(settings.warnings) do output.err(w) end
   return c
 end
@@ -203,7 +203,8 @@ local function change(action, args)
   end
 
   local code = batch_exit(report.results)
-  if require("clarifai.http.core").interrupted() then code = errors.exit_codes.interrupted end
+  local core = package.loaded["clarifai.http.core"]
+  if core and core.interrupted() then code = errors.exit_codes.interrupted end
   for _, r in ipairs(report.results) do
     if r.note then output.err("Note: run " .. r.run_id .. ": " .. r.note .. ".") end
   end

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Benchmarks: the clarifai command side by side with curl, and the YAML
+# loader side by side with a plain libyaml scan and PyYAML.
+#
+#   sh bench/run.sh           full run; prints the table, rewrites BENCHMARKS.md
+#   sh bench/run.sh --smoke   every comparison with tiny repetition counts;
+#                             writes build/bench-smoke.md; fails only when a
+#                             comparison cannot be run (not on missed targets)
+#
+# Installs missing Debian packages (as root, or through sudo), builds the
+# project and the benchmark helpers, installs the rock into build/bench-tree,
+# then hands over to bench/bench.lua. Servers listen on 127.0.0.1 only, on
+# ports chosen at run time, and are stopped on exit.
+set -eu
+
+mode=full
+case "${1:-}" in
+  "") ;;
+  --smoke) mode=smoke ;;
+  *) echo "usage: sh bench/run.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+export PATH
+
+# ---- packages -------------------------------------------------------------------
+pkgs="make gcc pkg-config lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-socket luarocks
+      libcurl4-openssl-dev libyaml-dev curl python3 python3-yaml time"
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+}
+missing=""
+for p in $pkgs; do
+  installed "$p" || missing="$missing $p"
+done
+if ! installed nginx-light && ! installed nginx && ! [ -x /usr/sbin/nginx ]; then
+  missing="$missing nginx-light"
+fi
+if [ -n "$missing" ]; then
+  echo "bench: installing:$missing" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+fi
+
+# ---- build ----------------------------------------------------------------------
+make --no-print-directory all >&2
+mkdir -p build/bench
+cc -O2 -Wall -Wextra -o build/bench/yaml_scan bench/yaml_scan.c -lyaml
+cc -O2 -Wall -Wextra -shared -fPIC $(pkg-config --cflags lua5.4) \
+  -o build/bench/benchcore.so bench/benchcore.c
+if ! luarocks --lua-version=5.4 make --deps-mode=none --tree build/bench-tree \
+     rockspec/clarifai-scm-1.rockspec > build/bench/rock.log 2>&1; then
+  cat build/bench/rock.log >&2
+  echo "bench: luarocks make failed" >&2
+  exit 1
+fi
+
+# ---- run --------------------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/clarifai-bench.XXXXXX")
+pids="$work/pids"
+cleanup() {
+  # Whatever the driver started and did not stop (it lists them in $pids).
+  if [ -f "$pids" ]; then
+    for pid in $(cat "$pids"); do
+      kill "$pid" 2>/dev/null || true
+    done
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "$mode" = full ]; then md="$root/BENCHMARKS.md"; else md="$root/build/bench-smoke.md"; fi
+lua5.4 bench/bench.lua --root "$root" --mode "$mode" --work "$work" \
+  --data "$root/build/bench/data" --md "$md" --pids "$pids"
