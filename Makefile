@@ -19,6 +19,8 @@ LIBFLAG        ?= -shared
 ALL_CFLAGS      = $(CFLAGS) $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L \
                   -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
 BUILD          ?= build
+# The interpreter installed launchers start with (no /usr/bin/env hop).
+LUA_INTERP     ?= $(shell command -v $(LUA) 2>/dev/null || echo /usr/bin/$(LUA))
 
 # Install locations (luarocks sets these).
 PREFIX         ?= /usr/local
@@ -135,7 +137,9 @@ install: all
 	cp $(SYS_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/sys/core.so
 	cp -R lua/clarifai $(DESTDIR)$(INST_LUADIR)/
 	cp $(HELPTEXT) $(DESTDIR)$(INST_LUADIR)/clarifai/cli/helptext.lua
-	cp bin/clarifai bin/clarifai-emulator $(DESTDIR)$(INST_BINDIR)/
+	for f in clarifai clarifai-emulator; do \
+	  sed -e '1s|^#!.*|#!$(LUA_INTERP)|' bin/$$f > $(DESTDIR)$(INST_BINDIR)/$$f && chmod 755 $(DESTDIR)$(INST_BINDIR)/$$f; \
+	done
 
 clean:
 	rm -rf build build-asan

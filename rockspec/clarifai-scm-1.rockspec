@@ -39,6 +39,7 @@ build = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
     INST_BINDIR = "$(BINDIR)",
+    LUA_INTERP = "$(LUA)",
     LUA_INCDIR = "$(LUA_INCDIR)",
     WERROR = "",
   },
