@@ -7,37 +7,14 @@ local emulator = require "support.emulator"
 local cjson = require "cjson"
 
 local TOKEN = "pat_CANARY_4d2b8e0f19"
-local IDS = {
-  "--user_id", "demo-user", "--app_id", "demo-app",
-  "--pipeline_id", "hello-world-pipeline", "--pipeline_version_id", "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19",
-}
+local IDS = cli.IDS
 local POSITIONAL_IDS = { "demo-user", "demo-app", "hello-world-pipeline", "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" }
 
 local emu
 
-local function args(...)
-  local t = {}
-  for _, part in ipairs({ ... }) do
-    if type(part) == "table" then
-      for _, a in ipairs(part) do t[#t + 1] = a end
-    else
-      t[#t + 1] = part
-    end
-  end
-  return t
-end
+local args = cli.args
 
-local function run(argv, opts)
-  opts = opts or {}
-  local env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN }
-  for k, v in pairs(opts.env or {}) do env[k] = v end
-  for _, k in ipairs(opts.unset or {}) do env[k] = nil end
-  local r = cli.run(argv, { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin })
-  assert.is_nil(r.out:find(TOKEN, 1, true), "token leaked on stdout")
-  assert.is_nil(r.err:find(TOKEN, 1, true), "token leaked on stderr")
-  assert.is_nil(r.err:find("traceback", 1, true), "traceback on stderr:\n" .. r.err)
-  return r
-end
+local run = cli.runner(function() return emu.url end, TOKEN)
 
 local function count(method)
   local n = 0

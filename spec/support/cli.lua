@@ -73,6 +73,55 @@ function M.run(args, opts)
   return r
 end
 
+-- The demo pipeline version's four id flags.
+M.IDS = {
+  "--user_id", "demo-user", "--app_id", "demo-app",
+  "--pipeline_id", "hello-world-pipeline", "--pipeline_version_id", "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19",
+}
+
+-- args("pr", "pause", {ids...}, ...) -> one flat argv.
+function M.args(...)
+  local t = {}
+  for _, part in ipairs({ ... }) do
+    if type(part) == "table" then
+      for _, a in ipairs(part) do t[#t + 1] = a end
+    else
+      t[#t + 1] = part
+    end
+  end
+  return t
+end
+
+local DOCUMENTED = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [6] = true,
+  [7] = true, [70] = true, [124] = true, [130] = true }
+local SLACK = os.getenv("CLARIFAI_SANITIZE") and 6 or 2
+
+--[[
+runner(get_url, token) -> run(argv, opts)
+run() starts the CLI with CLARIFAI_API_BASE = get_url() and the canary token
+in CLARIFAI_PAT (opts.env adds, opts.unset removes variables) and checks what
+every run must hold: the token appears nowhere, no traceback or Lua error,
+a documented exit code, and (opts.within) an end within that many seconds.
+]]
+function M.runner(get_url, token)
+  return function(argv, opts)
+    opts = opts or {}
+    local env = { CLARIFAI_API_BASE = get_url(), CLARIFAI_PAT = token }
+    for k, v in pairs(opts.env or {}) do env[k] = v end
+    for _, k in ipairs(opts.unset or {}) do env[k] = nil end
+    local r = M.run(argv, { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin })
+    assert(not r.out:find(token, 1, true), "token leaked on stdout")
+    assert(not r.err:find(token, 1, true), "token leaked on stderr")
+    assert(not r.err:find("traceback", 1, true), "traceback on stderr:\n" .. r.err)
+    assert(not r.err:find("attempt to ", 1, true), "Lua error:\n" .. r.err)
+    assert(DOCUMENTED[r.code], "undocumented exit code " .. tostring(r.code) .. "\n" .. r.err)
+    if opts.within then
+      assert(r.elapsed <= opts.within + SLACK, string.format("took %.2fs (bound %gs)", r.elapsed, opts.within))
+    end
+    return r
+  end
+end
+
 function M.write(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
