@@ -211,15 +211,21 @@ function Api:get_run(_, params, owner)
   return ok({ pipeline_version_run = w:run_json(run) })
 end
 
-function Api:list_runs(req, params, owner)
-  local u, err = self:scope(params, owner)
-  if not u then return err end
+-- page, per_page (default 1, 128) and the status_codes filter of a list
+-- request; nil when any of them is malformed.
+local function list_query(req)
   local q = parse_query(req.query)
   local page, per_page = positive(q.page, 1), positive(q.per_page, 128)
   local filter = code_filter(q.status_codes)
-  if not page or not per_page or filter == false then
-    return fail(params, 400, 11100, "invalid page, per_page or status_codes")
-  end
+  if not page or not per_page or filter == false then return nil end
+  return page, per_page, filter
+end
+
+function Api:list_runs(req, params, owner)
+  local u, err = self:scope(params, owner)
+  if not u then return err end
+  local page, per_page, filter = list_query(req)
+  if not page then return fail(params, 400, 11100, "invalid page, per_page or status_codes") end
   local all = {}
   for _, run in ipairs(self.world:runs_of(u, params.a, params.p, params.v)) do
     if not filter or filter[run.code] then all[#all + 1] = self.world:run_json(run) end
@@ -309,12 +315,8 @@ end
 function Api:status_logs(req, params, owner)
   local run, err = self:run_in_scope(params, owner)
   if not run then return err end
-  local q = parse_query(req.query)
-  local page, per_page = positive(q.page, 1), positive(q.per_page, 128)
-  local filter = code_filter(q.status_codes)
-  if not page or not per_page or filter == false then
-    return fail(params, 400, 11100, "invalid page, per_page or status_codes")
-  end
+  local page, per_page, filter = list_query(req)
+  if not page then return fail(params, 400, 11100, "invalid page, per_page or status_codes") end
   local all = {}
   for _, rec in ipairs(run.status_logs) do
     if not filter or filter[rec.code] then all[#all + 1] = world_mod.status_log_json(run, rec) end
