@@ -127,7 +127,6 @@ local function dry_run(action, full, ids, args)
   local reqs = {}
   for i, id in ipairs(ids) do
     local req = c:build("PATCH", api.runs_path(full), api.patch_body({ id }, target))
-    if c.pat == nil then req.headers[1] = "Authorization: Key ********" end
     reqs[i] = req
   end
   if args.output == "json" then
