@@ -584,7 +584,9 @@ local function figure_startup(home, cwd)
   local list = {}
   for _, l in ipairs(LAUNCHERS) do
     list[#list + 1] = { label = l.label, argv = { l.path, "pr", "pause", "--help" }, env = env_for(home), cwd = cwd,
-      check = expect_lines("Pausing is allowed only", 1) }
+      check = function(text)
+        if not text:find("Usage: clarifai", 1, true) then error("--help printed no usage:\n" .. tail(text), 0) end
+      end }
   end
   local curl = { label = "curl --version", argv = { "curl", "--version" }, env = env_for(home), cwd = cwd }
   list[#list + 1] = curl
@@ -1003,6 +1005,7 @@ local function machine()
     { "curl", command_output("curl --version"):match("^[^\n]*") },
     { "libyaml", command_output(sh_quote(SCAN) .. " --version") },
     { "nginx", command_output("nginx -v"):gsub("^nginx version: ", "") },
+    { "load average (1, 5, 15 min) before / after", (info.load_before or "?") .. " / " .. (info.load_after or "?") },
     { "Python / PyYAML", command_output(PYTHON .. " -c " .. sh_quote(
       "import sys, yaml; print(sys.version.split()[0], '/', yaml.__version__, "
       .. "'(libyaml bindings)' if yaml.__with_libyaml__ else '')")) },
@@ -1021,7 +1024,8 @@ local function markdown(elapsed)
   else
     add("# Benchmarks")
     add()
-    add("Produced by `make bench` on " .. os.date("!%Y-%m-%d %H:%M UTC") .. string.format(" (%.0f s).", elapsed))
+    add("Produced by `make bench` on " .. os.date("!%Y-%m-%d %H:%M UTC") .. string.format(" (%.0f s)", elapsed)
+      .. (info.commit and (", at " .. info.commit) or "") .. ".")
   end
   add()
   add("Medians. Ratios compare a row with its figure's baseline measured in the same run; `met?` judges the "
@@ -1102,8 +1106,18 @@ end
 
 -- Main -----------------------------------------------------------------------------
 
+local function loadavg()
+  return ((read_file("/proc/loadavg") or ""):match("^(%S+ %S+ %S+)"))
+end
+
 local function main()
   local t_start = bc.now()
+  info.load_before = loadavg()
+  local rev = command_output("git -C " .. sh_quote(ROOT) .. " rev-parse --short HEAD 2>/dev/null")
+  if rev:match("^%x+$") then
+    local dirty = command_output("git -C " .. sh_quote(ROOT) .. " status --porcelain --untracked-files=no 2>/dev/null")
+    info.commit = "commit " .. rev .. (dirty ~= "" and " with uncommitted changes" or "")
+  end
   mkdir(WORK)
   mkdir(DATA)
   local cwd = WORK .. "/pipeline"
@@ -1141,6 +1155,7 @@ local function main()
 
   figure_idle(homes, cwd)
 
+  info.load_after = loadavg()
   stop_all()
   print(text_table())
   local md = markdown(bc.now() - t_start)

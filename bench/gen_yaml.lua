@@ -96,7 +96,7 @@ local function template(i, out)
   out[#out + 1] = "        maxDuration: 5m"
   out[#out + 1] = "    activeDeadlineSeconds: 3600"
   out[#out + 1] = "    container:"
-  out[#out + 1] = string.format("      image: registry.clarifai.com/%s/%s/%s:%s", USER, APP, name, hex(40))
+  out[#out + 1] = string.format("      image: images.example.com/%s/%s/%s:%s", USER, APP, name, hex(40))
   out[#out + 1] = "      imagePullPolicy: IfNotPresent"
   out[#out + 1] = "      command: [\"python\", \"-m\", \"pipeline_step\"]"
   out[#out + 1] = "      args:"
