@@ -32,7 +32,9 @@ HTTP_SO = $(BUILD)/clarifai/http/core.so
 YAML_SO = $(BUILD)/clarifai/yaml/core.so
 SYS_SO  = $(BUILD)/clarifai/sys/core.so
 HELPTEXT = $(BUILD)/lua/clarifai/cli/helptext.lua
-MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(HELPTEXT)
+LUA_SOURCES := $(shell find lua/clarifai -name '*.lua' | sort)
+LUAC_STAMP = $(BUILD)/luac/.stamp
+MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(HELPTEXT) $(LUAC_STAMP)
 
 BUSTED   = $(LUA) /usr/bin/busted
 
@@ -52,13 +54,19 @@ $(YAML_SO): csrc/yaml.c csrc/common.h
 
 $(SYS_SO): csrc/sys.c csrc/common.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c -lpthread -ldl
 
 # Every command's help, rendered once from the argparse tree.
 $(HELPTEXT): lua/clarifai/cli/parser.lua lua/clarifai/cli/helpcache.lua lua/clarifai/states.lua lua/clarifai/errors.lua
 	@mkdir -p $(dir $@)
 	$(LUA) -e 'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path' \
 	  -e 'io.write(require("clarifai.cli.helpcache").generate())' > $@.tmp && mv $@.tmp $@
+
+# Precompiled chunks of every module (the launchers prefer them when fresh).
+$(LUAC_STAMP): $(LUA_SOURCES) $(HELPTEXT) tools/compile.lua
+	@$(LUA) tools/compile.lua $(BUILD)/luac lua $(LUA_SOURCES)
+	@$(LUA) tools/compile.lua $(BUILD)/luac $(BUILD)/lua $(HELPTEXT)
+	@touch $@
 
 # Debian 12 packages the build and the tests need; installed when missing.
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-socket lua-busted lua-check \
@@ -115,7 +123,7 @@ fuzz:
 	else tail -40 $(BUILD)/fuzz.txt; echo "fuzz 0 1" >> $(BUILD)/results.txt; fi
 
 lint:
-	@if luacheck -q lua bin spec examples >$(BUILD)/luacheck.txt 2>&1; then \
+	@if luacheck -q lua bin spec examples tools >$(BUILD)/luacheck.txt 2>&1; then \
 	  echo "luacheck: clean"; echo "luacheck 1 0" >> $(BUILD)/results.txt; \
 	else cat $(BUILD)/luacheck.txt; echo "luacheck 0 1" >> $(BUILD)/results.txt; fi
 
@@ -137,6 +145,8 @@ install: all
 	cp $(SYS_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/sys/core.so
 	cp -R lua/clarifai $(DESTDIR)$(INST_LUADIR)/
 	cp $(HELPTEXT) $(DESTDIR)$(INST_LUADIR)/clarifai/cli/helptext.lua
+	mkdir -p $(DESTDIR)$(INST_LIBDIR)/clarifai/luac
+	cp -R $(BUILD)/luac/clarifai $(DESTDIR)$(INST_LIBDIR)/clarifai/luac/
 	for f in clarifai clarifai-emulator; do \
 	  sed -e '1s|^#!.*|#!$(LUA_INTERP)|' bin/$$f > $(DESTDIR)$(INST_BINDIR)/$$f && chmod 755 $(DESTDIR)$(INST_BINDIR)/$$f; \
 	done

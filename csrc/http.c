@@ -176,43 +176,64 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 
 /* ---- the batch box: owns every transfer of one perform() ----------------- */
 
+typedef struct Session Session;
+
 typedef struct {
     CURLM *multi;   /* borrowed from the session; transfers are removed on release */
+    Session *session;
     int n;
     Transfer *t;
+    CURL **pool;    /* idle easy handles, reused by the next transfer */
+    int npool, pool_cap;
 } Batch;
+
+struct Session {
+    CURLM *multi;
+    Batch *live;    /* the batch of a perform() that raised, until it is released */
+};
+
+/* Frees what one transfer holds; its easy handle goes back to the pool. */
+static void transfer_release(Batch *b, Transfer *t)
+{
+    if (t->easy) {
+        if (t->state == 1 && b->multi) curl_multi_remove_handle(b->multi, t->easy);
+        if (b->pool && b->npool < b->pool_cap) b->pool[b->npool++] = t->easy;
+        else curl_easy_cleanup(t->easy);
+        t->easy = NULL;
+    }
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    bytes_free(&t->body);
+    bytes_free(&t->head);
+}
 
 static void batch_release(Batch *b)
 {
-    if (!b->t) return;
-    for (int i = 0; i < b->n; i++) {
-        Transfer *t = &b->t[i];
-        if (t->easy) {
-            if (t->state == 1 && b->multi) curl_multi_remove_handle(b->multi, t->easy);
-            curl_easy_cleanup(t->easy);
-            t->easy = NULL;
-        }
-        curl_slist_free_all(t->headers);
-        t->headers = NULL;
-        bytes_free(&t->body);
-        bytes_free(&t->head);
+    if (b->t) {
+        for (int i = 0; i < b->n; i++) transfer_release(b, &b->t[i]);
+        free(b->t);
+        b->t = NULL;
+        b->n = 0;
     }
-    free(b->t);
-    b->t = NULL;
-    b->n = 0;
+    if (b->pool) {
+        for (int i = 0; i < b->npool; i++) curl_easy_cleanup(b->pool[i]);
+        free(b->pool);
+        b->pool = NULL;
+        b->npool = 0;
+    }
 }
 
 static int batch_gc(lua_State *L)
 {
-    batch_release((Batch *)luaL_checkudata(L, 1, BATCH_MT));
+    Batch *b = (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+    batch_release(b);
+    if (b->session && b->session->live == b) b->session->live = NULL;
+    b->session = NULL;
     return 0;
 }
 
 /* ---- session ------------------------------------------------------------ */
 
-typedef struct {
-    CURLM *multi;
-} Session;
 
 static Session *check_session(lua_State *L)
 {
@@ -224,6 +245,11 @@ static Session *check_session(lua_State *L)
 static int session_close(lua_State *L)
 {
     Session *s = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+    if (s->live) { /* handles of an aborted perform() must leave the multi first */
+        batch_release(s->live);
+        s->live->session = NULL;
+        s->live = NULL;
+    }
     if (s->multi) {
         curl_multi_cleanup(s->multi);
         s->multi = NULL;
@@ -244,6 +270,7 @@ static int l_new(lua_State *L)
 {
     Session *s = (Session *)lua_newuserdatauv(L, sizeof(Session), 0);
     s->multi = NULL;
+    s->live = NULL;
     luaL_setmetatable(L, SESSION_MT);
     s->multi = curl_multi_init();
     if (!s->multi) return luaL_error(L, "curl_multi_init failed");
@@ -293,8 +320,41 @@ static void check_fields(lua_State *L, int idx)
     }
 }
 
+/* Raises for a request table that setup_transfer would refuse. */
+static void validate_request(lua_State *L, int idx)
+{
+    check_fields(L, idx);
+    opt_string(L, idx, "url", 1);
+    opt_string(L, idx, "method", 0);
+    opt_string(L, idx, "ca_file", 0);
+    opt_string(L, idx, "ca_path", 0);
+    static const char *const nums[] = {
+        "connect_timeout", "timeout", "max_size", "low_speed_limit", "low_speed_time", NULL
+    };
+    for (int i = 0; nums[i]; i++) opt_number(L, idx, nums[i], 0);
+    if (opt_number(L, idx, "max_size", 0) < 0) luaL_error(L, "request field 'max_size' must not be negative");
+    lua_getfield(L, idx, "body");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "request field 'body' must be a string");
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "headers");
+    if (lua_istable(L, -1)) {
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            size_t hl;
+            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "request headers must be strings");
+            const char *h = lua_tolstring(L, -1, &hl);
+            if (strlen(h) != hl || strpbrk(h, "\r\n")) luaL_error(L, "request header contains CR, LF or NUL");
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, -1)) {
+        luaL_error(L, "request field 'headers' must be an array of strings");
+    }
+    lua_pop(L, 1);
+}
+
 /* Configure transfer t from the request table at idx. */
-static void setup_transfer(lua_State *L, int idx, Transfer *t)
+static void setup_transfer(lua_State *L, int idx, Transfer *t, Batch *b)
 {
     check_fields(L, idx);
     const char *url = opt_string(L, idx, "url", 1);
@@ -309,7 +369,12 @@ static void setup_transfer(lua_State *L, int idx, Transfer *t)
     if (!method) method = "GET";
     if (max_size < 0) luaL_error(L, "request field 'max_size' must not be negative");
 
-    t->easy = curl_easy_init();
+    if (b->npool > 0) {
+        t->easy = b->pool[--b->npool];
+        curl_easy_reset(t->easy);
+    } else {
+        t->easy = curl_easy_init();
+    }
     if (!t->easy) luaL_error(L, "curl_easy_init failed");
     t->max_size = (size_t)max_size;
 
@@ -408,6 +473,20 @@ static void push_headers(lua_State *L, const Bytes *h)
 
 static void push_result(lua_State *L, Transfer *t)
 {
+    if (!t->easy) { /* never started (interrupted first) */
+        lua_createtable(L, 0, 5);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "sent");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "responded");
+        lua_pushnumber(L, 0);
+        lua_setfield(L, -2, "time");
+        lua_pushliteral(L, "INTERRUPTED");
+        lua_setfield(L, -2, "error_code");
+        lua_pushliteral(L, "interrupted");
+        lua_setfield(L, -2, "error");
+        return;
+    }
     long status = 0;
     curl_off_t retry_after = 0;
     long request_size = 0, header_size = 0;
@@ -495,33 +574,50 @@ static int session_perform(lua_State *L)
     luaL_argcheck(L, parallel >= 1 && parallel <= 1024, 3, "parallel must be 1..1024");
     lua_Integer n = luaL_len(L, 2);
     luaL_argcheck(L, n >= 0 && n <= 1000000, 2, "too many requests");
+    lua_settop(L, 3);
+
+    /* Check every request first: a programmer error raises before anything is sent. */
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        luaL_argcheck(L, lua_istable(L, -1), 2, "each request must be a table");
+        validate_request(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
 
     Batch *b = (Batch *)lua_newuserdatauv(L, sizeof(Batch), 0);
+    memset(b, 0, sizeof *b);
     b->multi = s->multi;
-    b->n = 0;
-    b->t = NULL;
+    b->session = s;
     luaL_setmetatable(L, BATCH_MT);
+    s->live = b;
     int box = lua_gettop(L);
     if (n > 0) {
         b->t = (Transfer *)calloc((size_t)n, sizeof(Transfer));
-        if (!b->t) return luaL_error(L, "out of memory");
+        b->pool = (CURL **)calloc((size_t)parallel, sizeof(CURL *));
+        if (!b->t || !b->pool) return luaL_error(L, "out of memory");
         b->n = (int)n;
+        b->pool_cap = (int)parallel;
     }
-    for (lua_Integer i = 0; i < n; i++) {
-        lua_rawgeti(L, 2, i + 1);
-        luaL_argcheck(L, lua_istable(L, -1), 2, "each request must be a table");
-        setup_transfer(L, lua_gettop(L), &b->t[i]);
-        lua_pop(L, 1);
-    }
+    lua_createtable(L, (int)n, 0);
+    int results = lua_gettop(L);
     curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
 
+    /* At most `parallel` in flight; each result is stored and its transfer
+       released as soon as it finishes, so memory stays flat for big batches. */
     int next = 0, active = 0, done = 0;
     while (done < b->n) {
         while (active < parallel && next < b->n && !interrupted) {
-            Transfer *t = &b->t[next++];
+            Transfer *t = &b->t[next];
+            lua_rawgeti(L, 2, next + 1);
+            setup_transfer(L, lua_gettop(L), t, b);
+            lua_pop(L, 1);
+            next++;
             if (curl_multi_add_handle(s->multi, t->easy) != CURLM_OK) {
                 t->state = 2;
                 t->result = CURLE_FAILED_INIT;
+                push_result(L, t);
+                lua_rawseti(L, results, (lua_Integer)(t - b->t) + 1);
+                transfer_release(b, t);
                 done++;
                 continue;
             }
@@ -532,12 +628,17 @@ static int session_perform(lua_State *L)
             /* stop at once: everything not finished ends as interrupted */
             for (int i = 0; i < b->n; i++) {
                 Transfer *t = &b->t[i];
-                if (t->state == 1) curl_multi_remove_handle(s->multi, t->easy);
-                if (t->state != 2) {
-                    t->state = 2;
-                    t->result = CURLE_ABORTED_BY_CALLBACK;
-                    done++;
+                if (t->state == 2) continue;
+                if (t->state == 1) {
+                    curl_multi_remove_handle(s->multi, t->easy);
+                    t->state = 3; /* removed; release must not remove again */
                 }
+                t->result = CURLE_ABORTED_BY_CALLBACK;
+                push_result(L, t);
+                lua_rawseti(L, results, i + 1);
+                transfer_release(b, t);
+                t->state = 2;
+                done++;
             }
             break;
         }
@@ -545,6 +646,7 @@ static int session_perform(lua_State *L)
         CURLMcode mc = curl_multi_perform(s->multi, &running);
         if (mc != CURLM_OK) {
             batch_release(b); /* detach from the multi before raising */
+            s->live = NULL;
             return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(mc));
         }
         CURLMsg *m;
@@ -557,6 +659,10 @@ static int session_perform(lua_State *L)
             curl_multi_remove_handle(s->multi, m->easy_handle);
             if (t) {
                 t->result = rc;
+                t->state = 3;
+                push_result(L, t);
+                lua_rawseti(L, results, (lua_Integer)(t - b->t) + 1);
+                transfer_release(b, t);
                 t->state = 2;
                 active--;
                 done++;
@@ -566,12 +672,9 @@ static int session_perform(lua_State *L)
             curl_multi_poll(s->multi, NULL, 0, 200, NULL); /* wakes for the interrupt check */
     }
 
-    lua_createtable(L, (int)n, 0);
-    for (int i = 0; i < b->n; i++) {
-        push_result(L, &b->t[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
     batch_release((Batch *)lua_touserdata(L, box));
+    s->live = NULL;
+    lua_pushvalue(L, results);
     return 1;
 }
 

@@ -510,7 +510,7 @@ static void read_opts(lua_State *L, lua_Integer *max_size, lua_Integer *max_dept
     }
 }
 
-static int l_load(lua_State *L)
+static int load_body(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
@@ -540,6 +540,24 @@ static int l_load(lua_State *L)
     ld->parser_live = 1;
     yaml_parser_set_input_string(&ld->parser, (const unsigned char *)text, len);
     return build(L, ld, text, len, (int)max_depth);
+}
+
+/*
+ * load(text [, opts]): the collector is paused while the tree is built
+ * (everything allocated is live, so collecting would only cost time: about a
+ * quarter of a large load) and restarted afterwards, also after an error.
+ */
+static int l_load(lua_State *L)
+{
+    if (!lua_gc(L, LUA_GCISRUNNING)) return load_body(L);
+    int nargs = lua_gettop(L);
+    lua_pushcfunction(L, load_body);
+    lua_insert(L, 1);
+    lua_gc(L, LUA_GCSTOP);
+    int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    lua_gc(L, LUA_GCRESTART);
+    if (status != LUA_OK) return lua_error(L);
+    return lua_gettop(L);
 }
 
 CLARIFAI_EXPORT int luaopen_clarifai_yaml_core(lua_State *L);

@@ -34,7 +34,7 @@ printf 'contexts:\n  a: [unclosed\n' > "$work/bad-config"
 passed=0; failed=0
 vg() { # expected-exit, then clarifai arguments
   expect=$1; shift
-  ( cd "$work" && env -u CLARIFAI_PAT -u CLARIFAI_API_BASE HOME="$work/home" \
+  ( cd "$work" && env -u CLARIFAI_PAT -u CLARIFAI_API_BASE HOME="$work/home" CLARIFAI_CLEAN_EXIT=1 \
       valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
       --show-leak-kinds=definite lua5.4 "$root/bin/clarifai" "$@" ) >> "$log" 2>&1
   rc=$?

@@ -13,7 +13,9 @@ function M.add_secret(s)
 end
 
 local function clean(s)
-  return text.mask_userinfo(text.scrub(s, secrets))
+  if secrets[1] then s = text.scrub(s, secrets) end
+  if s:find("://", 1, true) then s = text.mask_userinfo(s) end
+  return s
 end
 
 -- Proxy passwords from the environment are secrets too.

@@ -6,9 +6,6 @@ local states = require "clarifai.states"
 
 local M = {}
 
--- Top-level commands this tool implements (others go to the Python CLI).
-M.COMMANDS = { "pipelinerun", "pr", "completion", "script", "help" }
-
 local ENV_HELP = [[
 Environment:
   CLARIFAI_PAT       personal access token (wins over the config file)
