@@ -38,7 +38,8 @@ MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(HELPTEXT) $(LUAC_STAMP)
 
 BUSTED   = $(LUA) /usr/bin/busted
 
-.PHONY: all deps test test-unit test-asan test-valgrind fuzz lint rock-check demo install clean check-summary
+.PHONY: all deps test test-unit test-asan test-valgrind fuzz lint rock-check bench bench-smoke demo install clean \
+        check-summary
 
 FUZZ_TIME ?= 60
 
@@ -93,6 +94,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz || true
 	@$(MAKE) --no-print-directory lint || true
 	@$(MAKE) --no-print-directory rock-check || true
+	@$(MAKE) --no-print-directory bench-smoke || true
 	@$(MAKE) --no-print-directory check-summary
 
 # Each stage appends "stage passed failed" to build/results.txt.
@@ -129,6 +131,16 @@ lint:
 
 rock-check:
 	@sh spec/rock-check.sh
+
+# Benchmarks side by side with curl; writes BENCHMARKS.md (see bench/run.sh).
+bench: deps all
+	@sh bench/run.sh
+
+# Every comparison with tiny counts, so the benchmarks cannot rot.
+bench-smoke: all
+	@if sh bench/run.sh --smoke > $(BUILD)/bench-smoke.txt 2>&1; then \
+	  echo "bench smoke: every comparison ran (build/bench-smoke.md)"; echo "bench-smoke 1 0" >> $(BUILD)/results.txt; \
+	else tail -30 $(BUILD)/bench-smoke.txt; echo "bench-smoke 0 1" >> $(BUILD)/results.txt; fi
 
 check-summary:
 	@awk '{ p += $$2; f += $$3; printf "  %-10s %d passed, %d failed\n", $$1, $$2, $$3 } \
