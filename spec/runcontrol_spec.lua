@@ -369,6 +369,31 @@ describe("run control", function()
       assert.same(lib, out)
     end)
 
+    it("lets library callers pass a token and base, or rely on the environment's resolution", function()
+      local clarifai = require "clarifai"
+      local ref = { user_id = "demo-user", app_id = "demo-app", pipeline_id = "hello-world-pipeline",
+        pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19", run_id = "run-train-01" }
+      local r = assert(clarifai.runs.pause(ref, { pat = TOKEN, api_base = emu.url }))
+      assert.equal("JOB_PAUSED", r.state)
+      assert.equal(64008, r.state_code)
+      assert.is_string(r.req_id)
+      local again = assert(clarifai.runs.pause(ref, { pat = TOKEN, api_base = emu.url }))
+      assert.equal("noop", again.outcome)
+      local none, err = clarifai.runs.resume({ user_id = "demo-user", app_id = "demo-app",
+        pipeline_id = "hello-world-pipeline", pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19",
+        run_id = "run-etl-05" }, { pat = TOKEN, api_base = emu.url })
+      assert.is_nil(none)
+      assert.equal("api", err.kind)
+      assert.equal(1, err.exit_code)
+      assert.equal(400, err.http_status)
+      assert.equal(26302, err.api_code)
+      assert.equal("PIPELINE_INVALID_REQUEST", err.api_name)
+      assert.is_string(err.req_id)
+      local _, uerr = clarifai.runs.pause({ run_id = "x" }, { pat = TOKEN, api_base = emu.url, lockfile = false })
+      assert.equal("usage", uerr.kind)
+      assert.equal(2, uerr.exit_code)
+    end)
+
     it("prints one JSON error line on stderr for a failure", function()
       local r = run(args("pr", "pause", "run-etl-05", "-o", "json", IDS))
       assert.equal(1, r.code)

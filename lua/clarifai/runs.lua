@@ -16,6 +16,7 @@ local CONFIG_KEYS = { "config_path", "context", "getenv", "pat", "api_base" }
 
 local function get_client(opts)
   if opts.client then return opts.client end
+  if opts.pat then return client_mod.new(opts) end -- an explicit token: no config lookup
   local custom = false
   for _, k in ipairs(CONFIG_KEYS) do
     if opts[k] ~= nil then custom = true end
