@@ -55,7 +55,7 @@ $(YAML_SO): csrc/yaml.c csrc/common.h
 
 $(SYS_SO): csrc/sys.c csrc/common.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c -lpthread -ldl
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
 
 # Every command's help, rendered once from the argparse tree.
 $(HELPTEXT): lua/clarifai/cli/parser.lua lua/clarifai/cli/helpcache.lua lua/clarifai/states.lua lua/clarifai/errors.lua

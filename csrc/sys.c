@@ -4,9 +4,7 @@
  * does not load libcurl or libyaml, so commands that send nothing stay cheap.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
-#include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,66 +198,6 @@ static int l_exec(lua_State *L)
 }
 
 /*
- * preload(soname [, init_symbol]) -> true | nil, message
- * Starts loading a shared library on a background thread, so that its load
- * (libcurl and its dependencies take a few milliseconds) overlaps with the
- * Lua work that precedes the first request; with init_symbol, that function
- * is then called as int f(long) with CURL_GLOBAL_DEFAULT's value (3): libcurl's
- * global init is thread-safe since 7.84 and counts its callers. The handle is
- * kept for the life of the process: a later dlopen of the library (or of a
- * module linked against it) finds it loaded. preload_wait() joins the thread.
- */
-static struct {
-    char name[256];
-    char init[64];
-    pthread_t tid;
-    int started, joined;
-} preload_state;
-
-static void *preload_thread(void *arg)
-{
-    (void)arg;
-    void *h = dlopen(preload_state.name, RTLD_LAZY | RTLD_GLOBAL);
-    if (h && preload_state.init[0]) {
-        int (*init)(long);
-        *(void **)(&init) = dlsym(h, preload_state.init);
-        if (init) init(3L);
-    }
-    return NULL;
-}
-
-static int l_preload(lua_State *L)
-{
-    size_t len, ilen = 0;
-    const char *soname = luaL_checklstring(L, 1, &len);
-    const char *init = luaL_optlstring(L, 2, "", &ilen);
-    luaL_argcheck(L, len > 0 && len < sizeof preload_state.name, 1, "library name too long");
-    luaL_argcheck(L, ilen < sizeof preload_state.init, 2, "symbol name too long");
-    if (preload_state.started) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    memcpy(preload_state.name, soname, len + 1);
-    memcpy(preload_state.init, init, ilen + 1);
-    int rc = pthread_create(&preload_state.tid, NULL, preload_thread, NULL);
-    if (rc != 0) return clarifai_fail(L, strerror(rc), "EAGAIN");
-    preload_state.started = 1;
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-/* preload_wait(): waits for a preload started by this process, if any. */
-static int l_preload_wait(lua_State *L)
-{
-    if (preload_state.started && !preload_state.joined) {
-        pthread_join(preload_state.tid, NULL);
-        preload_state.joined = 1;
-    }
-    lua_pushboolean(L, preload_state.started);
-    return 1;
-}
-
-/*
  * quick_exit_process(code): flushes C streams and ends the process without
  * running exit handlers and library destructors (libcurl's dependencies
  * register many; the kernel reclaims everything anyway). For the CLI's last
@@ -275,8 +213,6 @@ static int l_quick_exit(lua_State *L)
 
 static const luaL_Reg funcs[] = {
     {"quick_exit", l_quick_exit},
-    {"preload", l_preload},
-    {"preload_wait", l_preload_wait},
     {"realpath", l_realpath},
     {"mtime", l_mtime},
     {"exec", l_exec},

@@ -153,8 +153,6 @@ end
 -- it), Ctrl-C then aborts transfers and sleeps instead of killing mid-way.
 function Client:session()
   if not self.http then
-    local sys = package.loaded["clarifai.sys.core"]
-    if sys and sys.preload_wait then sys.preload_wait() end -- libcurl may be loading on another thread
     local core = require "clarifai.http.core"
     if self.trap_interrupt then core.trap_interrupt() end
     self.http = core.new()

@@ -5,17 +5,37 @@
 
 local M = {}
 
+-- C modules from other packages that the commands load.
+local C_MODULES = { cjson = true }
+
 --[[
 install{ luac = dir of chunks, sources = {dirs}, check = true }
 Adds a searcher before Lua's own. With check, a chunk is used only when no
 source of the same path is newer (a checkout being edited).
 ]]
 function M.install(opts)
-  local ok, sys = pcall(require, "clarifai.sys.core")
-  if not ok or not sys.mtime then return false end
+  local sys = package.loaded["clarifai.sys.core"]
+  if not sys then
+    local path = package.searchpath("clarifai.sys.core", package.cpath)
+    local open = path and package.loadlib(path, "luaopen_clarifai_sys_core")
+    if not open then return false end
+    sys = open("clarifai.sys.core", path)
+    package.loaded["clarifai.sys.core"] = sys
+  end
+  if not sys.mtime then return false end
   local luac, sources, check = opts.luac, opts.sources or {}, opts.check
   if not sys.mtime(luac) then return false end
+  -- C modules go straight to package.cpath: Lua's own order would first try
+  -- every package.path entry (a dozen failed opens each).
+  local function search_c(name)
+    local path = package.searchpath(name, package.cpath)
+    if not path then return nil end
+    local f, err = package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
+    if f then return f, path end
+    return "\n\t" .. tostring(err)
+  end
   local function search(name)
+    if C_MODULES[name] or name:match("^clarifai%.[%w_]+%.core$") then return search_c(name) end
     if name:sub(1, 9) ~= "clarifai." and name ~= "clarifai" then return nil end
     local rel = name:gsub("%.", "/")
     for _, tail in ipairs({ ".lua", "/init.lua" }) do

@@ -108,29 +108,6 @@ local function wants_json(argv)
   return false
 end
 
--- Subcommands that send requests.
-local NETWORK = {
-  pause = true, cancel = true, resume = true, status = true, get = true, list = true, ls = true,
-  history = true, monitor = true,
-}
-
--- For a command that will send a request, start loading libcurl on another
--- thread now, so it overlaps with parsing arguments, the lockfile and the
--- config. The other C modules load first: a dlopen waits for one in flight.
-local function warm_up(argv, ci)
-  if not ci then return end
-  local name = argv[ci]
-  if name ~= "script" and not ((name == "pr" or name == "pipelinerun") and NETWORK[argv[ci + 1] or ""]) then
-    return
-  end
-  for _, a in ipairs(argv) do
-    if a == "--dry-run" or a == "-h" or a == "--help" then return end
-  end
-  require "cjson"
-  pcall(require, "clarifai.yaml.core")
-  pcall(function() require("clarifai.sys.core").preload("libcurl.so.4", "curl_global_init") end)
-end
-
 local function run(argv)
   local help = require("clarifai.cli.helpcache").lookup(argv)
   if help then
@@ -175,7 +152,6 @@ function M.main(argv)
     if a == "--debug" then want_debug = true end
   end
   pcall(function() require("clarifai.sys.core").ignore_sigpipe() end)
-  warm_up(argv, command_index(argv))
   local ok, code = xpcall(run, function(e)
     if want_debug then return debug.traceback(tostring(e), 2) end
     return tostring(e)
