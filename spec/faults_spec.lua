@@ -445,6 +445,7 @@ describe("reliability", function()
       local r = pause({ within = 2 })
       assert.equal(0, r.code, r.err)
       assert.equal(1, #requests("PATCH"))
+      assert.equal(1, #requests("GET"))
       local _, doc = emu:api("GET", emulator.runs_path("/run-train-01/status_logs"), nil, TOKEN)
       local paused = 0
       for _, l in ipairs(doc.pipeline_version_run_status_logs) do
@@ -500,8 +501,8 @@ describe("reliability", function()
     end)
 
     it("46: a 10 MB body and an endless stream are cut at the size cap: exit 5", function()
-      emu:fault({ kind = "http", status = 200, times = 0,
-        body = '{"status":{"code":10000},"pad":"' .. string.rep("x", 3 * 1024 * 1024) .. '"}' })
+      emu:fault({ kind = "http", status = 200, times = 0, pad = 10 * 1024 * 1024,
+        headers = { ["Content-Type"] = "application/json" }, body = '{"status":{"code":10000}}' })
       local r = status({ within = 8 })
       assert.equal(5, r.code)
       assert.matches("size limit", r.err, 1, true)

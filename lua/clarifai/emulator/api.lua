@@ -390,7 +390,12 @@ local function given(f)
   if f.body == nil and f.status == nil then return nil end
   local body = f.body
   if type(body) == "table" then body = json.encode(body) end
-  return { status = f.status or 200, headers = f.headers, body = body or "" }
+  body = body or ""
+  -- pad: grow the body to this many bytes server-side (oversized replies
+  -- without sending them through the control API)
+  local pad = tonumber(f.pad)
+  if pad and pad > #body then body = body .. string.rep(" ", math.floor(pad) - #body) end
+  return { status = f.status or 200, headers = f.headers, body = body }
 end
 
 function Api:fault_response(f, req, ctx)
