@@ -71,9 +71,12 @@ local function find_python_cli()
     local cand = dir .. "/clarifai"
     local real = sys.realpath(cand)
     if real and real ~= me then
-      local head = sys.read_file(real, 16 * 1024 * 1024)
-      -- another copy of this tool would hand the command straight back
-      if head and not head:find("clarifai.cli", 1, true) then return real end
+      local f = io.open(real, "rb")
+      local head = f and f:read(4096)
+      if f then f:close() end
+      -- another copy of this tool would hand the command straight back (the
+      -- Python CLI's own script imports clarifai.cli.base: match our launcher)
+      if head and not head:find('require("clarifai.cli")', 1, true) then return real end
     end
   end
   return nil
