@@ -71,7 +71,9 @@ local function find_python_cli()
     local cand = dir .. "/clarifai"
     local real = sys.realpath(cand)
     if real and real ~= me then
-      local f = io.open(real, "rb")
+      -- regular files only (a FIFO must not block us); then just the head
+      local _, _, kind = sys.read_file(real, 0)
+      local f = (kind == "TOO_LARGE") and io.open(real, "rb") or nil
       local head = f and f:read(4096)
       if f then f:close() end
       -- another copy of this tool would hand the command straight back (the
