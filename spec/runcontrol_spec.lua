@@ -467,9 +467,12 @@ describe("run control", function()
       os.execute("chmod 600 " .. cli.quote(path))
       return home
     end
-    local function script(name, extra)
-      return run(args("script", cli.root .. "/examples/" .. name, extra or {}),
+    local function script_path(path, extra)
+      return run(args("script", path, extra or {}),
         { home = context_home(), unset = { "CLARIFAI_PAT", "CLARIFAI_API_BASE" } })
+    end
+    local function script(name, extra)
+      return script_path(cli.root .. "/examples/" .. name, extra)
     end
 
     it("pauses every running run and waits for them", function()
@@ -496,6 +499,18 @@ describe("run control", function()
       assert.equal(0, r.code, r.err)
       assert.matches("2 resumed, 0 failed.", r.out, 1, true)
       assert.equal(64001, state("run-etl-04"))
+    end)
+
+    it("runs the README's Lua API example", function()
+      local readme = cli.slurp(cli.root .. "/README.md")
+      local code = readme:match("## The Lua API\n\n```lua\n(.-)```")
+      assert.is_string(code, "README has a Lua API example")
+      local dir = cli.tmpdir()
+      cli.write(dir .. "/example.lua", code)
+      local r = script_path(dir .. "/example.lua")
+      assert.equal(0, r.code, r.err)
+      assert.matches("^run%-train%-01\tJOB_PAUSED\t64008\t%x+\n", r.out)
+      assert.matches("\nrun%-train%-02\treached\tJOB_PAUSED\n", r.out)
     end)
 
     it("reports a script's error table like a command's, without a traceback", function()
