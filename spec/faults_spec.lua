@@ -257,6 +257,23 @@ describe("reliability", function()
         assert.equal(5, bad.code)
       end)
 
+      it("22: a server that speaks only TLS 1.1 is refused", function()
+        if not dir then return pending("openssl is not installed") end
+        local sock = require("socket").bind("127.0.0.1", 0)
+        local port11 = select(2, sock:getsockname())
+        sock:close()
+        local p = io.popen(string.format("cd %s && (openssl s_server -quiet -accept 127.0.0.1:%s -cert cert.pem "
+          .. "-key key.pem -www -tls1_1 -cipher DEFAULT@SECLEVEL=0 >/dev/null 2>&1 & echo $!)", cli.quote(dir), port11))
+        local pid11 = p:read("l")
+        p:close()
+        require("socket").sleep(0.5)
+        local r = status({ env = { CLARIFAI_API_BASE = "https://127.0.0.1:" .. port11, SSL_CERT_FILE = dir .. "/cert.pem" },
+          within = 8 })
+        os.execute("kill " .. pid11 .. " 2>/dev/null")
+        assert.equal(5, r.code)
+        assert.matches("protocol version", r.err, 1, true)
+      end)
+
       it("21: a certificate for another name fails", function()
         if not dir then return pending("openssl is not installed") end
         local r = tls_status({ SSL_CERT_FILE = dir .. "/other.pem" })
