@@ -356,7 +356,7 @@ static void validate_request(lua_State *L, int idx)
 /* Configure transfer t from the request table at idx. */
 static void setup_transfer(lua_State *L, int idx, Transfer *t, Batch *b)
 {
-    check_fields(L, idx);
+    /* validate_request() has checked the fields of every request already */
     const char *url = opt_string(L, idx, "url", 1);
     const char *method = opt_string(L, idx, "method", 0);
     const char *cafile = opt_string(L, idx, "ca_file", 0);

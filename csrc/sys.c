@@ -137,18 +137,6 @@ static int l_read_file(lua_State *L)
     return 2;
 }
 
-/* sleep(seconds): plain nanosleep, resumed after signals. */
-static int l_sleep(lua_State *L)
-{
-    lua_Number s = luaL_checknumber(L, 1);
-    if (s <= 0) return 0;
-    struct timespec ts;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
-    return 0;
-}
-
 /* mtime(path) -> modification time in nanoseconds (integer) | nil */
 static int l_mtime(lua_State *L)
 {
@@ -220,7 +208,6 @@ static const luaL_Reg funcs[] = {
     {"monotime", l_monotime},
     {"ignore_sigpipe", l_ignore_sigpipe},
     {"read_file", l_read_file},
-    {"sleep", l_sleep},
     {NULL, NULL}
 };
 

@@ -51,6 +51,23 @@ describe("states", function()
   end)
 end)
 
+describe("watch.reached", function()
+  local watch = require "clarifai.watch"
+  it("knows when each action has happened, and when it never will", function()
+    assert.is_true(watch.reached("pause", 64008))
+    assert.is_false(watch.reached("pause", 64001))
+    local ok, why = watch.reached("pause", 64002)
+    assert.is_false(ok)
+    assert.equal("run is Completed (JOB_COMPLETED)", why)
+    assert.is_true(watch.reached("cancel", 64004))
+    assert.is_false((watch.reached("cancel", 64003)))
+    assert.is_true(watch.reached("resume", 64001))
+    assert.is_true(watch.reached("resume", 64002))
+    assert.is_false(watch.reached("resume", 64008))
+    assert.is_false(watch.reached("resume", nil), "a reply without a state is not proof")
+  end)
+end)
+
 describe("config.resolve", function()
   local flat = table.concat({
     "contexts:",

@@ -40,6 +40,7 @@ end
 -- Clock and interruptible sleep (the C modules load only when needed).
 local function clock() return require("clarifai.sys.core").monotime() end
 local function sleep(s) return require("clarifai.http.core").sleep(s) end
+M.clock, M.sleep = clock, sleep -- shared with clarifai.watch
 local function interrupted()
   local core = package.loaded["clarifai.http.core"]
   return core ~= nil and core.interrupted()
@@ -57,19 +58,19 @@ deadline).
 ]]
 local function fetch(c, paths, what, parallel)
   local ctx = ctx_for(c, what)
-  local out, todo = {}, {}
-  for i = 1, #paths do todo[#todo + 1] = i end
+  local out, pending = {}, {}
+  for i = 1, #paths do pending[#pending + 1] = i end
   local deadline = clock() + (c.deadline or 60)
   for attempt = 1, retry.MAX_ATTEMPTS do
     local reqs = {}
     local left = deadline - clock()
-    for k, i in ipairs(todo) do
+    for k, i in ipairs(pending) do
       reqs[k] = c:build("GET", paths[i])
       reqs[k].timeout = math.max(0.1, math.min(reqs[k].timeout, left))
     end
     local results = c:perform(reqs, parallel or 8)
     local again, wait = {}, 0
-    for k, i in ipairs(todo) do
+    for k, i in ipairs(pending) do
       local doc, err = api.decode(results[k], ctx)
       out[i] = { doc, err }
       local phase = retry.classify(results[k], err)
@@ -78,8 +79,8 @@ local function fetch(c, paths, what, parallel)
         wait = math.max(wait, results[k].retry_after or retry.backoff(attempt))
       end
     end
-    todo = again
-    if #todo == 0 or attempt == retry.MAX_ATTEMPTS or interrupted() then break end
+    pending = again
+    if #pending == 0 or attempt == retry.MAX_ATTEMPTS or interrupted() then break end
     if clock() + wait >= deadline then break end
     if not sleep(wait) then break end
   end

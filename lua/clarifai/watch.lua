@@ -12,22 +12,12 @@ local M = {}
 
 local PAUSED = states.by_name.JOB_PAUSED.code
 
--- Clock and sleep: the C module's monotonic clock and interruptible sleep.
-local function clock()
-  return require("clarifai.sys.core").monotime
-end
-
-local function sleeper()
-  local http = require "clarifai.http.core"
-  return function(s) return http.sleep(s) end
-end
-
 -- Has `code` completed `action`? Returns true, or false plus an error when
 -- the run can no longer get there.
 function M.reached(action, code)
   if action == "resume" then
-    if code ~= PAUSED then return true end
-    return false
+    -- it ran once it has left Paused (a reply without a state proves nothing)
+    return code ~= nil and code ~= PAUSED
   end
   local target = states.actions[action].target
   if code == target then return true end
@@ -51,7 +41,7 @@ function M.wait(action, ref, run_ids, opts)
   if not states.actions[action] then error("unknown action '" .. tostring(action) .. "'", 2) end
   local c, cerr = runs.get_client(opts)
   if not c then return nil, cerr end
-  local now, sleep = opts.clock or clock(), opts.sleep or sleeper()
+  local now, sleep = opts.clock or runs.clock, opts.sleep or runs.sleep
   local timeout, interval = opts.timeout or 300, opts.interval or 2
   local start = now()
   local deadline = start + timeout
@@ -174,7 +164,7 @@ function M.monitor(ref, run_id, opts)
   if not full then return nil, ferr end
   local c, cerr = runs.get_client(opts)
   if not c then return nil, cerr end
-  local now, sleep = opts.clock or clock(), opts.sleep or sleeper()
+  local now, sleep = opts.clock or runs.clock, opts.sleep or runs.sleep
   local timeout, interval = opts.timeout or 3600, opts.interval or 10
   local start = now()
   local deadline = start + timeout
