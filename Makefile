@@ -31,10 +31,11 @@ INST_BINDIR    ?= $(PREFIX)/bin
 HTTP_SO = $(BUILD)/clarifai/http/core.so
 YAML_SO = $(BUILD)/clarifai/yaml/core.so
 SYS_SO  = $(BUILD)/clarifai/sys/core.so
-HELPTEXT = $(BUILD)/lua/clarifai/cli/helptext.lua
 LUA_SOURCES := $(shell find lua/clarifai -name '*.lua' | sort)
+# Precompiled: what the command loads (not the loader itself, not the emulator).
+LUAC_SOURCES := $(filter-out lua/clarifai/loader.lua lua/clarifai/emulator/%,$(LUA_SOURCES))
 LUAC_STAMP = $(BUILD)/luac/.stamp
-MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(HELPTEXT) $(LUAC_STAMP)
+MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(LUAC_STAMP)
 
 BUSTED   = $(LUA) /usr/bin/busted
 
@@ -57,16 +58,10 @@ $(SYS_SO): csrc/sys.c csrc/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
 
-# Every command's help, rendered once from the argparse tree.
-$(HELPTEXT): lua/clarifai/cli/parser.lua lua/clarifai/cli/helpcache.lua lua/clarifai/states.lua lua/clarifai/errors.lua
-	@mkdir -p $(dir $@)
-	$(LUA) -e 'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path' \
-	  -e 'io.write(require("clarifai.cli.helpcache").generate())' > $@.tmp && mv $@.tmp $@
-
 # Precompiled chunks of every module (the launchers prefer them when fresh).
-$(LUAC_STAMP): $(LUA_SOURCES) $(HELPTEXT) tools/compile.lua
-	@$(LUA) tools/compile.lua $(BUILD)/luac lua $(LUA_SOURCES)
-	@$(LUA) tools/compile.lua $(BUILD)/luac $(BUILD)/lua $(HELPTEXT)
+$(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua
+	@rm -rf $(BUILD)/luac
+	@$(LUA) tools/compile.lua $(BUILD)/luac lua $(LUAC_SOURCES)
 	@touch $@
 
 # Debian 12 packages the build and the tests need; installed when missing.
@@ -156,7 +151,6 @@ install: all
 	cp $(YAML_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/yaml/core.so
 	cp $(SYS_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/sys/core.so
 	cp -R lua/clarifai $(DESTDIR)$(INST_LUADIR)/
-	cp $(HELPTEXT) $(DESTDIR)$(INST_LUADIR)/clarifai/cli/helptext.lua
 	mkdir -p $(DESTDIR)$(INST_LIBDIR)/clarifai/luac
 	cp -R $(BUILD)/luac/clarifai $(DESTDIR)$(INST_LIBDIR)/clarifai/luac/
 	for f in clarifai clarifai-emulator; do \

@@ -1,69 +1,65 @@
 /*
- * clarifai.http.core: HTTP transfers over libcurl's multi interface.
+ * clarifai.http.core: HTTP transfers over libcurl's multi socket interface.
  *
- * Mechanics only: a session handle owns a CURLM (and with it the connection
- * cache, so connections are reused across calls); perform() runs a list of
- * requests with bounded parallelism and returns one result table each.
- * Policy (retries, what a status means, redaction) lives in Lua.
+ * Mechanics only. A session owns a CURLM (and with it the connection cache,
+ * so connections are reused across calls), a share handle (TLS sessions and
+ * DNS answers reused across connections) and one poller fd (epoll, or kqueue
+ * on BSD/macOS) that libcurl's socket callback keeps up to date. Transfers
+ * are submitted one at a time and come back from poll() as they finish, so
+ * the caller refills a freed slot at once and sees each result as it lands.
  *
+ *   key = session:submit(request)        start a transfer (never blocks)
+ *   results = session:poll([seconds])    drive transfers; wait at most that
+ *                                         long for one to finish (0: no wait)
+ *   result = session:abort(key)          stop one transfer now
+ *   results = session:abort_all()
+ *   session:fd(), session:timeout()      for an event loop: the poller fd is
+ *                                         readable when poll(0) has work; the
+ *                                         timeout is when it must run anyway
+ *
+ * Policy (retries, what a status means, redaction, parallelism) lives in Lua.
  * Guarantees: TLS verification always on (TLS 1.2 or newer), redirects never
  * followed, only http/https, explicit timeouts, a response size cap, no Lua
- * callbacks from inside libcurl (nothing can longjmp through it), and every
- * libcurl object is owned by a userdata whose __gc releases it.
+ * code runs inside libcurl (nothing can longjmp through it), every transfer
+ * is owned by its session from the moment it is allocated (a raise anywhere
+ * leaks nothing; close/__gc/__close release all), and waits end early when
+ * the signal flag of clarifai.sys.core is set.
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/epoll.h>
+#define POLLER_EPOLL 1
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) \
+    || defined(__DragonFly__)
+#include <sys/types.h>
+#include <sys/event.h>
+#include <sys/time.h>
+#include <fcntl.h>
+#define POLLER_KQUEUE 1
+#else
+#error "clarifai.http.core needs epoll (Linux) or kqueue (BSD, macOS)"
+#endif
 
 #include "common.h"
 
 #define SESSION_MT "clarifai.http.session"
-#define BATCH_MT "clarifai.http.batch"
+#define POOL_MAX 64          /* idle easy handles kept for reuse */
+#define MAX_WAIT_SLICE 0.25  /* longest single wait: bounds a signal that lands just before it */
+#define HEADER_MAX (256 * 1024)
 
-/* ---- interrupt flag ----------------------------------------------------- */
-
-static volatile sig_atomic_t interrupted = 0;
-
-static void on_sigint(int sig)
+static double monotime(void)
 {
-    (void)sig;
-    interrupted = 1;
-}
-
-/* trap_interrupt(): SIGINT sets a flag that aborts transfers and sleeps. */
-static int l_trap_interrupt(lua_State *L)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: let sleeps wake up */
-    sigaction(SIGINT, &sa, NULL);
-    (void)L;
-    return 0;
-}
-
-static int l_interrupted(lua_State *L)
-{
-    lua_pushboolean(L, interrupted != 0);
-    return 1;
-}
-
-/* sleep(seconds) -> true, or false when interrupted first */
-static int l_sleep(lua_State *L)
-{
-    lua_Number s = luaL_checknumber(L, 1);
-    if (s > 0 && !interrupted) {
-        struct timespec ts;
-        ts.tv_sec = (time_t)s;
-        ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted) { }
-    }
-    lua_pushboolean(L, !interrupted);
-    return 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- error mnemonics ---------------------------------------------------- */
@@ -122,19 +118,133 @@ static void bytes_free(Bytes *b)
     b->len = b->cap = 0;
 }
 
-/* ---- one transfer -------------------------------------------------------- */
+/* ---- poller: the one fd an event loop watches --------------------------- */
 
 typedef struct {
+    int fd;
+    int mask; /* CURL_CSELECT_* */
+} PollEvent;
+
+#define POLL_BATCH 64
+
+static int poller_open(void)
+{
+#ifdef POLLER_EPOLL
+    return epoll_create1(EPOLL_CLOEXEC);
+#else
+    int fd = kqueue();
+    if (fd >= 0) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#endif
+}
+
+/* Watch sock for what libcurl asks (CURL_POLL_IN/OUT/INOUT/REMOVE). */
+static void poller_set(int pfd, curl_socket_t sock, int what)
+{
+#ifdef POLLER_EPOLL
+    if (what == CURL_POLL_REMOVE) {
+        (void)epoll_ctl(pfd, EPOLL_CTL_DEL, sock, NULL);
+        return;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    ev.data.fd = sock;
+    if (epoll_ctl(pfd, EPOLL_CTL_MOD, sock, &ev) != 0 && errno == ENOENT)
+        (void)epoll_ctl(pfd, EPOLL_CTL_ADD, sock, &ev);
+#else
+    struct kevent ch[2];
+    int in = what != CURL_POLL_REMOVE && (what & CURL_POLL_IN);
+    int out = what != CURL_POLL_REMOVE && (what & CURL_POLL_OUT);
+    EV_SET(&ch[0], sock, EVFILT_READ, in ? EV_ADD : EV_DELETE, 0, 0, NULL);
+    EV_SET(&ch[1], sock, EVFILT_WRITE, out ? EV_ADD : EV_DELETE, 0, 0, NULL);
+    /* one change at a time: deleting a filter that was never added fails
+       harmlessly (ENOENT) and must not cancel the other change */
+    (void)kevent(pfd, &ch[0], 1, NULL, 0, NULL);
+    (void)kevent(pfd, &ch[1], 1, NULL, 0, NULL);
+#endif
+}
+
+/* Ready sockets within wait_ms (0: none). Returns their count; an
+   interrupted wait (a signal) counts as none. */
+static int poller_wait(int pfd, PollEvent *out, int wait_ms)
+{
+#ifdef POLLER_EPOLL
+    struct epoll_event evs[POLL_BATCH];
+    int n = epoll_wait(pfd, evs, POLL_BATCH, wait_ms);
+    if (n < 0) return 0;
+    for (int i = 0; i < n; i++) {
+        int m = 0;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP)) m |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT) m |= CURL_CSELECT_OUT;
+        if (evs[i].events & EPOLLERR) m |= CURL_CSELECT_ERR;
+        out[i].fd = evs[i].data.fd;
+        out[i].mask = m;
+    }
+    return n;
+#else
+    struct kevent evs[POLL_BATCH];
+    struct timespec ts;
+    ts.tv_sec = wait_ms / 1000;
+    ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
+    int n = kevent(pfd, NULL, 0, evs, POLL_BATCH, &ts);
+    if (n < 0) return 0;
+    for (int i = 0; i < n; i++) {
+        int m = evs[i].filter == EVFILT_WRITE ? CURL_CSELECT_OUT : CURL_CSELECT_IN;
+        if (evs[i].flags & EV_ERROR) m |= CURL_CSELECT_ERR;
+        out[i].fd = (int)evs[i].ident;
+        out[i].mask = m;
+    }
+    return n;
+#endif
+}
+
+/* ---- transfers and the session that owns them --------------------------- */
+
+typedef enum {
+    T_SETUP,   /* allocated, not yet in the multi (a raise here leaves it for release) */
+    T_ACTIVE,  /* in the multi */
+    T_DONE     /* finished or aborted; its result is waiting to be delivered */
+} TState;
+
+typedef struct Transfer {
+    struct Transfer *prev, *next;
     CURL *easy;
     struct curl_slist *headers;
     Bytes body, head;
     size_t max_size;
-    int too_large;  /* the write callback stopped the transfer at the cap */
+    lua_Integer key;
+    TState state;
+    int too_large;   /* the write callback stopped the transfer at the cap */
     int oom;
-    int state;      /* 0 pending, 1 running, 2 done */
+    int aborted;     /* stopped by abort() */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
 } Transfer;
+
+typedef struct {
+    CURLM *multi;          /* NULL once closed */
+    CURLSH *share;
+    int pfd;               /* poller fd, -1 when closed */
+    double timer_at;       /* monotonic time libcurl wants to be called, < 0: none */
+    Transfer *first;       /* every transfer the session owns */
+    int active, done;
+    lua_Integer next_key;
+    CURL *pool[POOL_MAX];
+    int npool;
+} Session;
+
+static const volatile sig_atomic_t no_signal = 0;
+
+/* The flag clarifai.sys.core publishes; a constant zero when it is not loaded. */
+static const volatile sig_atomic_t *signal_flag(lua_State *L)
+{
+    const volatile sig_atomic_t *p = &no_signal;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CLARIFAI_SIGNAL_KEY) == LUA_TLIGHTUSERDATA)
+        p = (const volatile sig_atomic_t *)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return p;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
@@ -157,7 +267,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     /* A new status line starts a new response (e.g. after 100 Continue). */
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head.len = 0;
-    if (t->head.len + len > 256 * 1024) {
+    if (t->head.len + len > HEADER_MAX) {
         t->too_large = 1;
         return 0;
     }
@@ -168,72 +278,84 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static int on_socket(CURL *easy, curl_socket_t sock, int what, void *ud, void *sockp)
 {
-    (void)ud; (void)dt; (void)dn; (void)ut; (void)un;
-    return interrupted ? 1 : 0;
-}
-
-/* ---- the batch box: owns every transfer of one perform() ----------------- */
-
-typedef struct Session Session;
-
-typedef struct {
-    CURLM *multi;   /* borrowed from the session; transfers are removed on release */
-    Session *session;
-    int n;
-    Transfer *t;
-    CURL **pool;    /* idle easy handles, reused by the next transfer */
-    int npool, pool_cap;
-} Batch;
-
-struct Session {
-    CURLM *multi;
-    Batch *live;    /* the batch of a perform() that raised, until it is released */
-};
-
-/* Frees what one transfer holds; its easy handle goes back to the pool. */
-static void transfer_release(Batch *b, Transfer *t)
-{
-    if (t->easy) {
-        if (t->state == 1 && b->multi) curl_multi_remove_handle(b->multi, t->easy);
-        if (b->pool && b->npool < b->pool_cap) b->pool[b->npool++] = t->easy;
-        else curl_easy_cleanup(t->easy);
-        t->easy = NULL;
-    }
-    curl_slist_free_all(t->headers);
-    t->headers = NULL;
-    bytes_free(&t->body);
-    bytes_free(&t->head);
-}
-
-static void batch_release(Batch *b)
-{
-    if (b->t) {
-        for (int i = 0; i < b->n; i++) transfer_release(b, &b->t[i]);
-        free(b->t);
-        b->t = NULL;
-        b->n = 0;
-    }
-    if (b->pool) {
-        for (int i = 0; i < b->npool; i++) curl_easy_cleanup(b->pool[i]);
-        free(b->pool);
-        b->pool = NULL;
-        b->npool = 0;
-    }
-}
-
-static int batch_gc(lua_State *L)
-{
-    Batch *b = (Batch *)luaL_checkudata(L, 1, BATCH_MT);
-    batch_release(b);
-    if (b->session && b->session->live == b) b->session->live = NULL;
-    b->session = NULL;
+    Session *s = (Session *)ud;
+    (void)easy; (void)sockp;
+    if (s->pfd >= 0) poller_set(s->pfd, sock, what);
     return 0;
 }
 
-/* ---- session ------------------------------------------------------------ */
+static int on_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    Session *s = (Session *)ud;
+    (void)multi;
+    s->timer_at = timeout_ms < 0 ? -1.0 : monotime() + (double)timeout_ms / 1000.0;
+    return 0;
+}
 
+static void link_transfer(Session *s, Transfer *t)
+{
+    t->prev = NULL;
+    t->next = s->first;
+    if (s->first) s->first->prev = t;
+    s->first = t;
+}
+
+/* Unlinks and frees t; its easy handle goes back to the pool. */
+static void free_transfer(Session *s, Transfer *t)
+{
+    if (t->prev) t->prev->next = t->next;
+    else s->first = t->next;
+    if (t->next) t->next->prev = t->prev;
+    if (t->easy) {
+        if (t->state == T_ACTIVE) {
+            curl_multi_remove_handle(s->multi, t->easy);
+            s->active--;
+        }
+        if (s->npool < POOL_MAX) s->pool[s->npool++] = t->easy;
+        else curl_easy_cleanup(t->easy);
+    }
+    if (t->state == T_DONE) s->done--;
+    curl_slist_free_all(t->headers);
+    bytes_free(&t->body);
+    bytes_free(&t->head);
+    free(t);
+}
+
+/* Marks an active transfer finished with rc (it leaves the multi). */
+static void finish_transfer(Session *s, Transfer *t, CURLcode rc)
+{
+    if (t->state == T_ACTIVE) {
+        curl_multi_remove_handle(s->multi, t->easy);
+        s->active--;
+    }
+    if (t->state != T_DONE) s->done++;
+    t->state = T_DONE;
+    t->result = rc;
+}
+
+/* Releases everything: transfers, pooled handles, the multi, share, poller. */
+static void session_release(Session *s)
+{
+    while (s->first) free_transfer(s, s->first);
+    for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);
+    s->npool = 0;
+    if (s->multi) {
+        curl_multi_cleanup(s->multi); /* may still call on_socket: the poller closes after */
+        s->multi = NULL;
+    }
+    if (s->share) {
+        curl_share_cleanup(s->share);
+        s->share = NULL;
+    }
+    if (s->pfd >= 0) {
+        close(s->pfd);
+        s->pfd = -1;
+    }
+    s->active = s->done = 0;
+    s->timer_at = -1.0;
+}
 
 static Session *check_session(lua_State *L)
 {
@@ -244,16 +366,7 @@ static Session *check_session(lua_State *L)
 
 static int session_close(lua_State *L)
 {
-    Session *s = (Session *)luaL_checkudata(L, 1, SESSION_MT);
-    if (s->live) { /* handles of an aborted perform() must leave the multi first */
-        batch_release(s->live);
-        s->live->session = NULL;
-        s->live = NULL;
-    }
-    if (s->multi) {
-        curl_multi_cleanup(s->multi);
-        s->multi = NULL;
-    }
+    session_release((Session *)luaL_checkudata(L, 1, SESSION_MT));
     return 0;
 }
 
@@ -265,18 +378,50 @@ static int session_tostring(lua_State *L)
     return 1;
 }
 
-/* new() -> session */
+/* new() -> session | nil, message, code */
 static int l_new(lua_State *L)
 {
     Session *s = (Session *)lua_newuserdatauv(L, sizeof(Session), 0);
-    s->multi = NULL;
-    s->live = NULL;
-    luaL_setmetatable(L, SESSION_MT);
+    memset(s, 0, sizeof *s);
+    s->pfd = -1;
+    s->timer_at = -1.0;
+    luaL_setmetatable(L, SESSION_MT); /* closed until acquired: __gc is safe from here */
+    s->pfd = poller_open();
+    if (s->pfd < 0) return clarifai_fail(L, strerror(errno), "POLLER");
+    s->share = curl_share_init();
     s->multi = curl_multi_init();
-    if (!s->multi) return luaL_error(L, "curl_multi_init failed");
+    if (!s->share || !s->multi) {
+        session_release(s);
+        return clarifai_fail(L, "cannot initialise libcurl", "FAILED_INIT");
+    }
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, (void *)s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, (void *)s);
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 64L);
+    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return 1;
 }
+
+/*
+ * session:limit(n): the caller keeps at most n transfers in flight. Keeps
+ * that many connections in the cache (HTTP/1.1 needs one per transfer) and
+ * lets one HTTP/2 connection carry n streams, so n <= the server's stream
+ * limit means a single connection.
+ */
+static int session_limit(lua_State *L)
+{
+    Session *s = check_session(L);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 1 && n <= 1024, 2, "limit must be 1..1024");
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)(n > 64 ? n : 64));
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)(n > 100 ? n : 100));
+    return 0;
+}
+
+/* ---- requests ------------------------------------------------------------ */
 
 /* Field readers for a request table at index idx (programmer errors raise). */
 static const char *opt_string(lua_State *L, int idx, const char *k, int required)
@@ -297,6 +442,7 @@ static double opt_number(lua_State *L, int idx, const char *k, double dflt)
     if (lua_type(L, -1) == LUA_TNUMBER) v = (double)lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1)) luaL_error(L, "request field '%s' must be a number", k);
     lua_pop(L, 1);
+    if (v != v || v < 0) luaL_error(L, "request field '%s' must be a non-negative number", k);
     return v;
 }
 
@@ -305,7 +451,15 @@ static const char *const known_fields[] = {
     "low_speed_limit", "low_speed_time", "ca_file", "ca_path", NULL
 };
 
-static void check_fields(lua_State *L, int idx)
+/* A request, read and checked in full before anything is allocated. */
+typedef struct {
+    const char *url, *method, *cafile, *capath, *body;
+    size_t body_len;
+    double connect_timeout, timeout, max_size, low_limit, low_time;
+    lua_Integer nheaders;
+} Request;
+
+static void read_request(lua_State *L, int idx, Request *r)
 {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -318,31 +472,29 @@ static void check_fields(lua_State *L, int idx)
         if (!ok) luaL_error(L, "unknown request field '%s'", luaL_tolstring(L, -2, NULL));
         lua_pop(L, 1);
     }
-}
-
-/* Raises for a request table that setup_transfer would refuse. */
-static void validate_request(lua_State *L, int idx)
-{
-    check_fields(L, idx);
-    opt_string(L, idx, "url", 1);
-    opt_string(L, idx, "method", 0);
-    opt_string(L, idx, "ca_file", 0);
-    opt_string(L, idx, "ca_path", 0);
-    static const char *const nums[] = {
-        "connect_timeout", "timeout", "max_size", "low_speed_limit", "low_speed_time", NULL
-    };
-    for (int i = 0; nums[i]; i++) opt_number(L, idx, nums[i], 0);
-    if (opt_number(L, idx, "max_size", 0) < 0) luaL_error(L, "request field 'max_size' must not be negative");
+    r->url = opt_string(L, idx, "url", 1);
+    r->method = opt_string(L, idx, "method", 0);
+    if (!r->method) r->method = "GET";
+    r->cafile = opt_string(L, idx, "ca_file", 0);
+    r->capath = opt_string(L, idx, "ca_path", 0);
+    r->connect_timeout = opt_number(L, idx, "connect_timeout", 10);
+    r->timeout = opt_number(L, idx, "timeout", 30);
+    r->max_size = opt_number(L, idx, "max_size", 1024 * 1024);
+    r->low_limit = opt_number(L, idx, "low_speed_limit", 0);
+    r->low_time = opt_number(L, idx, "low_speed_time", 0);
+    r->body = NULL;
+    r->body_len = 0;
     lua_getfield(L, idx, "body");
-    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "request field 'body' must be a string");
+    if (lua_type(L, -1) == LUA_TSTRING) r->body = lua_tolstring(L, -1, &r->body_len);
+    else if (!lua_isnil(L, -1)) luaL_error(L, "request field 'body' must be a string");
     lua_pop(L, 1);
+    r->nheaders = 0;
     lua_getfield(L, idx, "headers");
     if (lua_istable(L, -1)) {
-        lua_Integer n = luaL_len(L, -1);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, -1, i);
+        r->nheaders = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= r->nheaders; i++) {
             size_t hl;
-            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "request headers must be strings");
+            if (lua_rawgeti(L, -1, i) != LUA_TSTRING) luaL_error(L, "request headers must be strings");
             const char *h = lua_tolstring(L, -1, &hl);
             if (strlen(h) != hl || strpbrk(h, "\r\n")) luaL_error(L, "request header contains CR, LF or NUL");
             lua_pop(L, 1);
@@ -353,34 +505,14 @@ static void validate_request(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
-/* Configure transfer t from the request table at idx. */
-static void setup_transfer(lua_State *L, int idx, Transfer *t, Batch *b)
+/* Sets every option of t's easy handle; 0 when libcurl ran out of memory.
+   The header strings are read from the table at hidx (checked already). */
+static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, int hidx)
 {
-    /* validate_request() has checked the fields of every request already */
-    const char *url = opt_string(L, idx, "url", 1);
-    const char *method = opt_string(L, idx, "method", 0);
-    const char *cafile = opt_string(L, idx, "ca_file", 0);
-    const char *capath = opt_string(L, idx, "ca_path", 0);
-    double connect_timeout = opt_number(L, idx, "connect_timeout", 10);
-    double timeout = opt_number(L, idx, "timeout", 30);
-    double max_size = opt_number(L, idx, "max_size", 1024 * 1024);
-    double low_limit = opt_number(L, idx, "low_speed_limit", 0);
-    double low_time = opt_number(L, idx, "low_speed_time", 0);
-    if (!method) method = "GET";
-    if (max_size < 0) luaL_error(L, "request field 'max_size' must not be negative");
-
-    if (b->npool > 0) {
-        t->easy = b->pool[--b->npool];
-        curl_easy_reset(t->easy);
-    } else {
-        t->easy = curl_easy_init();
-    }
-    if (!t->easy) luaL_error(L, "curl_easy_init failed");
-    t->max_size = (size_t)max_size;
-
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -389,59 +521,91 @@ static void setup_transfer(lua_State *L, int idx, Transfer *t, Batch *b)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-    if (low_limit > 0 && low_time > 0) {
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)low_limit);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)low_time);
+    /* over TLS, wait for a connection that may multiplex (HTTP/2, known from
+       ALPN at the handshake) rather than open another; plain http is
+       HTTP/1.1 here and never multiplexes, so waiting would only serialise */
+    if (strncmp(r->url, "https:", 6) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->connect_timeout * 1000));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(r->timeout * 1000));
+    if (r->low_limit > 0 && r->low_time > 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)r->low_limit);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)r->low_time);
     }
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_size);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)t);
-    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (cafile) curl_easy_setopt(e, CURLOPT_CAINFO, cafile);
-    if (capath) curl_easy_setopt(e, CURLOPT_CAPATH, capath);
-
-    size_t body_len = 0;
-    lua_getfield(L, idx, "body");
-    const char *body = NULL;
-    if (lua_type(L, -1) == LUA_TSTRING) body = lua_tolstring(L, -1, &body_len);
-    else if (!lua_isnil(L, -1)) luaL_error(L, "request field 'body' must be a string");
-    if (strcmp(method, "GET") == 0 && !body) {
+    if (r->cafile) curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile);
+    if (r->capath) curl_easy_setopt(e, CURLOPT_CAPATH, r->capath);
+    if (strcmp(r->method, "GET") == 0 && !r->body) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->body ? r->body : "") != CURLE_OK) return 0;
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
     }
-    lua_pop(L, 1);
-
     /* "Expect:" stops curl from waiting for 100-continue on larger bodies. */
     t->headers = curl_slist_append(NULL, "Expect:");
-    lua_getfield(L, idx, "headers");
-    if (lua_istable(L, -1)) {
-        lua_Integer n = luaL_len(L, -1);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, -1, i);
-            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "request headers must be strings");
-            size_t hl;
-            const char *h = lua_tolstring(L, -1, &hl);
-            if (strlen(h) != hl || strpbrk(h, "\r\n")) luaL_error(L, "request header contains CR, LF or NUL");
-            struct curl_slist *nl = curl_slist_append(t->headers, h);
-            if (!nl) luaL_error(L, "out of memory");
-            t->headers = nl;
-            lua_pop(L, 1);
-        }
-    } else if (!lua_isnil(L, -1)) {
-        luaL_error(L, "request field 'headers' must be an array of strings");
+    if (!t->headers) return 0;
+    for (lua_Integer i = 1; i <= r->nheaders; i++) {
+        lua_rawgeti(L, hidx, i); /* a string (checked), anchored by the request */
+        struct curl_slist *nl = curl_slist_append(t->headers, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (!nl) return 0;
+        t->headers = nl;
     }
-    lua_pop(L, 1);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    return 1;
 }
+
+/*
+ * session:submit(request) -> key | nil, message, code
+ * request: {method, url, headers = {"Name: value", ...}, body,
+ *   connect_timeout, timeout, max_size, low_speed_limit, low_speed_time,
+ *   ca_file, ca_path} (times in seconds). A malformed request raises
+ * before anything is allocated. The transfer starts at the next poll().
+ */
+static int session_submit(lua_State *L)
+{
+    Session *s = check_session(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    luaL_checkstack(L, 8, "http: submit");
+    Request r;
+    read_request(L, 2, &r);
+    lua_getfield(L, 2, "headers"); /* index 3: the header array, or nil */
+
+    Transfer *t = (Transfer *)calloc(1, sizeof(Transfer));
+    if (!t) return clarifai_fail(L, "out of memory", "OUT_OF_MEMORY");
+    t->state = T_SETUP;
+    t->max_size = (size_t)r.max_size;
+    link_transfer(s, t); /* owned from here on */
+    if (s->npool > 0) {
+        t->easy = s->pool[--s->npool];
+        curl_easy_reset(t->easy);
+    } else {
+        t->easy = curl_easy_init();
+    }
+    if (!t->easy || !setup_easy(L, s, t, &r, 3)) {
+        free_transfer(s, t);
+        return clarifai_fail(L, "out of memory", "OUT_OF_MEMORY");
+    }
+    t->key = ++s->next_key;
+    if (curl_multi_add_handle(s->multi, t->easy) != CURLM_OK) {
+        t->state = T_DONE; /* delivered by the next poll() as FAILED_INIT */
+        t->result = CURLE_FAILED_INIT;
+        s->done++;
+    } else {
+        t->state = T_ACTIVE;
+        s->active++;
+    }
+    lua_pushinteger(L, t->key);
+    return 1;
+}
+
+/* ---- results --------------------------------------------------------------- */
 
 /* Push the response headers as {lower-case name = value} (last one wins). */
 static void push_headers(lua_State *L, const Bytes *h)
@@ -471,55 +635,62 @@ static void push_headers(lua_State *L, const Bytes *h)
     }
 }
 
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/*
+ * A result table:
+ *   {key, status, headers, body, sent, time, ip?, http_version, connects,
+ *    retry_after?, redirect_url?}
+ * or on failure
+ *   {key, error, error_code, sent, responded, time, status?, ...}
+ * sent: the request left (some of it reached the server); connects: new
+ * connections this transfer opened.
+ */
 static void push_result(lua_State *L, Transfer *t)
 {
-    if (!t->easy) { /* never started (interrupted first) */
-        lua_createtable(L, 0, 5);
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "sent");
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "responded");
-        lua_pushnumber(L, 0);
-        lua_setfield(L, -2, "time");
-        lua_pushliteral(L, "INTERRUPTED");
-        lua_setfield(L, -2, "error_code");
-        lua_pushliteral(L, "interrupted");
-        lua_setfield(L, -2, "error");
-        return;
-    }
-    long status = 0;
+    long status = 0, request_size = 0, header_size = 0, version = 0, connects = 0;
     curl_off_t retry_after = 0;
-    long request_size = 0, header_size = 0;
     double total = 0;
     char *redirect = NULL, *ip = NULL;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
-    curl_easy_getinfo(t->easy, CURLINFO_HEADER_SIZE, &header_size);
-    curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &total);
-    curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &redirect);
-    curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip);
+    CURL *e = t->easy;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after);
+    curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &request_size);
+    curl_easy_getinfo(e, CURLINFO_HEADER_SIZE, &header_size);
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &total);
+    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &redirect);
+    curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip);
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
 
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
+    set_int(L, "key", t->key);
     lua_pushboolean(L, request_size > 0);
     lua_setfield(L, -2, "sent");
     lua_pushnumber(L, (lua_Number)total);
     lua_setfield(L, -2, "time");
+    set_int(L, "connects", connects);
     if (ip && *ip) {
         lua_pushstring(L, ip);
         lua_setfield(L, -2, "ip");
     }
-    if (t->result == CURLE_OK) {
-        lua_pushinteger(L, status);
-        lua_setfield(L, -2, "status");
+    if (version == CURL_HTTP_VERSION_2_0) lua_pushliteral(L, "2");
+    else if (version == CURL_HTTP_VERSION_1_1) lua_pushliteral(L, "1.1");
+    else if (version == CURL_HTTP_VERSION_1_0) lua_pushliteral(L, "1.0");
+    else if (version == CURL_HTTP_VERSION_3) lua_pushliteral(L, "3");
+    else lua_pushnil(L);
+    lua_setfield(L, -2, "http_version");
+    if (t->result == CURLE_OK && !t->aborted) {
+        set_int(L, "status", status);
         push_headers(L, &t->head);
         lua_setfield(L, -2, "headers");
         lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
         lua_setfield(L, -2, "body");
-        if (retry_after > 0) {
-            lua_pushinteger(L, (lua_Integer)retry_after);
-            lua_setfield(L, -2, "retry_after");
-        }
+        if (retry_after > 0) set_int(L, "retry_after", (lua_Integer)retry_after);
         if (redirect) {
             lua_pushstring(L, redirect);
             lua_setfield(L, -2, "redirect_url");
@@ -527,18 +698,15 @@ static void push_result(lua_State *L, Transfer *t)
         return;
     }
     const char *code, *msg;
-    if (t->too_large) {
+    if (t->aborted) {
+        code = "ABORTED";
+        msg = "aborted";
+    } else if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
         code = "TOO_LARGE";
         msg = "response exceeded the size limit";
     } else if (t->oom) {
         code = "OUT_OF_MEMORY";
         msg = "out of memory while receiving the response";
-    } else if (t->result == CURLE_ABORTED_BY_CALLBACK && interrupted) {
-        code = "INTERRUPTED";
-        msg = "interrupted";
-    } else if (t->result == CURLE_FILESIZE_EXCEEDED) {
-        code = "TOO_LARGE";
-        msg = "response exceeded the size limit";
     } else {
         code = curl_mnemonic(t->result);
         msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
@@ -549,179 +717,179 @@ static void push_result(lua_State *L, Transfer *t)
     lua_setfield(L, -2, "error");
     lua_pushboolean(L, header_size > 0);
     lua_setfield(L, -2, "responded");
-    if (status > 0) {
-        lua_pushinteger(L, status);
-        lua_setfield(L, -2, "status");
+    if (status > 0) set_int(L, "status", status);
+}
+
+/* Moves finished transfers out of the multi (no Lua calls). */
+static void collect_done(Session *s)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        Transfer *t = NULL;
+        CURLcode rc = m->data.result;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (t) finish_transfer(s, t, rc);
     }
 }
 
-/*
- * session:perform(requests [, parallel]) -> results
- * requests: array of {method, url, headers = {"Name: value", ...}, body,
- *   connect_timeout, timeout, max_size, low_speed_limit, low_speed_time,
- *   ca_file, ca_path} (times in seconds).
- * results: array, same order, each either
- *   {status, headers, body, sent, time, retry_after?, redirect_url?} or
- *   {error, error_code, sent, responded, time, status?}.
- * At most `parallel` transfers are in flight at once; more are started as
- * others finish, so a queued request's timeout starts when it is sent.
- */
-static int session_perform(lua_State *L)
+/* One pass: wait up to wait_ms for socket activity, hand it to libcurl,
+   run the timer when due, collect what finished. */
+static void drive(Session *s, int wait_ms)
 {
-    Session *s = check_session(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_Integer parallel = luaL_optinteger(L, 3, 8);
-    luaL_argcheck(L, parallel >= 1 && parallel <= 1024, 3, "parallel must be 1..1024");
-    lua_Integer n = luaL_len(L, 2);
-    luaL_argcheck(L, n >= 0 && n <= 1000000, 2, "too many requests");
-    lua_settop(L, 3);
-
-    /* Check every request first: a programmer error raises before anything is sent. */
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, 2, i);
-        luaL_argcheck(L, lua_istable(L, -1), 2, "each request must be a table");
-        validate_request(L, lua_gettop(L));
-        lua_pop(L, 1);
+    PollEvent evs[POLL_BATCH];
+    int running = 0;
+    int n = poller_wait(s->pfd, evs, wait_ms);
+    for (int i = 0; i < n; i++)
+        curl_multi_socket_action(s->multi, (curl_socket_t)evs[i].fd, evs[i].mask, &running);
+    if (s->timer_at >= 0 && monotime() >= s->timer_at) {
+        s->timer_at = -1.0;
+        curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
+    collect_done(s);
+}
 
-    Batch *b = (Batch *)lua_newuserdatauv(L, sizeof(Batch), 0);
-    memset(b, 0, sizeof *b);
-    b->multi = s->multi;
-    b->session = s;
-    luaL_setmetatable(L, BATCH_MT);
-    s->live = b;
-    int box = lua_gettop(L);
-    if (n > 0) {
-        b->t = (Transfer *)calloc((size_t)n, sizeof(Transfer));
-        b->pool = (CURL **)calloc((size_t)parallel, sizeof(CURL *));
-        if (!b->t || !b->pool) return luaL_error(L, "out of memory");
-        b->n = (int)n;
-        b->pool_cap = (int)parallel;
+/* Pushes an array with the result of every finished transfer and frees
+   them. A raise while building leaves the rest owned for the next call. */
+static int deliver(lua_State *L, Session *s)
+{
+    lua_createtable(L, s->done, 0);
+    int out = lua_gettop(L), n = 0;
+    Transfer *t = s->first;
+    while (t && s->done > 0) {
+        Transfer *next = t->next;
+        if (t->state == T_DONE) {
+            push_result(L, t);
+            lua_rawseti(L, out, ++n);
+            free_transfer(s, t);
+        }
+        t = next;
     }
-    lua_createtable(L, (int)n, 0);
-    int results = lua_gettop(L);
-    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
-
-    /* At most `parallel` in flight; each result is stored and its transfer
-       released as soon as it finishes, so memory stays flat for big batches. */
-    int next = 0, active = 0, done = 0;
-    while (done < b->n) {
-        while (active < parallel && next < b->n && !interrupted) {
-            Transfer *t = &b->t[next];
-            lua_rawgeti(L, 2, next + 1);
-            setup_transfer(L, lua_gettop(L), t, b);
-            lua_pop(L, 1);
-            next++;
-            if (curl_multi_add_handle(s->multi, t->easy) != CURLM_OK) {
-                t->state = 2;
-                t->result = CURLE_FAILED_INIT;
-                push_result(L, t);
-                lua_rawseti(L, results, (lua_Integer)(t - b->t) + 1);
-                transfer_release(b, t);
-                done++;
-                continue;
-            }
-            t->state = 1;
-            active++;
-        }
-        if (interrupted) {
-            /* stop at once: everything not finished ends as interrupted */
-            for (int i = 0; i < b->n; i++) {
-                Transfer *t = &b->t[i];
-                if (t->state == 2) continue;
-                if (t->state == 1) {
-                    curl_multi_remove_handle(s->multi, t->easy);
-                    t->state = 3; /* removed; release must not remove again */
-                }
-                t->result = CURLE_ABORTED_BY_CALLBACK;
-                push_result(L, t);
-                lua_rawseti(L, results, i + 1);
-                transfer_release(b, t);
-                t->state = 2;
-                done++;
-            }
-            break;
-        }
-        int running = 0;
-        CURLMcode mc = curl_multi_perform(s->multi, &running);
-        if (mc != CURLM_OK) {
-            batch_release(b); /* detach from the multi before raising */
-            s->live = NULL;
-            return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(mc));
-        }
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(s->multi, &left))) {
-            if (m->msg != CURLMSG_DONE) continue;
-            Transfer *t = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            CURLcode rc = m->data.result;
-            curl_multi_remove_handle(s->multi, m->easy_handle);
-            if (t) {
-                t->result = rc;
-                t->state = 3;
-                push_result(L, t);
-                lua_rawseti(L, results, (lua_Integer)(t - b->t) + 1);
-                transfer_release(b, t);
-                t->state = 2;
-                active--;
-                done++;
-            }
-        }
-        if (done < b->n && active > 0)
-            curl_multi_poll(s->multi, NULL, 0, 200, NULL); /* wakes for the interrupt check */
-    }
-
-    batch_release((Batch *)lua_touserdata(L, box));
-    s->live = NULL;
-    lua_pushvalue(L, results);
     return 1;
 }
 
 /*
- * session:request(req) -> status, headers, body, result
- *                       | nil, message, code, result
- * One request: perform() with a single entry, unpacked.
+ * session:poll([seconds]) -> results
+ * Advances every transfer without blocking, then, while nothing has finished,
+ * waits for the network up to `seconds` (default 0). Returns the results of
+ * the transfers that finished (possibly none), in no particular order. A
+ * signal caught by clarifai.sys.core during the call ends the wait early (one
+ * caught before it does not: the caller has seen it and may be letting the
+ * transfers in flight finish).
  */
-static int session_request(lua_State *L)
+static int session_poll(lua_State *L)
 {
-    check_session(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    lua_pushcfunction(L, session_perform);
-    lua_pushvalue(L, 1);
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 2);
-    lua_rawseti(L, -2, 1);
-    lua_pushinteger(L, 1);
-    lua_call(L, 3, 1);
-    lua_rawgeti(L, -1, 1);
-    int res = lua_gettop(L);
-    if (lua_getfield(L, res, "error_code") == LUA_TSTRING) {
-        lua_pushnil(L);
-        lua_getfield(L, res, "error");
-        lua_pushvalue(L, res + 1);
-        lua_pushvalue(L, res);
-        return 4;
+    Session *s = check_session(L);
+    lua_Number timeout = luaL_optnumber(L, 2, 0);
+    luaL_argcheck(L, timeout >= 0 && timeout == timeout, 2, "timeout must be a non-negative number");
+    const volatile sig_atomic_t *flag = signal_flag(L);
+    sig_atomic_t seen = *flag; /* a signal already seen does not cut later waits short */
+    double deadline = monotime() + (double)timeout;
+    drive(s, 0);
+    while (s->done == 0 && s->active > 0 && *flag == seen) {
+        double now = monotime(), wait = deadline - now;
+        if (wait <= 0) break;
+        if (s->timer_at >= 0 && s->timer_at - now < wait) wait = s->timer_at - now;
+        if (wait > MAX_WAIT_SLICE) wait = MAX_WAIT_SLICE;
+        drive(s, wait > 0 ? (int)ceil(wait * 1000.0) : 0);
     }
-    lua_pop(L, 1);
-    lua_getfield(L, res, "status");
-    lua_getfield(L, res, "headers");
-    lua_getfield(L, res, "body");
-    lua_pushvalue(L, res);
-    return 4;
+    return deliver(L, s);
 }
 
-/* version() -> libcurl version string */
+static Transfer *find_transfer(Session *s, lua_Integer key)
+{
+    for (Transfer *t = s->first; t; t = t->next)
+        if (t->key == key) return t;
+    return NULL;
+}
+
+/* session:abort(key) -> result (error_code "ABORTED") | nil when unknown or already finished */
+static int session_abort(lua_State *L)
+{
+    Session *s = check_session(L);
+    lua_Integer key = luaL_checkinteger(L, 2);
+    Transfer *t = find_transfer(s, key);
+    if (!t || t->state != T_ACTIVE) return 0;
+    t->aborted = 1;
+    finish_transfer(s, t, CURLE_ABORTED_BY_CALLBACK);
+    push_result(L, t);
+    free_transfer(s, t);
+    return 1;
+}
+
+/* session:abort_all() -> results of every transfer still in flight */
+static int session_abort_all(lua_State *L)
+{
+    Session *s = check_session(L);
+    for (Transfer *t = s->first; t; t = t->next) {
+        if (t->state == T_ACTIVE) {
+            t->aborted = 1;
+            finish_transfer(s, t, CURLE_ABORTED_BY_CALLBACK);
+        }
+    }
+    return deliver(L, s);
+}
+
+/* session:active() -> transfers in flight; finished ones not yet delivered */
+static int session_active(lua_State *L)
+{
+    Session *s = check_session(L);
+    lua_pushinteger(L, s->active);
+    lua_pushinteger(L, s->done);
+    return 2;
+}
+
+/* session:fd() -> the poller fd: readable when poll(0) has work to do */
+static int session_fd(lua_State *L)
+{
+    Session *s = check_session(L);
+    lua_pushinteger(L, s->pfd);
+    return 1;
+}
+
+/* session:timeout() -> seconds until poll() must run even without I/O;
+   0 when it has results to deliver; nil when nothing is pending */
+static int session_timeout(lua_State *L)
+{
+    Session *s = check_session(L);
+    if (s->done > 0) {
+        lua_pushnumber(L, 0);
+        return 1;
+    }
+    if (s->active == 0 || s->timer_at < 0) return 0;
+    double left = s->timer_at - monotime();
+    lua_pushnumber(L, left > 0 ? (lua_Number)left : 0);
+    return 1;
+}
+
+/* version() -> libcurl version string; features() -> {http2 = bool, ...} */
 static int l_version(lua_State *L)
 {
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
     return 1;
 }
 
+static int l_features(lua_State *L)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, (v->features & CURL_VERSION_HTTP2) != 0);
+    lua_setfield(L, -2, "http2");
+    lua_pushstring(L, v->ssl_version ? v->ssl_version : "");
+    lua_setfield(L, -2, "ssl");
+    return 1;
+}
+
 static const luaL_Reg session_methods[] = {
-    {"perform", session_perform},
-    {"request", session_request},
+    {"submit", session_submit},
+    {"poll", session_poll},
+    {"abort", session_abort},
+    {"abort_all", session_abort_all},
+    {"active", session_active},
+    {"limit", session_limit},
+    {"fd", session_fd},
+    {"timeout", session_timeout},
     {"close", session_close},
     {NULL, NULL}
 };
@@ -737,16 +905,14 @@ static const luaL_Reg session_meta[] = {
 static const luaL_Reg funcs[] = {
     {"new", l_new},
     {"version", l_version},
-    {"trap_interrupt", l_trap_interrupt},
-    {"interrupted", l_interrupted},
-    {"sleep", l_sleep},
+    {"features", l_features},
     {NULL, NULL}
 };
 
 CLARIFAI_EXPORT int luaopen_clarifai_http_core(lua_State *L);
 CLARIFAI_EXPORT int luaopen_clarifai_http_core(lua_State *L)
 {
-    static int global_ready = 0; /* luaopen may run once per Lua state */
+    static int global_ready = 0; /* luaopen may run more than once per process */
     if (!global_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return luaL_error(L, "curl_global_init failed");
@@ -756,13 +922,6 @@ CLARIFAI_EXPORT int luaopen_clarifai_http_core(lua_State *L)
         luaL_setfuncs(L, session_meta, 0);
         luaL_newlib(L, session_methods);
         lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, BATCH_MT)) {
-        lua_pushcfunction(L, batch_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, batch_gc);
-        lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);
     luaL_newlib(L, funcs);

@@ -1,7 +1,16 @@
 /*
  * clarifai.sys.core: the few operating-system facts the CLI needs and Lua
- * lacks (terminal check, a monotonic clock, a safe file read). Loading it
- * does not load libcurl or libyaml, so commands that send nothing stay cheap.
+ * lacks: signals and time (the stop flag and its handler, an interruptible
+ * sleep, a monotonic clock), terminal checks and a safe file read. Loading
+ * it does not load libcurl or libyaml, so commands that send nothing stay
+ * cheap.
+ *
+ * Signals: trap_signals() makes SIGINT, SIGTERM and SIGHUP set one flag (the
+ * number of the first one caught) instead of killing the process. Lua polls
+ * it with signal(); the HTTP module reads the same flag through a pointer
+ * published once in the registry (SIGNAL_KEY), so a wait for the network
+ * returns as soon as a signal arrives. Nothing is trapped unless asked: a
+ * host program embedding the library keeps its own handlers.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
@@ -13,10 +22,74 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common.h"
+
+/* ---- signals and time ----------------------------------------------------- */
+
+static volatile sig_atomic_t caught = 0;
+
+static void on_signal(int sig)
+{
+    if (!caught) caught = sig;
+}
+
+/* trap_signals(): SIGINT, SIGTERM and SIGHUP set the flag (idempotent). */
+static int l_trap_signals(lua_State *L)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: sleeps and waits wake up */
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    (void)L;
+    return 0;
+}
+
+/* signal() -> number of the first signal caught | nil */
+static int l_signal(lua_State *L)
+{
+    if (!caught) return 0;
+    lua_pushinteger(L, (lua_Integer)caught);
+    return 1;
+}
+
+/* clear_signal(): forget a caught signal (tests, a host that handled it). */
+static int l_clear_signal(lua_State *L)
+{
+    (void)L;
+    caught = 0;
+    return 0;
+}
+
+/* raise_signal(sig): deliver a signal to this process (tests). */
+static int l_raise_signal(lua_State *L)
+{
+    lua_Integer sig = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, sig == SIGINT || sig == SIGTERM || sig == SIGHUP, 1, "SIGINT, SIGTERM or SIGHUP only");
+    raise((int)sig);
+    return 0;
+}
+
+/* sleep(seconds) -> true, or false when a signal was caught first */
+static int l_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    if (s > 0 && !caught) {
+        struct timespec ts;
+        if (s > 1e6) s = 1e6;
+        ts.tv_sec = (time_t)s;
+        ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !caught) { }
+    }
+    lua_pushboolean(L, !caught);
+    return 1;
+}
 
 /* isatty(fd) -> boolean */
 static int l_isatty(lua_State *L)
@@ -33,6 +106,24 @@ static int l_monotime(lua_State *L)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/*
+ * tty_foreground() -> true when the process has a controlling terminal and
+ * its process group is that terminal's foreground group (a job in the
+ * background must never stop on a prompt).
+ */
+static int l_tty_foreground(lua_State *L)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    int fg = 0;
+    if (fd >= 0) {
+        pid_t pg = tcgetpgrp(fd);
+        fg = pg > 0 && pg == getpgrp();
+        close(fd);
+    }
+    lua_pushboolean(L, fg);
     return 1;
 }
 
@@ -200,6 +291,12 @@ static int l_quick_exit(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
+    {"trap_signals", l_trap_signals},
+    {"signal", l_signal},
+    {"clear_signal", l_clear_signal},
+    {"raise_signal", l_raise_signal},
+    {"sleep", l_sleep},
+    {"tty_foreground", l_tty_foreground},
     {"quick_exit", l_quick_exit},
     {"realpath", l_realpath},
     {"mtime", l_mtime},
@@ -221,6 +318,15 @@ CLARIFAI_EXPORT int luaopen_clarifai_sys_core(lua_State *L)
         lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);
+    /* the flag's address, for the HTTP module's waits (see the top) */
+    lua_pushlightuserdata(L, (void *)(uintptr_t)&caught);
+    lua_setfield(L, LUA_REGISTRYINDEX, CLARIFAI_SIGNAL_KEY);
     luaL_newlib(L, funcs);
+    lua_pushinteger(L, SIGINT);
+    lua_setfield(L, -2, "SIGINT");
+    lua_pushinteger(L, SIGTERM);
+    lua_setfield(L, -2, "SIGTERM");
+    lua_pushinteger(L, SIGHUP);
+    lua_setfield(L, -2, "SIGHUP");
     return 1;
 }

@@ -27,7 +27,7 @@ for _, r in ipairs(report.results) do
   end
 end
 
-local waited = assert(clarifai.runs.wait("pause", ref, paused, { timeout = timeout, interval = 0.5 }))
+local waited = assert(clarifai.watch.wait("pause", ref, paused, { timeout = timeout, interval = 0.5 }))
 local done = 0
 for _, r in ipairs(waited.results) do
   print(string.format("%-20s %s", r.run_id, r.outcome == "reached" and "paused" or r.outcome))

@@ -283,7 +283,7 @@ describe("clarifai CLI", function()
       local r = run(args("pr", "pause", "run-train-01", IDS))
       assert.equal(6, r.code)
       assert.matches("outcome unknown for run run-train-01", r.err, 1, true)
-      assert.matches("check with `clarifai pr status run-train-01`", r.err, 1, true)
+      assert.matches("check with `clarifai pr status run-train-01", r.err, 1, true)
     end)
 
     it("scrubs the token when the server echoes it", function()

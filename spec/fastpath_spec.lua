@@ -1,9 +1,8 @@
--- The CLI's fast paths must agree with argparse: the argv fast parser builds
--- the very table argparse builds (or declines), and the stored help texts
--- are argparse's.
+-- The CLI's fast path must agree with argparse: the argv fast parser builds
+-- the very table argparse builds (or declines). Both, the help texts and the
+-- completion scripts come from one flag table (clarifai.cli.flags).
 
 local fastargs = require "clarifai.cli.fastargs"
-local helpcache = require "clarifai.cli.helpcache"
 local parser_mod = require "clarifai.cli.parser"
 
 -- argparse's table without false/nil noise, for comparison.
@@ -42,6 +41,7 @@ describe("the argv fast path", function()
     { "pr", "pause", "r1" },
     cat("pr", "pause", "r1", IDS),
     cat("pipelinerun", "cancel", "r1", "r2", "-y", "--parallel", "3", IDS),
+    cat("pr", "pause", "r1", "--yes", "--no-progress", "-o", "jsonl", IDS),
     cat("--config", "/x", "--context=c", "-v", "pr", "resume", "--pipeline_version_run_id=r9", "--wait",
       "--timeout", "5", "--interval=0.5", IDS),
     { "pr", "pause", "-", "--user-id=u", "--app-id", "a", "--pipeline-id", "p", "--pipeline-version-id", "v" },
@@ -60,7 +60,7 @@ describe("the argv fast path", function()
   local declined = {
     { "pr", "pause", "--help" }, { "pr", "pause", "-h" }, { "pr", "pause", "--bogus" },
     { "pr", "pause", "r", "--parallel", "0" }, { "pr", "pause", "r", "--parallel" },
-    { "pr", "pause", "r", "-y" }, { "pr", "status", "r" }, { "pr" }, { "login" },
+    { "pr", "status", "r" }, { "pr" }, { "login" },
     { "pr", "pause", "r", "--wait", "--wait" }, { "pr", "pause", "r", "--user_id", "a", "--user_id", "b" },
     { "pr", "pause", "r", "-o", "yaml" }, { "pr", "pause", "r", "--timeout", "-1" },
     { "--wait", "pr", "pause", "r" }, { "pr", "pause", "r", "--", "x" }, { "pr", "pause", "r", "--user_id", "-x" },
@@ -73,39 +73,100 @@ describe("the argv fast path", function()
   end
 end)
 
-describe("stored help texts", function()
-  it("are argparse's, for every command and alias", function()
-    local texts = load(helpcache.generate())()
-    local parser = parser_mod.build()
-    assert.equal(parser:get_help(), texts[""])
-    local n = 0
-    for key, text in pairs(texts) do
-      n = n + 1
-      assert.is_string(text, key)
+-- Every option of every change command, spelled each way, with a valid
+-- value: the fast path and argparse must build the same table (defaults
+-- included), so a flag added to clarifai.cli.flags cannot drift.
+describe("the flag table", function()
+  local flags = require "clarifai.cli.flags"
+  local SAMPLE = { text = "v1", seconds = "2.5", positive_seconds = "3", count = "4" }
+  for _, action in ipairs({ "pause", "cancel", "resume" }) do
+    local cmd = flags.find({ "pr", action })
+    for _, o in ipairs(cmd.options) do
+      for _, name in ipairs(o.names) do
+        it("agrees with argparse on " .. action .. " " .. name, function()
+          local argv = { "pr", action, "r1" }
+          if o.argname then
+            argv[#argv + 1] = name
+            argv[#argv + 1] = o.choices and o.choices[#o.choices] or SAMPLE[o.kind]
+          else
+            argv[#argv + 1] = name
+          end
+          local f = fast(argv)
+          assert.is_table(f, "the fast path declined " .. name)
+          assert.same(slow(argv), f)
+        end)
+      end
     end
+    it("starts " .. action .. " from the same defaults as argparse", function()
+      local f = fast({ "pr", action, "r1" })
+      local sl = slow({ "pr", action, "r1" })
+      assert.same(sl, f)
+      assert.equal(require("clarifai.defaults").parallel, f.parallel)
+      assert.equal(require("clarifai.defaults").wait_timeout, f.timeout)
+    end)
+  end
+end)
+
+describe("help texts", function()
+  local help = require "clarifai.cli.help"
+  local flags = require "clarifai.cli.flags"
+
+  it("exist for every command and alias, with aligned option columns", function()
+    local n = 0
+    local function walk(cmd, words)
+      local text = assert(help.render(words), table.concat(words, " "))
+      n = n + 1
+      assert.matches("^Usage: clarifai", text)
+      -- every option row of the block starts its help text in the same column
+      local block = text:match("\nOptions:\n(.-)\n\n") or text:match("\nOptions:\n(.*)$")
+      local col
+      for line in block:gmatch("[^\n]+") do
+        local left, gap = line:match("^  (%-%S.-)(   +)%S")
+        if left and not line:match("^      ") then
+          local c = #left + #gap
+          col = col or c
+          assert.equal(col, c, "misaligned: " .. line)
+        end
+      end
+      assert.is_nil(text:find("(default: %S+)%.? %(default", 1), "doubled default")
+      assert.is_nil(text:find("%(default %d"), "old-style default")
+      for _, sub in ipairs(cmd.commands or {}) do
+        local names = { sub.name }
+        for _, a in ipairs(sub.aliases or {}) do names[#names + 1] = a end
+        for _, name in ipairs(names) do
+          local w = { table.unpack(words) }
+          w[#w + 1] = name
+          walk(sub, w)
+        end
+      end
+    end
+    walk(flags.root, {})
     assert.is_true(n >= 15, "commands: " .. n)
-    assert.equal(texts["pr pause"], texts["pipelinerun pause"])
-    assert.equal(texts["pr ls"], texts["pipelinerun list"])
-    assert.matches("Pausing is allowed only when", texts["pr pause"], 1, true)
+    assert.equal(help.render({ "pr", "pause" }):match("\n.*"), help.render({ "pipelinerun", "pause" }):match("\n.*"))
   end)
 
-  it("the built copy matches the parser (no drift)", function()
-    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
-    local f = assert(io.open(build .. "/lua/clarifai/cli/helptext.lua"))
-    local stored = f:read("a")
-    f:close()
-    assert.equal(helpcache.generate(), stored)
+  it("give every command a description and its own synopsis", function()
+    assert.matches("Usage: clarifai pr list [OPTIONS]\n", help.render({ "pr", "list" }), 1, true)
+    assert.is_nil(help.render({ "pr", "list" }):find("PIPELINE_VERSION_RUN_ID", 1, true))
+    assert.matches("Usage: clarifai pr pause [OPTIONS] [PIPELINE_VERSION_RUN_ID]...", help.render({ "pr", "pause" }),
+      1, true)
+    assert.matches("Usage: clarifai pr monitor [OPTIONS] [PIPELINE_VERSION_RUN_ID]\n", help.render({ "pr", "monitor" }),
+      1, true)
+    for _, sub in ipairs(flags.find({ "pr" }).commands) do
+      local text = help.render({ "pr", sub.name })
+      local desc = text:match("^Usage: [^\n]*\n\n([^\n]+)")
+      assert.is_string(desc, sub.name)
+      assert.is_true(#desc > 10, sub.name)
+    end
   end)
 
-  it("are used only for a bare help request", function()
-    package.loaded["clarifai.cli.helptext"] = load(helpcache.generate())()
-    assert.is_string(helpcache.lookup({ "pr", "pause", "--help" }))
-    assert.is_string(helpcache.lookup({ "--config", "x", "-h" }))
-    assert.is_string(helpcache.lookup({ "--help" }))
-    assert.is_nil(helpcache.lookup({ "pr", "pause", "r1", "--help" }))
-    assert.is_nil(helpcache.lookup({ "pr", "pause", "--bogus", "--help" }))
-    assert.is_nil(helpcache.lookup({ "pr", "nope", "--help" }))
-    assert.is_nil(helpcache.lookup({ "pr", "pause" }))
-    package.loaded["clarifai.cli.helptext"] = nil
+  it("is found for help requests anywhere on the line, not for option values", function()
+    assert.same({ "pr", "pause" }, help.request({ "pr", "pause", "--help" }))
+    assert.same({ "pr", "pause" }, help.request({ "pr", "pause", "r1", "-h" }))
+    assert.same({}, help.request({ "--config", "x", "-h" }))
+    assert.same({ "pr", "pause" }, help.request({ "help", "pr", "pause" }))
+    assert.same({}, help.request({ "help" }))
+    assert.is_nil(help.request({ "pr", "pause", "r1" }))
+    assert.is_nil(help.request({ "pr", "pause", "--user_id", "-h" }))
   end)
 end)

@@ -1,11 +1,35 @@
 -- clarifai.http.core against the emulator: what goes on the wire, what comes
--- back, and the guarantees (timeouts, no redirects, size cap, handle life).
+-- back, and the guarantees (timeouts, no redirects, size cap, handle life,
+-- waits a signal ends, a session reused after an error mid-batch).
 
 local http = require "clarifai.http.core"
+local sys = require "clarifai.sys.core"
 local emulator = require "support.emulator"
 local cjson = require "cjson"
 
 local sanitized = os.getenv("CLARIFAI_SANITIZE") ~= nil
+
+-- Runs requests to completion: at most `parallel` in flight, a freed slot
+-- refilled before the next wait. Returns the results in request order.
+local function perform(s, reqs, parallel)
+  parallel = parallel or 8
+  s:limit(parallel)
+  local out, index, next_i, inflight, done = {}, {}, 1, 0, 0
+  while done < #reqs do
+    while inflight < parallel and next_i <= #reqs do
+      local key = assert(s:submit(reqs[next_i]))
+      index[key] = next_i
+      next_i, inflight = next_i + 1, inflight + 1
+    end
+    for _, r in ipairs(s:poll(30)) do
+      out[index[r.key]] = r
+      inflight, done = inflight - 1, done + 1
+    end
+  end
+  return out
+end
+
+local function one(s, req) return perform(s, { req }, 1)[1] end
 
 describe("clarifai.http.core", function()
   local emu, s
@@ -18,20 +42,23 @@ describe("clarifai.http.core", function()
   end)
   before_each(function()
     emu:reset()
-    s = s or http.new()
+    s = s or assert(http.new())
   end)
 
+  local function auth() return { "Authorization: Key " .. emu.token } end
+
   it("sends method, headers and body, and returns status, headers and body", function()
-    local status, headers, body, info = s:request({
+    local r = one(s, {
       method = "PATCH", url = emu.url .. emulator.runs_path(),
       headers = { "Authorization: Key " .. emu.token, "Content-Type: application/json", "X-Trace: abc" },
       body = cjson.encode({ action = "overwrite", pipeline_version_runs = { { id = "run-train-01",
         orchestration_status = { status = { code = 64008 } } } } }),
     })
-    assert.equal(200, status)
-    assert.equal("application/json", headers["content-type"]:match("^[^;]+"))
-    assert.equal(10000, cjson.decode(body).status.code)
-    assert.is_true(info.sent)
+    assert.equal(200, r.status)
+    assert.equal("application/json", r.headers["content-type"]:match("^[^;]+"))
+    assert.equal(10000, cjson.decode(r.body).status.code)
+    assert.is_true(r.sent)
+    assert.equal("1.1", r.http_version)
     local req = emu:requests()[1]
     assert.equal("PATCH", req.method)
     assert.equal("abc", req.headers["x-trace"])
@@ -41,120 +68,203 @@ describe("clarifai.http.core", function()
   end)
 
   it("returns 4xx/5xx bodies like any other", function()
-    local status, _, body = s:request({ url = emu.url .. "/v2/nowhere",
-      headers = { "Authorization: Key " .. emu.token } })
-    assert.equal(404, status)
-    assert.equal(11101, cjson.decode(body).status.code)
+    local r = one(s, { url = emu.url .. "/v2/nowhere", headers = auth() })
+    assert.equal(404, r.status)
+    assert.equal(11101, cjson.decode(r.body).status.code)
   end)
 
-  it("runs many requests with bounded parallelism, results in order", function()
+  it("keeps at most the limit in flight and hands back every result once", function()
+    emu:fault({ kind = "delay", seconds = 0.2, method = "GET", times = 12 })
     local reqs = {}
-    for i = 1, 30 do
-      reqs[i] = { url = emu.url .. emulator.runs_path("/run-train-0" .. (i % 2 + 1)),
-        headers = { "Authorization: Key " .. emu.token, "X-N: " .. i } }
+    for i = 1, 12 do
+      reqs[i] = { url = emu.url .. emulator.runs_path("/run-train-0" .. (i % 2 + 1)), headers = auth() }
     end
-    local results = s:perform(reqs, 4)
-    assert.equal(30, #results)
+    local t0 = sys.monotime()
+    local results = perform(s, reqs, 4)
+    local took = sys.monotime() - t0
     for i, r in ipairs(results) do
       assert.equal(200, r.status)
       assert.equal("run-train-0" .. (i % 2 + 1), cjson.decode(r.body).pipeline_version_run.id)
     end
-    assert.equal(30, #emu:requests())
+    assert.equal(12, #emu:requests())
+    -- 12 requests of 0.2 s, 4 at a time: three rounds, not one and not twelve
+    assert.is_true(took >= 0.55, "took " .. took)
+    if not sanitized then assert.is_true(took < 1.6, "took " .. took) end
   end)
 
   it("reports a refused connection as not sent", function()
-    local v, msg, code, info = s:request({ url = "http://127.0.0.1:1/x" })
-    assert.is_nil(v)
-    assert.equal("COULDNT_CONNECT", code)
-    assert.is_string(msg)
-    assert.is_false(info.sent)
+    local r = one(s, { url = "http://127.0.0.1:1/x" })
+    assert.equal("COULDNT_CONNECT", r.error_code)
+    assert.is_string(r.error)
+    assert.is_false(r.sent)
   end)
 
   it("times out a request the server never answers", function()
     emu:fault({ kind = "hang", apply = false })
-    local t0 = os.time()
-    local v, _, code, info = s:request({ url = emu.url .. emulator.runs_path("/run-train-01"), timeout = 0.5 })
-    assert.is_nil(v)
-    assert.equal("OPERATION_TIMEDOUT", code)
-    assert.is_true(info.sent)
-    assert.is_true(os.time() - t0 <= 3)
+    local t0 = sys.monotime()
+    local r = one(s, { url = emu.url .. emulator.runs_path("/run-train-01"), timeout = 0.5 })
+    assert.equal("OPERATION_TIMEDOUT", r.error_code)
+    assert.is_true(r.sent)
+    assert.is_true(sys.monotime() - t0 < 3)
   end)
 
   it("does not follow redirects", function()
     emu:fault({ kind = "redirect", status = 307, location = "http://127.0.0.1:9/elsewhere" })
-    local status, headers = s:request({ url = emu.url .. "/v2/x" })
-    assert.equal(307, status)
-    assert.equal("http://127.0.0.1:9/elsewhere", headers.location)
+    local r = one(s, { url = emu.url .. "/v2/x" })
+    assert.equal(307, r.status)
+    assert.equal("http://127.0.0.1:9/elsewhere", r.headers.location)
     assert.equal(1, #emu:requests())
   end)
 
   it("stops at the size cap", function()
     emu:fault({ kind = "http", status = 200, body = string.rep("x", 300000) })
-    local v, _, code = s:request({ url = emu.url .. "/v2/x", max_size = 100000 })
-    assert.is_nil(v)
-    assert.equal("TOO_LARGE", code)
+    assert.equal("TOO_LARGE", one(s, { url = emu.url .. "/v2/x", max_size = 100000 }).error_code)
     emu:fault({ kind = "endless", interval = 0.001 })
-    local v2, _, code2 = s:request({ url = emu.url .. "/v2/x", max_size = 20000, timeout = 10 })
-    assert.is_nil(v2)
-    assert.equal("TOO_LARGE", code2)
+    assert.equal("TOO_LARGE", one(s, { url = emu.url .. "/v2/x", max_size = 20000, timeout = 10 }).error_code)
   end)
 
   it("reports a truncated body and a closed connection", function()
     emu:fault({ kind = "truncate", bytes = 5, status = 200, body = '{"status":{"code":10000}}' })
-    local v, _, code = s:request({ url = emu.url .. "/v2/x" })
-    assert.is_nil(v)
-    assert.equal("PARTIAL_FILE", code)
+    assert.equal("PARTIAL_FILE", one(s, { url = emu.url .. "/v2/x" }).error_code)
     emu:fault({ kind = "close" })
-    local v2, _, code2, info2 = s:request({ url = emu.url .. "/v2/x" })
-    assert.is_nil(v2)
-    assert.equal("GOT_NOTHING", code2)
-    assert.is_true(info2.sent)
-    assert.is_false(info2.responded)
+    local r = one(s, { url = emu.url .. "/v2/x" })
+    assert.equal("GOT_NOTHING", r.error_code)
+    assert.is_true(r.sent)
+    assert.is_false(r.responded)
   end)
 
-  it("refuses other protocols and malformed requests", function()
-    local v, _, code = s:request({ url = "file:///etc/passwd" })
-    assert.is_nil(v)
-    assert.equal("UNSUPPORTED_PROTOCOL", code)
-    assert.has_error(function() s:request({ url = 1 }) end)
-    assert.has_error(function() s:request({ url = "http://x", bogus = 1 }) end)
-    assert.has_error(function() s:request({ url = "http://x", headers = { "A: b\r\nC: d" } }) end)
-    assert.has_error(function() s:perform({ 1 }) end)
-    assert.has_error(function() s:perform({}, 0) end)
+  it("refuses other protocols and raises for malformed requests before sending", function()
+    assert.equal("UNSUPPORTED_PROTOCOL", one(s, { url = "file:///etc/passwd" }).error_code)
+    assert.has_error(function() s:submit({ url = 1 }) end)
+    assert.has_error(function() s:submit({ url = "http://x", bogus = 1 }) end)
+    assert.has_error(function() s:submit({ url = "http://x", headers = { "A: b\r\nC: d" } }) end)
+    assert.has_error(function() s:submit({ url = "http://x", timeout = -1 }) end)
+    assert.has_error(function() s:submit(1) end)
+    assert.has_error(function() s:limit(0) end)
+    assert.has_error(function() s:poll(-1) end)
+    assert.same({ 0, 0 }, { s:active() })
+    assert.equal(0, #emu:requests())
+  end)
+
+  it("aborts one transfer or all, saying whether each request had left", function()
+    emu:fault({ kind = "hang", apply = false, times = 3 })
+    local k1 = s:submit({ url = emu.url .. "/v2/a" })
+    local k2 = s:submit({ url = emu.url .. "/v2/b" })
+    local t0 = sys.monotime()
+    while #emu:requests() < 2 and sys.monotime() - t0 < 5 do s:poll(0.05) end
+    local k3 = s:submit({ url = emu.url .. "/v2/c" }) -- aborted before it could start
+    local r1 = s:abort(k1)
+    assert.equal(k1, r1.key)
+    assert.equal("ABORTED", r1.error_code)
+    assert.is_true(r1.sent)
+    assert.is_nil(s:abort(k1), "already gone")
+    local rest = s:abort_all()
+    assert.equal(2, #rest)
+    local by = {}
+    for _, r in ipairs(rest) do by[r.key] = r end
+    assert.is_true(by[k2].sent)
+    assert.is_false(by[k3].sent, "never connected")
+    assert.same({ 0, 0 }, { s:active() })
+  end)
+
+  it("exposes a pollable fd and the next timeout for an event loop", function()
+    local h = assert(http.new())
+    assert.is_true(h:fd() >= 0)
+    assert.is_nil(h:timeout(), "nothing pending")
+    h:submit({ url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() })
+    assert.is_number(h:timeout())
+    local got, t0 = nil, sys.monotime()
+    while not got and sys.monotime() - t0 < 5 do
+      local r = h:poll(0) -- never blocks
+      got = r[1]
+    end
+    assert.equal(200, got.status)
+    h:close()
+  end)
+
+  it("returns from a wait when a signal arrives, and sleeps through none", function()
+    sys.trap_signals()
+    sys.clear_signal()
+    assert.is_true(sys.sleep(0.01))
+    assert.is_nil(sys.signal())
+    emu:fault({ kind = "hang", apply = false })
+    s:submit({ url = emu.url .. "/v2/x", timeout = 20 })
+    -- a child sends SIGTERM in 0.3 s: the 10 s wait ends then
+    local f = assert(io.open("/proc/self/stat"))
+    local pid = f:read("*l"):match("^(%d+)")
+    f:close()
+    os.execute(string.format("(sleep 0.3; kill -TERM %s) >/dev/null 2>&1 &", pid))
+    local t0 = sys.monotime()
+    local results = s:poll(10)
+    local took = sys.monotime() - t0
+    assert.equal(0, #results)
+    assert.equal(sys.SIGTERM, sys.signal())
+    assert.is_true(took < 3, "took " .. took)
+    -- a signal already seen no longer cuts waits short
+    local t1 = sys.monotime()
+    s:poll(0.3)
+    assert.is_true(sys.monotime() - t1 >= 0.25)
+    assert.is_false(sys.sleep(0.01), "sleeps end at once once a signal is caught")
+    s:abort_all()
+    sys.clear_signal()
+  end)
+
+  it("is reusable after an error mid-batch: leftover transfers are released", function()
+    local h = assert(http.new())
+    emu:fault({ kind = "delay", seconds = 0.3, times = 5 })
+    local ok = pcall(function()
+      for _ = 1, 5 do h:submit({ url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() }) end
+      h:poll(0.05)
+      error("a callback failed")
+    end)
+    assert.is_false(ok)
+    assert.equal(5, select(1, h:active()) + select(2, h:active()))
+    h:abort_all()
+    local r = one(h, { url = emu.url .. emulator.runs_path("/run-train-02"), headers = auth() })
+    assert.equal(200, r.status)
+    -- and a session dropped with transfers in flight is collected cleanly
+    local weak = setmetatable({}, { __mode = "v" })
+    do
+      local g = assert(http.new())
+      for _ = 1, 3 do g:submit({ url = emu.url .. "/v2/x" }) end
+      g:poll(0)
+      weak[1] = g
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(weak[1])
+    h:close()
   end)
 
   it("closes idempotently, by close, <close> and the collector", function()
-    local h = http.new()
+    local h = assert(http.new())
     h:close()
     h:close()
-    assert.has_error(function() h:request({ url = emu.url }) end, "attempt to use a closed HTTP session")
-    do
-      local h2 <close> = http.new()
-      assert.equal(401, (h2:request({ url = emu.url .. "/v2/nowhere" })))
-    end
+    assert.has_error(function() h:submit({ url = emu.url }) end, "attempt to use a closed HTTP session")
+    assert.equal("http session (closed)", tostring(h))
     local weak = setmetatable({}, { __mode = "v" })
-    weak[1] = http.new()
+    weak[1] = assert(http.new())
     collectgarbage()
     collectgarbage()
     assert.is_nil(weak[1])
   end)
 
-  it("interrupts a sleep only when a signal arrived", function()
-    assert.is_true(http.sleep(0.01))
-    assert.is_false(http.interrupted())
+  it("reuses connections: 200 requests at 8 in flight open 8 connections", function()
+    local reqs = {}
+    for i = 1, 200 do reqs[i] = { url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() } end
+    local h = assert(http.new())
+    local results = perform(h, reqs, 8)
+    local opened = 0
+    for _, r in ipairs(results) do
+      assert.equal(200, r.status)
+      opened = opened + r.connects
+    end
+    local conns = {}
+    for _, req in ipairs(emu:requests()) do conns[req.conn] = true end
+    local n = 0
+    for _ in pairs(conns) do n = n + 1 end
+    assert.equal(8, n, "connections seen by the server")
+    assert.equal(8, opened, "connections libcurl reports opening")
+    h:close()
   end)
-
-  if not sanitized then
-    it("sends 200 requests over reused connections quickly", function()
-      local reqs = {}
-      for i = 1, 200 do
-        reqs[i] = { url = emu.url .. emulator.runs_path("/run-train-01"), headers = { "Authorization: Key " .. emu.token } }
-      end
-      local t0 = require("clarifai.sys.core").monotime()
-      local results = s:perform(reqs, 8)
-      local elapsed = require("clarifai.sys.core").monotime() - t0
-      for _, r in ipairs(results) do assert.equal(200, r.status) end
-      assert.is_true(elapsed < 5, "took " .. elapsed)
-    end)
-  end
 end)

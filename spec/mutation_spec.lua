@@ -88,22 +88,10 @@ local function mutate(s, rnd)
   return s
 end
 
--- A client whose transport returns the next mutated response.
+-- A client whose session answers with the next mutated response.
 local function fake_client(next_response)
-  local c = {
-    pat = TOKEN, api_base = "https://api.example", max_size = 1024 * 1024, deadline = 5,
-    request_timeout = 1, connect_timeout = 1,
-  }
-  function c.secrets() return { TOKEN } end
-  function c.build(_, method, path, body)
-    return { method = method, url = c.api_base .. path, headers = {}, body = body, timeout = 1 }
-  end
-  function c.perform(_, reqs)
-    local out = {}
-    for i = 1, #reqs do out[i] = next_response() end
-    return out
-  end
-  function c.request(self, method, path, body) return self:perform({ self:build(method, path, body) })[1] end
+  local c = require("support.fake_session").client(function() return next_response() end,
+    { pat = TOKEN, deadline = 5, request_timeout = 1, connect_timeout = 1 })
   return c
 end
 

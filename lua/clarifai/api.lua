@@ -93,8 +93,11 @@ local function transport_error(resp, ctx)
   local msg = text.scrub(text.sanitize(resp.error or "transport failure"), ctx.secrets)
   local code = resp.error_code
   local fields = { curl_code = code, sent = resp.sent }
-  if code == "INTERRUPTED" then
-    return errors.new("interrupted", "interrupted", fields)
+  if code == "ABORTED" then
+    if resp.sent then
+      return errors.new("unknown", "the request was stopped after it was sent", fields)
+    end
+    return errors.new("not_sent", "the request was stopped before it was sent", fields)
   elseif code == "TOO_LARGE" then
     return errors.new("protocol", "the response exceeded the size limit ("
       .. (ctx.max_size or 1048576) .. " bytes)", fields)

@@ -12,12 +12,7 @@ local M = {}
 local Client = {}
 Client.__index = Client
 
-M.DEFAULTS = {
-  connect_timeout = 10,   -- seconds to establish a connection
-  request_timeout = 30,   -- seconds for one attempt
-  deadline = 60,          -- seconds for one run's change, retries and reconciliation included
-  max_size = 1024 * 1024, -- largest response body accepted
-}
+local defaults = require "clarifai.defaults"
 
 M.USER_AGENT = "clarifai-lua/" .. version.VERSION
 
@@ -31,9 +26,10 @@ local function ca_from_env(getenv)
 end
 
 --[[
-new{ pat, api_base?, connect_timeout?, request_timeout?, deadline?, max_size?, trace? }
+new{ pat, api_base?, connect_timeout?, request_timeout?, deadline?, max_size?,
+     trace?, trap_signals? } -> client | nil, err
 trace(line) receives the request line, headers (Authorization redacted) and
-the response status of each exchange.
+the response status of each exchange. Defaults: clarifai.defaults.
 ]]
 function M.new(opts)
   assert(type(opts) == "table", "client options must be a table")
@@ -49,11 +45,12 @@ function M.new(opts)
   local c = setmetatable({
     pat = opts.pat,
     api_base = checked,
-    connect_timeout = opts.connect_timeout or M.DEFAULTS.connect_timeout,
-    request_timeout = opts.request_timeout or M.DEFAULTS.request_timeout,
-    deadline = opts.deadline or M.DEFAULTS.deadline,
-    max_size = opts.max_size or M.DEFAULTS.max_size,
+    connect_timeout = opts.connect_timeout or defaults.connect_timeout,
+    request_timeout = opts.request_timeout or defaults.request_timeout,
+    deadline = opts.deadline or defaults.deadline,
+    max_size = opts.max_size or defaults.max_size,
     trace = opts.trace,
+    trap_signals = opts.trap_signals,
     ca_file = opts.ca_file or ca_file,
     ca_path = opts.ca_path or ca_path,
     user_agent = opts.user_agent or M.USER_AGENT,
@@ -64,10 +61,10 @@ end
 -- Options every from_config() call starts from (the CLI's --config,
 -- --context and --verbose when it runs a user script), and the cached
 -- default client built from them.
-local defaults, default_client = {}, nil
+local base_opts, default_client = {}, nil
 
 function M.set_defaults(opts)
-  defaults = opts or {}
+  base_opts = opts or {}
   if default_client then default_client:close() end
   default_client = nil
 end
@@ -78,7 +75,7 @@ from_config{ config_path?, context?, getenv?, need_pat?, ...client options }
 ]]
 function M.from_config(opts)
   local merged = {}
-  for k, v in pairs(defaults) do merged[k] = v end
+  for k, v in pairs(base_opts) do merged[k] = v end
   for k, v in pairs(opts or {}) do merged[k] = v end
   opts = merged
   local settings, err = config.resolve(opts)
@@ -149,42 +146,35 @@ function M.describe(req, with_body)
 end
 
 -- The HTTP session, created (and libcurl loaded) on first use, so commands
--- that send nothing never load it. With trap_interrupt set (the CLI sets
--- it), Ctrl-C then aborts transfers and sleeps instead of killing mid-way.
+-- that send nothing never load it. With trap_signals set (the CLI sets it),
+-- SIGINT, SIGTERM and SIGHUP stop a batch cleanly instead of killing it.
 function Client:session()
   if not self.http then
-    local core = require "clarifai.http.core"
-    if self.trap_interrupt then core.trap_interrupt() end
-    self.http = core.new()
+    if self.trap_signals then require("clarifai.sys.core").trap_signals() end
+    local session, err = require("clarifai.http.core").new()
+    if not session then error("cannot start an HTTP session: " .. tostring(err), 0) end
+    self.http = session
   end
   return self.http
 end
 
--- perform(requests [, parallel]) -> results (see clarifai.http.core).
-function Client:perform(reqs, parallel)
-  if self.trace then
-    for _, r in ipairs(reqs) do
-      for _, line in ipairs(M.describe(r, false)) do self.trace(line) end
-    end
-  end
-  local results = self:session():perform(reqs, parallel or 1)
-  if self.trace then
-    for i, r in ipairs(results) do
-      if r.status then
-        self.trace(string.format("< HTTP %d (%s %s, %.0f ms)", r.status, reqs[i].method, reqs[i].url,
-          (r.time or 0) * 1000))
-      else
-        self.trace(string.format("< %s: %s", r.error_code,
-          text.scrub(text.sanitize(r.error or ""), self:secrets())))
-      end
-    end
-  end
-  return results
+-- What api.decode needs to turn a reply into a result or an error.
+function Client:decode_context(what)
+  return { what = what, secrets = self:secrets(), base = self.api_base, max_size = self.max_size }
 end
 
--- request(method, path, body) -> result
-function Client:request(method, path, body)
-  return self:perform({ self:build(method, path, body) }, 1)[1]
+-- Trace lines for --verbose: the exact request (token redacted), then the outcome.
+function Client:trace_request(req)
+  for _, line in ipairs(M.describe(req, false)) do self.trace(line) end
+end
+
+function Client:trace_response(req, r)
+  if r.status and not r.error_code then
+    self.trace(string.format("< HTTP %d (%s %s, %.0f ms)", r.status, req.method, req.url, (r.time or 0) * 1000))
+  else
+    self.trace(string.format("< %s: %s (%s %s)", r.error_code, text.scrub(text.sanitize(r.error or ""),
+      self:secrets()), req.method, req.url))
+  end
 end
 
 function Client:close()

@@ -117,10 +117,19 @@ function M.resolve(opts)
   local contexts = doc and doc.contexts or {}
   local name = opts.context or (doc and type(doc.current_context) == "string" and doc.current_context) or nil
   local ctx = name and contexts[name] or nil
+  if opts.context and not doc then
+    return nil, errors.new("config", string.format("Context '%s' not found: there is no config file at %s",
+      opts.context, path), { config_path = path })
+  end
   if opts.context and type(ctx) ~= "table" then
     return nil, errors.new("usage", string.format("Context '%s' not found. Available contexts: %s",
       opts.context, table.concat(sorted_keys(contexts), ", ")))
   end
+  -- current_context names a context that is not there
+  local dangling = not opts.context and name and type(ctx) ~= "table" and string.format(
+    "current_context '%s' of %s names no context (contexts: %s)", name, path,
+    #sorted_keys(contexts) > 0 and table.concat(sorted_keys(contexts), ", ") or "none")
+  if dangling then ctx, name = nil, nil end
 
   local settings = { config_path = path, context = ctx and name or nil, warnings = {} }
 
@@ -150,11 +159,13 @@ function M.resolve(opts)
     local ok, kerr = M.check_pat(pat)
     if not ok then return nil, kerr end
     settings.pat, settings.pat_source = pat, source
-    if source == "config" and mode and mode & 63 ~= 0 then
+    if source == "config" and mode and mode % 64 ~= 0 then
       settings.warnings[#settings.warnings + 1] = string.format(
         "warning: %s holds a token and is readable by others (mode %04o); run: chmod 600 %s",
         path, mode, path)
     end
+  elseif opts.need_pat ~= false and dangling then
+    return nil, errors.new("config", dangling .. "; set CLARIFAI_PAT or fix current_context")
   elseif opts.need_pat ~= false then
     local where = ctx and ("context '" .. name .. "' of " .. path)
       or (doc and ("any context of " .. path)) or (path .. " (not found)")
@@ -163,7 +174,18 @@ function M.resolve(opts)
       .. "  - add CLARIFAI_PAT to a context in the config file (`clarifai login` writes one)\n"
       .. "No token was found in the environment or in " .. where .. ".")
   end
+  if dangling then settings.warnings[#settings.warnings + 1] = "warning: " .. dangling end
   return settings
+end
+
+-- context_names(opts) -> the names of the config file's contexts, sorted
+-- ({} when there is no readable config file). For shell completion.
+function M.context_names(opts)
+  opts = opts or {}
+  local path = opts.config_path or M.default_path(opts.getenv)
+  local doc = load(path, false)
+  if type(doc) ~= "table" or type(doc.contexts) ~= "table" then return {} end
+  return sorted_keys(doc.contexts)
 end
 
 return M

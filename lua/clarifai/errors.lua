@@ -1,7 +1,7 @@
--- Error values shared by the library and the CLI. An error is a plain table:
+-- Errors of the library. Every failure is returned as `nil, err` where err is
 --   { kind, message, exit_code, http_status?, api_code?, api_name?, req_id?, ... }
--- The library returns them (nil, err); the CLI prints err.message and exits
--- with err.exit_code.
+-- with a metatable whose __tostring is the message, so `assert(f(...))` and
+-- `error(err)` read well. exit_code is what the CLI exits with.
 
 local M = {}
 
@@ -19,31 +19,61 @@ M.exit_codes = {
   transient = 6,    -- a transient failure that persisted
   partial = 7,      -- some runs of a batch failed
   internal = 70,
+  output = 74,      -- the output could not be written (stdout closed or full)
   timeout = 124,    -- a wait ran out of time
   interrupted = 130,
+  not_sent = 130,   -- a batch stopped before this run's request started
 }
 
 -- The table in the order `clarifai --help` and the README show it.
 M.exit_table = {
-  { 0, "done (including \"already in that state\")" },
-  { 1, "the API refused the operation (invalid transition, run not found, bad request)" },
-  { 2, "usage error (bad flags or arguments, missing ids)" },
-  { 3, "local configuration (no credentials, unreadable or invalid config, unusable API base)" },
-  { 4, "authentication or permission refused by the API" },
-  { 5, "transport or protocol failure (cannot connect, TLS, malformed response, redirect)" },
-  { 6, "outcome unknown, or a transient failure that persisted" },
-  { 7, "some runs of a batch succeeded and some failed" },
-  { 70, "internal error" },
-  { 124, "a wait timed out" },
-  { 130, "interrupted" },
+  { "0", "done (including \"already in that state\")" },
+  { "1", "the API refused the operation (invalid transition, run not found, bad request)" },
+  { "2", "usage error (bad flags or arguments, invalid or missing ids)" },
+  { "3", "local configuration (no credentials, unreadable or invalid config, unusable API base)" },
+  { "4", "authentication or permission refused by the API" },
+  { "5", "transport or protocol failure (cannot connect, TLS, malformed response, redirect)" },
+  { "6", "outcome unknown, or a transient failure that persisted" },
+  { "7", "some runs of a batch succeeded and some failed" },
+  { "70", "internal error" },
+  { "74", "the output could not be written; nothing more was sent" },
+  { "124", "a wait timed out" },
+  { "129", "stopped by SIGHUP" },
+  { "130", "stopped by SIGINT (Ctrl-C)" },
+  { "143", "stopped by SIGTERM" },
 }
 
+local Error = {}
+Error.__index = Error
+Error.__name = "clarifai.error"
+function Error.__tostring(e) return e.message end
+M.Error = Error
+
+-- new(kind, message [, fields]) -> a new error; fields are copied in.
 function M.new(kind, message, fields)
   local code = M.exit_codes[kind]
   if not code then error("unknown error kind " .. tostring(kind), 2) end
-  local e = fields or {}
-  e.kind, e.message, e.exit_code = kind, message, code
-  return e
+  local e = {}
+  if fields then
+    for k, v in pairs(fields) do e[k] = v end
+  end
+  e.kind, e.message = kind, message
+  e.exit_code = e.exit_code or code
+  return setmetatable(e, Error)
+end
+
+-- derive(err, changes) -> a new error: err's fields with changes applied
+-- (a new kind brings its own exit code). err itself is never modified.
+function M.derive(err, changes)
+  local fields = {}
+  for k, v in pairs(err) do fields[k] = v end
+  for k, v in pairs(changes) do fields[k] = v end
+  if changes.kind and changes.exit_code == nil then fields.exit_code = nil end
+  return M.new(fields.kind, fields.message, fields)
+end
+
+function M.is(v)
+  return getmetatable(v) == Error
 end
 
 -- The flat error object of -o json output: these seven keys, absent ones null.
@@ -55,14 +85,6 @@ function M.view(e)
     exit_code = e.exit_code, kind = e.kind, message = e.message, http_status = v(e.http_status),
     api_code = v(e.api_code), api_name = v(e.api_name), req_id = v(e.req_id),
   }
-end
-
-function M.exit_text()
-  local lines = {}
-  for _, row in ipairs(M.exit_table) do
-    lines[#lines + 1] = string.format("  %-4d %s", row[1], row[2])
-  end
-  return table.concat(lines, "\n")
 end
 
 return M

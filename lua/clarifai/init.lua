@@ -4,7 +4,8 @@
 --   local result, err = clarifai.runs.pause{ user_id = "u", app_id = "a",
 --     pipeline_id = "p", pipeline_version_id = "v", run_id = "r" }
 --
--- Failures return nil and an error table { kind, message, exit_code, ... }.
+-- Failures return nil and an error { kind, message, exit_code, ... } whose
+-- tostring() is its message (clarifai.errors).
 
 local M = {
   VERSION = require("clarifai.version").VERSION,
@@ -14,8 +15,9 @@ local M = {
 
 -- Submodules load on first use so `require "clarifai"` stays cheap.
 local lazy = {
-  runs = "clarifai.runs", client = "clarifai.client", config = "clarifai.config",
-  ids = "clarifai.ids", watch = "clarifai.watch", timefmt = "clarifai.timefmt", json = "clarifai.json",
+  runs = "clarifai.runs", watch = "clarifai.watch", client = "clarifai.client", config = "clarifai.config",
+  ids = "clarifai.ids", timefmt = "clarifai.timefmt", json = "clarifai.json", defaults = "clarifai.defaults",
+  transport = "clarifai.transport", async = "clarifai.async",
 }
 
 return setmetatable(M, {

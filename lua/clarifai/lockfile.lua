@@ -16,6 +16,14 @@ M.KEYS = {
   { id = "pipeline_version_id", key = "version_id" },
 }
 
+-- key_of(field) -> the lockfile key under `pipeline:` for an id field.
+function M.key_of(field)
+  for _, k in ipairs(M.KEYS) do
+    if k.id == field then return k.key end
+  end
+  return nil
+end
+
 -- read([dir]) -> { status = "absent" | "invalid" | "ok", ids = {...}, message = ... }
 function M.read(dir)
   local path = (dir and dir ~= "." and (dir .. "/") or "") .. M.NAME

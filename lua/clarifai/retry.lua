@@ -23,14 +23,14 @@ local THROTTLE = { [11003] = true, [11005] = true, [10030] = true }
 --[[
 classify(resp, err) -> phase
 resp: the raw result from clarifai.http.core; err: the error from api.decode
-(nil on success). Returns "ok", "interrupted", "not_sent", "rejected",
-"ambiguous" or "definite".
+(nil on success). Returns "ok", "not_sent", "rejected", "ambiguous" or
+"definite". An aborted transfer is ambiguous once its request has left.
 ]]
 function M.classify(resp, err)
   if not err then return "ok" end
   local code = resp.error_code
   if code then
-    if code == "INTERRUPTED" then return "interrupted" end
+    if code == "ABORTED" then return resp.sent and "ambiguous" or "not_sent" end
     if code == "TOO_LARGE" or err.kind == "protocol" then return "definite" end
     if not resp.sent then
       return RETRY_NOT_SENT[code] and "not_sent" or "definite"

@@ -73,6 +73,13 @@ function M.code_of(v)
   return nil
 end
 
+-- Every state's name, in table order.
+function M.names()
+  local out = {}
+  for i, s in ipairs(M.list) do out[i] = s.name end
+  return out
+end
+
 function M.can(action, code)
   local a = M.actions[action]
   return a ~= nil and a.allowed[code] == true

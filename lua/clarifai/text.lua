@@ -2,6 +2,8 @@
 -- terminal control characters are escaped and secrets scrubbed before the
 -- text can reach a terminal or a log.
 
+local decode = require("clarifai.compat").utf8_decode
+
 local M = {}
 
 local function hex(c) return string.format("\\x%02x", c:byte()) end
@@ -10,26 +12,29 @@ local function hex(c) return string.format("\\x%02x", c:byte()) end
 -- With keep_newlines, "\n" passes through (multi-line log text).
 function M.sanitize(s, keep_newlines)
   if type(s) ~= "string" then s = tostring(s) end
+  if not s:find("[%z\1-\31\127-\255]") then return s end -- plain printable ASCII: the common case
   local out, i, n = {}, 1, #s
   while i <= n do
     local b = s:byte(i)
-    local len = b < 0x80 and 1 or (b >= 0xc2 and b <= 0xdf) and 2
-      or (b >= 0xe0 and b <= 0xef) and 3 or (b >= 0xf0 and b <= 0xf4) and 4 or 0
-    local ch = len > 0 and s:sub(i, i + len - 1) or nil
-    if len > 1 and (#ch < len or not utf8.len(ch)) then len, ch = 0, nil end
-    if len == 0 then
-      out[#out + 1] = hex(s:sub(i, i)); i = i + 1
-    elseif len == 1 then
-      if b == 10 and keep_newlines then out[#out + 1] = ch
-      elseif b == 9 then out[#out + 1] = ch
-      elseif b < 0x20 or b == 0x7f then out[#out + 1] = hex(ch)
-      else out[#out + 1] = ch end
+    if b < 0x80 then
+      if (b < 0x20 and b ~= 9 and not (b == 10 and keep_newlines)) or b == 0x7f then
+        out[#out + 1] = hex(s:sub(i, i))
+      else
+        out[#out + 1] = s:sub(i, i)
+      end
       i = i + 1
     else
-      local cp = utf8.codepoint(ch)
-      if cp >= 0x80 and cp <= 0x9f then out[#out + 1] = string.format("\\u%04x", cp)
-      else out[#out + 1] = ch end
-      i = i + len
+      local cp, nxt = decode(s, i)
+      if not cp then
+        out[#out + 1] = hex(s:sub(i, i))
+        i = i + 1
+      elseif cp <= 0x9f then
+        out[#out + 1] = string.format("\\u%04x", cp)
+        i = nxt
+      else
+        out[#out + 1] = s:sub(i, nxt - 1)
+        i = nxt
+      end
     end
   end
   return table.concat(out)

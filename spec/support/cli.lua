@@ -30,9 +30,27 @@ local SCRUB = {
   "CLARIFAI_ROOT_CERTIFICATES_PATH",
 }
 
+-- Temporary directories: every one a spec makes is removed when the suite
+-- ends (spec/helper.lua), and cli.run removes its own at once.
+local made = {}
+
 function M.tmpdir()
-  local p = assert(io.popen("mktemp -d")):read("l")
-  return p
+  local p = assert(io.popen("mktemp -d -t clarifai-spec.XXXXXXXX"))
+  local dir = p:read("l")
+  p:close()
+  made[#made + 1] = dir
+  return dir
+end
+
+function M.rmtree(dir)
+  if type(dir) == "string" and dir:match("/clarifai%-spec%.[%w]+$") then
+    os.execute("rm -rf " .. shell_quote(dir))
+  end
+end
+
+function M.cleanup()
+  for _, dir in ipairs(made) do M.rmtree(dir) end
+  made = {}
 end
 
 local function now()
@@ -61,15 +79,19 @@ function M.run(args, opts)
   local argv = {}
   for i, a in ipairs(args) do argv[i] = shell_quote(a) end
   local lua = opts.lua or "lua5.4"
-  local cmd = string.format("cd %s && %s %s %s %s <%s >%s 2>%s; echo $?",
+  -- setsid: no controlling terminal, so a developer's own terminal never
+  -- receives a prompt (the prompt itself is tested on a pty)
+  local cmd = string.format("cd %s && setsid -w %s %s %s %s <%s >%s 2>%s; echo $?",
     shell_quote(cwd), table.concat(envs, " "), lua, shell_quote(opts.bin or M.bin), table.concat(argv, " "),
     shell_quote(inp), shell_quote(out), shell_quote(err))
   local t0 = now()
   local p = assert(io.popen(cmd))
-  local code = tonumber(p:read("l"))
+  local code = tonumber(p:read("*l"))
   p:close()
   local r = { out = slurp(out), err = slurp(err), code = code, elapsed = now() - t0, cwd = cwd, home = home }
   os.remove(out); os.remove(err); os.remove(inp)
+  if not opts.cwd then M.rmtree(cwd) end
+  if not opts.home then M.rmtree(home) end
   return r
 end
 

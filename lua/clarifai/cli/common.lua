@@ -1,7 +1,9 @@
 -- What the run commands share: reading ids and flags, the client for this
--- invocation, JSON and table output, and the exit code of a batch.
+-- invocation, the wording the CLI adds to library errors, tables, exit codes.
 
+local compat = require "clarifai.compat"
 local errors = require "clarifai.errors"
+local flags = require "clarifai.cli.flags"
 local json = require "clarifai.json"
 local output = require "clarifai.cli.output"
 local states = require "clarifai.states"
@@ -9,106 +11,138 @@ local text = require "clarifai.text"
 
 local M = {}
 
-local RUN_ID_REQUIRED = "pipeline_version_run_id is required. Provide it as a positional "
+-- The Python CLI's words for a missing run id and missing scope ids.
+M.RUN_ID_REQUIRED = "pipeline_version_run_id is required. Provide it as a positional "
   .. "argument or use --pipeline_version_run_id flag."
+M.MISSING_LINE = "Missing required parameters. Either provide --user_id, --app_id, --pipeline_id, "
+  .. "and --pipeline_version_id, or ensure config-lock.yaml exists."
 
-local function usage(msg) return nil, errors.new("usage", msg) end
+function M.usage(msg, fields) return nil, errors.new("usage", msg, fields) end
 
--- Run ids from the positional list (which wins) or the flag; "-" reads
--- whitespace-separated ids from stdin.
-local function run_ids(args)
-  local list = args.ids or {}
-  if #list == 0 and args.pipeline_version_run_id then list = { args.pipeline_version_run_id } end
-  local out, seen_stdin = {}, false
-  for _, id in ipairs(list) do
+--[[
+run_ids(args) -> ids, source(i), from_stdin
+Run ids from the positional list (which wins) or the flag; "-" reads them
+from stdin: one or more per line, blank lines and lines starting with "#"
+skipped. source(i) says where the i-th id came from (for messages).
+]]
+function M.run_ids(args)
+  local list, flag = args.ids or {}, false
+  if #list == 0 and args.pipeline_version_run_id then list, flag = { args.pipeline_version_run_id }, true end
+  local out, lines, stdin_used = {}, {}, false
+  for k, id in ipairs(list) do
     if id == "-" then
-      if not seen_stdin then
-        seen_stdin = true
-        for word in io.stdin:read("a"):gmatch("%S+") do out[#out + 1] = word end
+      if not stdin_used then
+        stdin_used = true
+        local n = 0
+        for line in ((io.stdin:read("*a") or "") .. "\n"):gmatch("([^\n]*)\n") do
+          n = n + 1
+          local t = line:match("^%s*(.-)%s*$")
+          if t ~= "" and t:sub(1, 1) ~= "#" then
+            for word in t:gmatch("%S+") do
+              out[#out + 1] = word
+              lines[#out] = n
+            end
+          end
+        end
       end
-    elseif id ~= "" then
+    else
       out[#out + 1] = id
+      lines[#out] = -k
     end
   end
-  return out
+  local function source(i)
+    local l = lines[i]
+    if flag then return "--pipeline_version_run_id" end
+    if l and l > 0 then return "standard input line " .. l end
+    return "argument " .. tostring(l and -l or i)
+  end
+  return out, source, stdin_used
 end
 
-local function one_id(args)
+-- The one run id of monitor/history (positional wins over the flag).
+function M.one_id(args)
   return args.id or args.pipeline_version_run_id
 end
 
-local function ref_from(args)
-  return {
-    user_id = args.user_id, app_id = args.app_id,
-    pipeline_id = args.pipeline_id, pipeline_version_id = args.pipeline_version_id,
-  }
+local SCOPE = { "user_id", "app_id", "pipeline_id", "pipeline_version_id" }
+
+-- The run reference the flags give, and where each value came from.
+function M.ref_from(args)
+  local ref, sources = {}, {}
+  for _, f in ipairs(SCOPE) do
+    ref[f] = args[f]
+    sources[f] = "--" .. f
+  end
+  return ref, sources
 end
 
--- A number from a flag, else from the environment, else nil.
-local function setting(flag, env_name)
-  if flag then return flag end
-  local v = tonumber(os.getenv(env_name) or "")
-  if v and v >= 0 then return v end
-  return nil
+-- resolve(args) -> the complete reference | nil, err (the CLI's wording)
+function M.resolve(args)
+  local ref, sources = M.ref_from(args)
+  return require("clarifai.ids").resolve(ref, { sources = sources })
 end
 
--- The client for this invocation: --config/--context, the environment,
--- the timeouts; warnings (e.g. config permissions) go to stderr.
-local function make_client(args, need_pat)
-  local client_mod = require "clarifai.client"
-  local c, settings = client_mod.from_config({
-    config_path = args.config, context = args.context, need_pat = need_pat,
-    trace = args.verbose and output.err or nil,
-    connect_timeout = setting(args.connect_timeout, "CLARIFAI_CONNECT_TIMEOUT"),
-    request_timeout = setting(args.request_timeout, "CLARIFAI_REQUEST_TIMEOUT"),
-    deadline = setting(args.deadline, "CLARIFAI_DEADLINE"),
-  })
+-- A timeout from its flag, else its environment variable (checked: a bad
+-- value there is a configuration error, exit 3), else nil (the default).
+local function setting(args, o)
+  if args[o.target] ~= nil then return args[o.target] end
+  local raw = os.getenv(o.env)
+  if raw == nil or raw == "" then return nil end
+  local v, problem = flags.kinds[o.kind](raw)
+  if v == nil then
+    return nil, errors.new("config", string.format("%s=%s is not valid: it %s", o.env,
+      text.sanitize(text.truncate(raw, 40)), problem))
+  end
+  return v
+end
+
+--[[
+make_client(args [, need_pat]) -> client | nil, err
+--config/--context, the environment, the timeouts; warnings (e.g. config
+permissions) go to stderr. The client traps SIGINT, SIGTERM and SIGHUP.
+]]
+function M.make_client(args, need_pat)
+  local copts = { config_path = args.config, context = args.context, need_pat = need_pat,
+    trace = args.verbose and output.err or nil, trap_signals = true }
+  for _, o in ipairs(flags.find({ "pr", "pause" }).options) do
+    if o.env then
+      local v, err = setting(args, o)
+      if err then return nil, err end
+      copts[o.target] = v
+    end
+  end
+  local c, settings = require("clarifai.client").from_config(copts)
   if not c then return nil, settings end
   output.add_secret(c.pat)
-  c.trap_interrupt = true
   for _, w in ipairs(settings.warnings) do output.err(w) end
   return c
 end
 
-local function print_json(v)
+function M.print_json(v)
   output.out(json.encode(v))
 end
-M.RUN_ID_REQUIRED = RUN_ID_REQUIRED
-M.usage = usage
-M.run_ids = run_ids
-M.one_id = one_id
-M.ref_from = ref_from
-M.make_client = make_client
-M.print_json = print_json
 
--- Exit code of a batch: 0 all good, 7 mixed, else the first failure's code.
-local function batch_exit(results)
-  local ok, first
-  for _, r in ipairs(results) do
-    if r.error then first = first or r.error.exit_code
-    else ok = true end
-  end
-  if not first then return 0 end
-  if ok then return errors.exit_codes.partial end
-  return first
+-- "Retrying run R in 0.4s: HTTP 503 (attempt 2 of 3)" for writes and reads alike.
+function M.retry_note(r)
+  output.err(string.format("Retrying %s in %.1fs: %s (attempt %d of %d)", text.sanitize(r.label), r.delay,
+    text.sanitize(r.reason), r.attempt, r.max))
 end
 
-M.batch_exit = batch_exit
-
 -- Table output: columns sized to their widest cell.
-local function print_table(header, rows)
+function M.print_table(header, rows)
   local widths = {}
+  local function width(s) return compat.utf8_len(s) or #s end
   for i, h in ipairs(header) do widths[i] = #h end
   for _, row in ipairs(rows) do
     for i, cell in ipairs(row) do
       row[i] = text.sanitize(cell)
-      if utf8.len(row[i]) and utf8.len(row[i]) > widths[i] then widths[i] = utf8.len(row[i]) end
+      if width(row[i]) > widths[i] then widths[i] = width(row[i]) end
     end
   end
   local function line(cells)
     local parts = {}
     for i, cell in ipairs(cells) do
-      parts[i] = i < #cells and (cell .. string.rep(" ", widths[i] - (utf8.len(cell) or #cell))) or cell
+      parts[i] = i < #cells and (cell .. string.rep(" ", widths[i] - width(cell))) or cell
     end
     return table.concat(parts, "  ")
   end
@@ -116,15 +150,70 @@ local function print_table(header, rows)
   for _, row in ipairs(rows) do output.out(line(row)) end
 end
 
-local function str(v) return type(v) == "string" and v ~= "" and v or "-" end
+function M.str(v) return type(v) == "string" and v ~= "" and v or "-" end
 
-local function state_label(run)
+function M.state_label(run)
   local code = require("clarifai.api").run_state(run)
-  return code and states.name(code):gsub("^JOB_", "") or "-"
+  return code and (states.name(code):gsub("^JOB_", "")) or "-"
 end
 
-M.print_table = print_table
-M.str = str
-M.state_label = state_label
+-- Exit code of a stop: 128 + the signal, else 74 for a broken stdout.
+function M.stop_code(signal)
+  if signal then return 128 + signal end
+  if output.broken then return errors.exit_codes.output end
+  return nil
+end
+
+local SIGNAL_NAMES = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
+function M.signal_name(sig) return SIGNAL_NAMES[sig] or ("signal " .. tostring(sig)) end
+
+-- A word for the shell: quoted unless it is plainly safe.
+function M.shell_word(s)
+  if s:match("^[%w%-_.,:/=@+]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- The flags the user gave that pick the scope and credentials (for hints
+-- that re-run a command exactly as the user would).
+function M.scope_flags(args)
+  local out = {}
+  if args.config then out[#out + 1] = "--config=" .. M.shell_word(args.config) end
+  if args.context then out[#out + 1] = "--context=" .. M.shell_word(args.context) end
+  for _, f in ipairs(SCOPE) do
+    if args[f] then out[#out + 1] = "--" .. f .. "=" .. M.shell_word(args[f]) end
+  end
+  return table.concat(out, " ")
+end
+
+--[[
+describe(err) -> the message the CLI prints for a library error: the
+library says what failed; the CLI adds flag names and commands to try.
+]]
+function M.describe(err)
+  if err.missing and err.missing[1] == "pipeline_version_run_id" then return M.RUN_ID_REQUIRED end
+  if err.missing then
+    local names = {}
+    for i, f in ipairs(err.missing) do names[i] = "--" .. f end
+    local lines = { M.MISSING_LINE, "  missing: " .. table.concat(names, ", ") }
+    local lock = err.lockfile or {}
+    if lock.status == "absent" then
+      lines[#lines + 1] = "  config-lock.yaml: not found in the current directory"
+    elseif lock.status == "invalid" then
+      lines[#lines + 1] = "  config-lock.yaml is invalid: " .. tostring(lock.message)
+    else
+      local keys = {}
+      local lockfile = require "clarifai.lockfile"
+      for i, f in ipairs(err.missing) do keys[i] = "pipeline." .. lockfile.key_of(f) end
+      lines[#lines + 1] = "  config-lock.yaml has no " .. table.concat(keys, ", ")
+    end
+    return table.concat(lines, "\n")
+  end
+  if err.valid then
+    local names = {}
+    for i, n in ipairs(err.valid) do names[i] = (n:gsub("^JOB_", ""):lower()) end
+    return err.message .. "; valid states: " .. table.concat(names, ", ")
+  end
+  return err.message
+end
 
 return M

@@ -1,50 +1,26 @@
 -- A fast path for the commands people run most (pause, cancel, resume):
 -- argv of the plain documented shape is turned into the same table argparse
 -- would build, without loading argparse (about 2 ms of a ~10 ms run). Any
--- argv this does not recognise (help, errors, unusual spellings) returns nil
--- and goes through argparse, which owns every message. A spec checks that
--- both give the same table.
+-- argv this does not recognise (errors, unusual spellings, repeats) returns
+-- nil and goes through argparse, which owns every message. Both are built
+-- from clarifai.cli.flags; a spec checks they agree.
+
+local flags = require "clarifai.cli.flags"
 
 local M = {}
 
-local GROUPS = { pipelinerun = true, pr = true }
-local ACTIONS = { pause = true, cancel = true, resume = true }
-
--- Options that take a value: name -> { target, convert }.
-local function seconds(s)
-  local n = tonumber(s)
-  if not n or n < 0 or n ~= n or n == math.huge then return nil end
-  return n
+local GROUPS, ACTIONS = {}, {}
+local group = flags.find({ "pipelinerun" })
+GROUPS[group.name] = true
+for _, a in ipairs(group.aliases) do GROUPS[a] = true end
+for _, cmd in ipairs(group.commands) do
+  if cmd.kind == "change" then ACTIONS[cmd.name] = cmd end
 end
-local function positive_int(s)
-  local n = math.tointeger(tonumber(s))
-  if not n or n < 1 then return nil end
-  return n
-end
-local function text(s) return s end
-local function output(s) if s == "text" or s == "json" then return s end end
 
-local VALUE = {
-  ["--config"] = { "config", text }, ["--context"] = { "context", text },
-  ["--pipeline_version_run_id"] = { "pipeline_version_run_id", text },
-  ["--pipeline-version-run-id"] = { "pipeline_version_run_id", text },
-  ["--user_id"] = { "user_id", text }, ["--user-id"] = { "user_id", text },
-  ["--app_id"] = { "app_id", text }, ["--app-id"] = { "app_id", text },
-  ["--pipeline_id"] = { "pipeline_id", text }, ["--pipeline-id"] = { "pipeline_id", text },
-  ["--pipeline_version_id"] = { "pipeline_version_id", text },
-  ["--pipeline-version-id"] = { "pipeline_version_id", text },
-  ["--parallel"] = { "parallel", positive_int },
-  ["--timeout"] = { "timeout", seconds }, ["--interval"] = { "interval", seconds },
-  ["--connect-timeout"] = { "connect_timeout", seconds }, ["--connect_timeout"] = { "connect_timeout", seconds },
-  ["--request-timeout"] = { "request_timeout", seconds }, ["--request_timeout"] = { "request_timeout", seconds },
-  ["--deadline"] = { "deadline", seconds },
-  ["-o"] = { "output", output }, ["--output"] = { "output", output },
-}
-
-local FLAG = {
-  ["--verbose"] = "verbose", ["-v"] = "verbose", ["--debug"] = "debug",
-  ["--wait"] = "wait", ["--dry-run"] = "dry_run",
-}
+-- name -> option, per action (the same for all three, but looked up per command)
+local MAPS = {}
+for name, cmd in pairs(ACTIONS) do MAPS[name] = flags.option_map(cmd) end
+local GLOBAL = flags.option_map({ options = {} })
 
 -- Options argparse accepts only once; a repeat goes to argparse for its error.
 local function set(t, k, v)
@@ -53,38 +29,44 @@ local function set(t, k, v)
   return true
 end
 
+local function convert(o, v)
+  local value = flags.kinds[o.kind](v)
+  if value == nil then return nil end
+  if o.choices then
+    for _, c in ipairs(o.choices) do
+      if c == value then return value end
+    end
+    return nil
+  end
+  return value
+end
+
 -- parse(argv) -> args table | nil (use argparse)
 function M.parse(argv)
   local args = { ids = {} }
   local i, n = 1, #argv
-  local group, action
+  local grp, action
   while i <= n do
     local a = argv[i]
     local name, inline = a:match("^(%-%-[%w_-]+)=(.*)$")
     name = name or a
-    if VALUE[name] then
-      local spec = VALUE[name]
+    local o = (action and MAPS[action][name]) or GLOBAL[name]
+    if o and o.argname then
       local v = inline
       if v == nil then
         i = i + 1
         v = argv[i]
         if v == nil or v:sub(1, 1) == "-" then return nil end
       end
-      -- global options may come before the group; the rest only after the action
-      if not action and spec[1] ~= "config" and spec[1] ~= "context" then return nil end
-      local converted = spec[2](v)
-      if converted == nil or not set(args, spec[1], converted) then return nil end
-    elseif inline == nil and FLAG[a] then
-      local target = FLAG[a]
-      if not action and target ~= "verbose" and target ~= "debug" then return nil end
-      if not set(args, target, true) then return nil end
-    elseif inline == nil and (a == "-y" or a == "--yes") then
-      if action ~= "cancel" or not set(args, "yes", true) then return nil end
+      local converted = convert(o, v)
+      if converted == nil or not set(args, o.target, converted) then return nil end
+    elseif o and inline == nil then
+      if not set(args, o.target, true) then return nil end
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       return nil -- help, unknown options, "--": argparse decides
-    elseif not group then
+    elseif not grp then
       if not GROUPS[a] then return nil end
-      group = a
+      grp = a
     elseif not action then
       if not ACTIONS[a] then return nil end
       action = a
@@ -96,10 +78,9 @@ function M.parse(argv)
   if not action then return nil end
   args.command, args.subcommand = "pipelinerun", action
   args.pipelinerun, args[action] = true, true
-  args.parallel = args.parallel or 8
-  args.timeout = args.timeout or 300
-  args.interval = args.interval or 2
-  args.output = args.output or "text"
+  for k, v in pairs(flags.defaults_of(ACTIONS[action])) do
+    if args[k] == nil then args[k] = v end
+  end
   return args
 end
 

@@ -2,60 +2,73 @@
 -- error into output and an exit code. A thin layer over the library.
 
 local errors = require "clarifai.errors"
+local flags = require "clarifai.cli.flags"
 local output = require "clarifai.cli.output"
 local version = require "clarifai.version"
 
 local M = {}
 
-local GLOBAL_VALUE = { ["--config"] = true, ["--context"] = true }
-local GLOBAL_FLAG = { ["--verbose"] = true, ["-v"] = true, ["--debug"] = true }
-
--- Index of the first argument that is not a global option, or nil.
-local function command_index(argv)
-  local i = 1
+-- The command words the user typed (aliases as typed) and their spec,
+-- skipping global options and their values.
+local function typed(argv)
+  local takes_value = {}
+  for _, o in ipairs(flags.global) do
+    if o.argname then for _, n in ipairs(o.names) do takes_value[n] = true end end
+  end
+  local words, cmd, i = {}, flags.root, 1
   while argv[i] do
     local a = argv[i]
-    if GLOBAL_VALUE[a] then i = i + 2
-    elseif a:match("^%-%-config=") or a:match("^%-%-context=") or GLOBAL_FLAG[a] then i = i + 1
-    else return i end
-  end
-  return nil
-end
-
--- Which group alias and subcommand the user typed (for usage lines).
-local function typed_path(argv)
-  for i, a in ipairs(argv) do
-    if a == "pipelinerun" or a == "pr" then
-      local sub = argv[i + 1]
-      if sub and sub:sub(1, 1) ~= "-" then return a, sub end
-      return a, nil
+    if takes_value[a] then
+      i = i + 1
+    elseif a:sub(1, 1) ~= "-" then
+      local sub = flags.child(cmd, a)
+      if not sub then break end
+      words[#words + 1] = a
+      cmd = sub
+      for _, o in ipairs(sub.options or {}) do
+        if o.argname then for _, n in ipairs(o.names) do takes_value[n] = true end end
+      end
     end
+    i = i + 1
   end
-  return nil, nil
+  return words, cmd
 end
 
+-- Usage error in the Python CLI's shape, with the synopsis of the command
+-- the user typed.
 local function usage_error(argv, message)
-  local group, sub = typed_path(argv)
-  local cmd = "clarifai" .. (group and (" " .. group) or "") .. (sub and (" " .. sub) or "")
-  local args = sub and " [OPTIONS] [PIPELINE_VERSION_RUN_ID]" or " [OPTIONS] COMMAND [ARGS]..."
-  output.err("Usage: " .. cmd .. args)
-  output.err("Try '" .. cmd .. " --help' for help.")
+  local help = require "clarifai.cli.help"
+  local words, cmd = typed(argv)
+  local name = table.concat({ "clarifai", table.concat(words, " ") }, #words > 0 and " " or "")
+  output.err("Usage: " .. help.synopsis(words, cmd))
+  output.err("Try '" .. name .. " --help' for help.")
   output.err("")
   output.err("Error: " .. message)
   return errors.exit_codes.usage
 end
 M.usage_error = usage_error
 
+local function wants_json(argv)
+  for i, a in ipairs(argv) do
+    if (a == "-o" or a == "--output") and (argv[i + 1] == "json" or argv[i + 1] == "jsonl") then return true end
+    if a == "-ojson" or a == "--output=json" or a == "-ojsonl" or a == "--output=jsonl" then return true end
+  end
+  return false
+end
+
 -- Prints an error table and returns its exit code. With -o json the error
 -- is one JSON line on stderr.
-local function report(argv, err, as_json)
-  if as_json then
+local function report(argv, err)
+  local message = require("clarifai.cli.common").describe(err)
+  if wants_json(argv) then
     local json = require "clarifai.json"
-    output.err(json.encode({ error = errors.view(err) }))
+    local view = errors.view(err)
+    view.message = message
+    output.err(json.encode({ error = view }))
     return err.exit_code or errors.exit_codes.internal
   end
-  if err.kind == "usage" then return usage_error(argv, err.message) end
-  output.err("Error: " .. err.message)
+  if err.kind == "usage" then return usage_error(argv, message) end
+  output.err("Error: " .. message)
   return err.exit_code or errors.exit_codes.internal
 end
 M.report = report
@@ -102,50 +115,72 @@ local function hand_over(argv, name)
   return errors.exit_codes.usage
 end
 
--- Top-level commands this tool implements (clarifai.cli.parser builds them).
-local KNOWN = { pipelinerun = true, pr = true, completion = true, script = true, help = true }
-
-local function wants_json(argv)
-  for i, a in ipairs(argv) do
-    if (a == "-o" or a == "--output") and argv[i + 1] == "json" then return true end
-    if a == "-ojson" or a == "--output=json" then return true end
+local function show_help(argv, words)
+  local help = require "clarifai.cli.help"
+  local text = help.render(words)
+  if not text then
+    return usage_error(argv, "no command '" .. table.concat(words, " ") .. "'; see 'clarifai --help'")
   end
-  return false
+  output.out(text)
+  return 0
 end
 
-local function run(argv)
-  local help = require("clarifai.cli.helpcache").lookup(argv)
-  if help then
-    output.out(help)
-    return 0
+-- The first word that is not a global option or its value.
+local function command_index(argv)
+  local takes_value = {}
+  for _, o in ipairs(flags.global) do
+    for _, n in ipairs(o.names) do takes_value[n] = o.argname ~= nil end
   end
+  local i = 1
+  while argv[i] do
+    local a = argv[i]
+    local name = a:match("^(%-%-[%w_-]+)=") or a
+    if takes_value[name] == nil then return i end
+    i = i + ((takes_value[name] and name == a) and 2 or 1)
+  end
+  return nil
+end
+
+local COMMANDS = {
+  pipelinerun = "clarifai.cli.pipelinerun", completion = "clarifai.cli.completion",
+}
+
+local function run(argv)
   local ci = command_index(argv)
   local name = ci and argv[ci]
-  if name and name:sub(1, 1) ~= "-" and not KNOWN[name] then return hand_over(argv, name) end
+  if name and name:sub(1, 1) ~= "-" and not flags.child(flags.root, name) then return hand_over(argv, name) end
+  local asks = name == "help"
+  for _, a in ipairs(argv) do
+    if a == "-h" or a == "--help" then asks = true end
+  end
+  local words = asks and require("clarifai.cli.help").request(argv)
+  if words then return show_help(argv, words) end
   if name == "script" then
     local code, err = require("clarifai.cli.script").run(argv, ci)
     if err then return report(argv, err) end
     return code
   end
   local args = require("clarifai.cli.fastargs").parse(argv)
-  local parser
   if not args then
-    parser = require("clarifai.cli.parser").build()
-    local ok, parsed = parser:pparse(argv)
-    if not ok then return usage_error(argv, parsed) end
+    local ok, parsed = require("clarifai.cli.parser").build():pparse(argv)
+    if not ok then
+      local w = typed(argv)
+      if parsed:match("^unknown command") then
+        parsed = parsed .. "; see 'clarifai " .. table.concat(w, " ") .. (#w > 0 and " " or "") .. "--help'"
+      end
+      return usage_error(argv, parsed)
+    end
     args = parsed
   end
   if args.version then
     output.out("clarifai " .. version.VERSION)
     return 0
   end
-  if not args.command then
-    output.out(parser:get_help())
-    return 0
+  if not args.command or (args.command == "pipelinerun" and not args.subcommand) then
+    return show_help(argv, (typed(argv)))
   end
-  local command = require("clarifai.cli." .. args.command)
-  local code, err = command.run(args, argv)
-  if err then return report(argv, err, wants_json(argv)) end
+  local code, err = require(COMMANDS[args.command]).run(args, argv)
+  if err then return report(argv, err) end
   return code or 0
 end
 
@@ -157,10 +192,10 @@ function M.main(argv)
     if a == "--debug" then want_debug = true end
   end
   pcall(function() require("clarifai.sys.core").ignore_sigpipe() end)
-  local ok, code = xpcall(run, function(e)
+  local ok, code = xpcall(function() return run(argv) end, function(e)
     if want_debug then return debug.traceback(tostring(e), 2) end
     return tostring(e)
-  end, argv)
+  end)
   if not ok then
     local msg = tostring(code)
     if msg:find("interrupted!", 1, true) then

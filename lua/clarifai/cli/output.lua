@@ -1,5 +1,7 @@
--- Where the CLI writes: results to stdout, diagnostics to stderr. Every line
--- passes through here so the token can be scrubbed in one place.
+-- Where the CLI writes: results to stdout, diagnostics to stderr, and on a
+-- terminal a live progress line on stderr. Every line passes through here,
+-- so the token is scrubbed in one place, the progress line is erased before
+-- normal output, and a failed write to stdout is noticed (M.broken).
 
 local text = require "clarifai.text"
 
@@ -26,22 +28,67 @@ for _, name in ipairs({ "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"
 end
 M.clean = clean
 
--- A write to a closed pipe must not end the run with a Lua error.
-local function write(f, s)
-  local ok = f:write(s)
-  return ok ~= nil
+-- true once a write to stdout failed (closed pipe, full disk): the caller
+-- stops sending and exits 74.
+M.broken = false
+
+-- The progress line: shown only on a terminal, redrawn at most ten times a
+-- second, erased before any other output.
+local progress = { enabled = false, shown = false, last = -1, text = nil }
+
+local function erase()
+  if progress.shown then
+    io.stderr:write("\r\27[K")
+    progress.shown = false
+  end
+end
+
+-- progress_enabled(no_progress_flag) -> whether a live line may be drawn.
+function M.enable_progress(no_progress)
+  local sys = require "clarifai.sys.core"
+  local term = os.getenv("TERM")
+  progress.enabled = not no_progress and sys.isatty(2) and term ~= nil and term ~= "dumb" and term ~= ""
+    and os.getenv("NO_COLOR") == nil
+  return progress.enabled
+end
+
+-- progress(line [, force]): redraw the live line (throttled).
+function M.progress(line, force)
+  if not progress.enabled then return end
+  local now = require("clarifai.sys.core").monotime()
+  progress.text = line
+  if not force and now - progress.last < 0.1 then return end
+  progress.last = now
+  io.stderr:write("\r\27[K", text.sanitize(line))
+  io.stderr:flush()
+  progress.shown = true
+end
+
+function M.end_progress()
+  erase()
+  progress.enabled = false
+end
+
+-- Line-buffered stdout: each result reaches a pipe as it happens.
+function M.stream()
+  io.stdout:setvbuf("line")
 end
 
 function M.out(line)
-  return write(io.stdout, clean(line) .. "\n")
+  erase()
+  local ok = io.stdout:write(clean(line), "\n")
+  if not ok then M.broken = true end
+  return ok ~= nil
 end
 
 function M.err(line)
-  return write(io.stderr, clean(line) .. "\n")
+  erase()
+  return io.stderr:write(clean(line), "\n") ~= nil
 end
 
 function M.flush()
-  io.stdout:flush()
+  erase()
+  if not io.stdout:flush() then M.broken = true end
   io.stderr:flush()
 end
 

@@ -1,7 +1,6 @@
 -- `clarifai pipelinerun|pr …`: the run-control commands, a thin layer over
 -- clarifai.runs and clarifai.watch that formats results and picks exit codes.
 
-local errors = require "clarifai.errors"
 local states = require "clarifai.states"
 
 local M = {}
@@ -16,9 +15,8 @@ local HANDLERS = {
 function M.run(args)
   local sub = args.subcommand
   if states.actions[sub] then return require("clarifai.cli.change").run(sub, args) end
-  local h = HANDLERS[sub]
-  if h then return require(h[1])[h[2]](args) end
-  return nil, errors.new("usage", "unknown command '" .. tostring(sub) .. "'")
+  local h = assert(HANDLERS[sub], "no handler for a parsed subcommand")
+  return require(h[1])[h[2]](args)
 end
 
 return M

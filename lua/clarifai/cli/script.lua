@@ -24,9 +24,7 @@ function M.run(argv, ci)
   end
   local file = argv[ci + 1]
   if not file or file == "--help" or file == "-h" then
-    output.out("Usage: clarifai [--config PATH] [--context NAME] script FILE.lua [ARGS...]")
-    output.out("")
-    output.out("Runs FILE.lua with `require \"clarifai\"` available; `arg` holds ARGS.")
+    output.out(require("clarifai.cli.help").render({ "script" }))
     return file and 0 or 2
   end
   local chunk, lerr = loadfile(file)
@@ -44,14 +42,15 @@ function M.run(argv, ci)
 
   local script_arg = { [0] = file }
   for k = ci + 2, #argv do script_arg[#script_arg + 1] = argv[k] end
-  _ENV.arg = script_arg
+  rawset(_G, "arg", script_arg)
 
-  local ok, res = xpcall(chunk, function(e)
+  local unpack = require("clarifai.compat").unpack
+  local ok, res = xpcall(function() return chunk(unpack(script_arg)) end, function(e)
     if type(e) == "table" then return e end
     return tostring(e)
-  end, table.unpack(script_arg))
+  end)
   if ok then
-    return math.type(res) == "integer" and res or 0
+    return require("clarifai.compat").isinteger(res) and res or 0
   end
   if type(res) == "table" and res.exit_code and res.message then return nil, res end
   output.err("Error: " .. tostring(res))

@@ -9,23 +9,49 @@ local text = require "clarifai.text"
 
 local M = {}
 
-local usage, run_ids, one_id, ref_from, make_client = common.usage, common.run_ids, common.one_id,
-  common.ref_from, common.make_client
-local print_json, print_table, str, state_label = common.print_json, common.print_table, common.str,
-  common.state_label
-local batch_exit, RUN_ID_REQUIRED, error_view = common.batch_exit, common.RUN_ID_REQUIRED, errors.view
+local str, state_label = common.str, common.state_label
+
+-- Exit code of a read that a signal may have cut short.
+local function stopped_code(signal)
+  local code = common.stop_code(signal)
+  if code and signal then output.err("Stopped by " .. common.signal_name(signal) .. ".") end
+  return code
+end
 
 local function status(args)
-  local ids = run_ids(args)
-  if #ids == 0 then return usage(RUN_ID_REQUIRED) end
-  local full, err = require("clarifai.ids").resolve(ref_from(args))
+  local raw, source, from_stdin = common.run_ids(args)
+  if #raw == 0 then
+    if from_stdin then
+      output.err("no run ids on standard input: nothing to do")
+      return 0
+    end
+    return common.usage(common.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } })
+  end
+  local ids, ierr = require("clarifai.ids").unique(raw, "pipeline_version_run_id", source)
+  if not ids then return nil, ierr end
+  local full, err = common.resolve(args)
   if not full then return nil, err end
-  local c, cerr = make_client(args)
+  local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
-  local report, rerr = require("clarifai.runs").status(full, ids, { client = c })
+  local runs = require "clarifai.runs"
+  local report, rerr = runs.status(full, ids, { client = c, parallel = args.parallel, on_retry = common.retry_note })
   if not report then return nil, rerr end
+  local many = #ids > 1
+  if #report.runs == 0 and not report.signal then
+    -- nothing to show: the usual error, and the first failure's exit code
+    local first = report.errors[1].error
+    if not many then return nil, first end
+    if args.output == "json" then
+      local view = errors.view(first)
+      view.message = report.errors[1].run_id .. ": " .. common.describe(first)
+      output.err(json.encode({ error = view }))
+    else
+      for _, e in ipairs(report.errors) do output.err("Error: " .. e.run_id .. ": " .. common.describe(e.error)) end
+    end
+    return first.exit_code
+  end
   if args.output == "json" then
-    print_json({ runs = report.runs })
+    common.print_json(runs.status_view(report))
   else
     local rows = {}
     for _, r in ipairs(report.results) do
@@ -35,19 +61,20 @@ local function status(args)
       end
     end
     if #rows > 0 then
-      print_table({ "ID", "STATE", "CREATED_AT", "STARTED_AT", "ENDED_AT", "DURATION" }, rows)
+      common.print_table({ "ID", "STATE", "CREATED_AT", "STARTED_AT", "ENDED_AT", "DURATION" }, rows)
     end
-  end
-  for _, r in ipairs(report.results) do
-    if r.error then
-      if args.output == "json" and #ids == 1 then
-        output.err(json.encode({ error = error_view(r.error) }))
+    for _, e in ipairs(report.errors) do
+      if e.error.kind == "not_sent" then
+        output.err("not read: " .. e.run_id)
       else
-        output.err("Error: " .. (#ids > 1 and (r.run_id .. ": ") or "") .. r.error.message)
+        output.err("Error: " .. (many and (e.run_id .. ": ") or "") .. common.describe(e.error))
       end
     end
   end
-  return batch_exit(report.results)
+  local stop = stopped_code(report.signal)
+  if stop then return stop end
+  if #report.errors > 0 then return errors.exit_codes.partial end
+  return 0
 end
 
 local function split_csv(s)
@@ -57,18 +84,22 @@ local function split_csv(s)
 end
 
 local function list(args)
-  local full, err = require("clarifai.ids").resolve(ref_from(args))
+  local full, err = common.resolve(args)
   if not full then return nil, err end
   local runs = require "clarifai.runs"
   local codes, serr = runs.status_codes(split_csv(args.status))
   if not codes then return nil, serr end
-  local c, cerr = make_client(args)
+  local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
-  local res, lerr = runs.list(full, { status = codes, page = args.page, per_page = args.per_page, all = args.all },
-    { client = c })
-  if not res then return nil, lerr end
+  local res, info = runs.list(full, { status = codes, page = args.page, per_page = args.per_page, all = args.all },
+    { client = c, on_retry = common.retry_note })
+  if not res then
+    if info.kind == "interrupted" then return stopped_code(info.signal) or errors.exit_codes.interrupted end
+    return nil, info
+  end
+  for _, w in ipairs(info.warnings) do output.err("warning: " .. w) end
   if args.output == "json" then
-    print_json(res)
+    common.print_json(res)
   elseif args.output == "ids" then
     for _, r in ipairs(res.runs) do
       if type(r.id) == "string" then output.out(text.sanitize(r.id)) end
@@ -82,23 +113,30 @@ local function list(args)
     if #rows == 0 then
       output.err("No pipeline version runs found.")
     else
-      print_table({ "ID", "USER_ID", "APP_ID", "PIPELINE_VERSION_ID", "STATUS", "CREATED_AT" }, rows)
+      common.print_table({ "ID", "USER_ID", "APP_ID", "PIPELINE_VERSION_ID", "STATUS", "CREATED_AT" }, rows)
+    end
+    if info.more and not args.all then
+      output.err(string.format("(a full page of %d: there may be more; see --page %d, or --all)", res.per_page,
+        res.page + 1))
     end
   end
-  return 0
+  return stopped_code(nil) or 0
 end
 
 local function history(args)
-  local id = one_id(args)
-  if not id then return usage(RUN_ID_REQUIRED) end
-  local full, err = require("clarifai.ids").resolve(ref_from(args))
+  local id = common.one_id(args)
+  if not id then return common.usage(common.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } }) end
+  local full, err = common.resolve(args)
   if not full then return nil, err end
-  local c, cerr = make_client(args)
+  local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
-  local res, herr = require("clarifai.runs").history(full, id, { client = c })
-  if not res then return nil, herr end
+  local res, herr = require("clarifai.runs").history(full, id, { client = c, on_retry = common.retry_note })
+  if not res then
+    if herr.kind == "interrupted" then return stopped_code(herr.signal) or errors.exit_codes.interrupted end
+    return nil, herr
+  end
   if args.output == "json" then
-    print_json(res)
+    common.print_json(res)
   else
     local rows = {}
     for _, l in ipairs(res.status_logs) do
@@ -110,17 +148,17 @@ local function history(args)
     if #rows == 0 then
       output.err("No status changes recorded for " .. text.sanitize(id) .. ".")
     else
-      print_table({ "TIME", "STATE", "MESSAGE", "BY" }, rows)
+      common.print_table({ "TIME", "STATE", "MESSAGE", "BY" }, rows)
     end
   end
-  return 0
+  return stopped_code(nil) or 0
 end
 
 local function transitions(args)
   if args.output == "json" then
-    print_json(states.view())
+    common.print_json(states.view())
   else
-    output.out(states.table_text())
+    output.out(require("clarifai.cli.help").transitions_text())
   end
   return 0
 end

@@ -369,7 +369,7 @@ function Api:record(req)
   for k, v in pairs(req.headers) do headers[k] = v end
   self.requests[#self.requests + 1] = {
     seq = self.seq, time = req.time, method = req.method, path = req.path,
-    query = req.query, headers = headers, body = req.body,
+    query = req.query, headers = headers, body = req.body, conn = req.conn,
   }
 end
 

@@ -1,0 +1,245 @@
+-- Every command and flag of `clarifai`, once. The argparse tree
+-- (clarifai.cli.parser), the fast path (clarifai.cli.fastargs), help texts
+-- (clarifai.cli.help) and completion scripts (clarifai.cli.completion) are
+-- all built from this table, and defaults come from clarifai.defaults, so
+-- none of them can disagree. A new flag goes here and nowhere else.
+
+local defaults = require "clarifai.defaults"
+
+local M = {}
+
+-- Value kinds: convert(text) -> value | nil, problem.
+local function number_kind(min_exclusive)
+  return function(s)
+    local n = tonumber(s)
+    if not n or n ~= n or n == math.huge or n < 0 or (min_exclusive and n == 0) then
+      return nil, min_exclusive and "must be a positive number of seconds" or "must be a non-negative number of seconds"
+    end
+    return n
+  end
+end
+
+M.kinds = {
+  text = function(s) return s end,
+  seconds = number_kind(false),         -- 0 allowed (e.g. --timeout 0: look once)
+  positive_seconds = number_kind(true), -- timeouts and intervals where 0 is meaningless
+  count = function(s)
+    local n = tonumber(s)
+    if not n or n ~= math.floor(n) or n < 1 or n > 1024 * 1024 then return nil, "must be a positive whole number" end
+    return math.floor(n)
+  end,
+}
+
+-- An option: names (the first is the canonical one; for argparse, a name
+-- with "_" also accepts "-"), target key, argname (nil for a flag), kind,
+-- default, choices, help, complete ("file", "context", "state", or choices).
+local function opt(t) return t end
+
+local RUN_ID = opt { names = { "--pipeline_version_run_id", "--pipeline-version-run-id" },
+  target = "pipeline_version_run_id", argname = "ID", kind = "text", help = "The run id (a positional id wins)." }
+
+local SCOPE = {
+  opt { names = { "--user_id", "--user-id" }, target = "user_id", argname = "ID", kind = "text",
+    help = "User id (default: from config-lock.yaml)." },
+  opt { names = { "--app_id", "--app-id" }, target = "app_id", argname = "ID", kind = "text",
+    help = "App id (default: from config-lock.yaml)." },
+  opt { names = { "--pipeline_id", "--pipeline-id" }, target = "pipeline_id", argname = "ID", kind = "text",
+    help = "Pipeline id (default: from config-lock.yaml)." },
+  opt { names = { "--pipeline_version_id", "--pipeline-version-id" }, target = "pipeline_version_id",
+    argname = "ID", kind = "text", help = "Pipeline version id (default: from config-lock.yaml)." },
+}
+
+local NET = {
+  opt { names = { "--connect-timeout", "--connect_timeout" }, target = "connect_timeout", argname = "S",
+    kind = "positive_seconds", default = defaults.connect_timeout, env = "CLARIFAI_CONNECT_TIMEOUT",
+    help = "Seconds to establish a connection." },
+  opt { names = { "--request-timeout", "--request_timeout" }, target = "request_timeout", argname = "S",
+    kind = "positive_seconds", default = defaults.request_timeout, env = "CLARIFAI_REQUEST_TIMEOUT",
+    help = "Seconds for one HTTP attempt." },
+  opt { names = { "--deadline" }, target = "deadline", argname = "S", kind = "positive_seconds",
+    default = defaults.deadline, env = "CLARIFAI_DEADLINE",
+    help = "Seconds for one run's change, retries and reconciliation included." },
+}
+
+local function output(choices, default)
+  return opt { names = { "-o", "--output" }, target = "output", argname = "FORMAT", kind = "text",
+    choices = choices, default = default, help = "Output format: " .. table.concat(choices, ", ") .. "." }
+end
+
+local PARALLEL = opt { names = { "--parallel" }, target = "parallel", argname = "N", kind = "count",
+  default = defaults.parallel, help = "Requests in flight at once." }
+
+local NO_PROGRESS = opt { names = { "--no-progress" }, target = "no_progress",
+  help = "No live progress line on stderr (it is shown only on a terminal)." }
+
+-- Options every command takes, before or after its name.
+M.global = {
+  opt { names = { "--config" }, target = "config", argname = "PATH", kind = "text", complete = "file",
+    help = "Config file (default ~/.config/clarifai/config)." },
+  opt { names = { "--context" }, target = "context", argname = "NAME", kind = "text", complete = "context",
+    help = "Context of the config file to use (default: its current_context)." },
+  opt { names = { "--verbose", "-v" }, target = "verbose",
+    help = "Show each HTTP request (token redacted) and its outcome on stderr." },
+  opt { names = { "--debug" }, target = "debug", help = "Show a traceback for internal errors." },
+}
+
+local function concat(...)
+  local out = {}
+  for _, part in ipairs({ ... }) do
+    if part.names then out[#out + 1] = part else
+      for _, o in ipairs(part) do out[#out + 1] = o end
+    end
+  end
+  return out
+end
+
+local IDS_ARG = { name = "ids", argname = "PIPELINE_VERSION_RUN_ID", many = true,
+  help = "Run ids; - reads them from standard input (one or more per line; blank lines and # comments skipped)." }
+local ID_ARG = { name = "id", argname = "PIPELINE_VERSION_RUN_ID", optional = true, help = "The run id." }
+
+local function change_command(name, summary)
+  return {
+    name = name, summary = summary, kind = "change", action = name,
+    args = { IDS_ARG },
+    options = concat(RUN_ID, SCOPE, PARALLEL,
+      opt { names = { "-y", "--yes" }, target = "yes",
+        help = name == "cancel" and "Do not ask before cancelling more than one run."
+          or "Accepted for symmetry with cancel (nothing to confirm)." },
+      opt { names = { "--wait" }, target = "wait", help = "Wait until the transition has happened." },
+      opt { names = { "--timeout" }, target = "timeout", argname = "S", kind = "seconds",
+        default = defaults.wait_timeout, help = "With --wait: give up after this many seconds (exit 124)." },
+      opt { names = { "--interval" }, target = "interval", argname = "S", kind = "positive_seconds",
+        default = defaults.wait_interval, help = "With --wait: seconds between polls." },
+      opt { names = { "--dry-run" }, target = "dry_run",
+        help = "Print the exact HTTP request(s), token redacted, and send nothing." },
+      NO_PROGRESS,
+      output({ "text", "json", "jsonl" }, "text"), NET),
+  }
+end
+
+M.commands = {
+  {
+    name = "pipelinerun", aliases = { "pr" }, summary = "Monitor and control pipeline runs.",
+    kind = "group",
+    commands = {
+      change_command("pause", "Pause a pipeline version run."),
+      change_command("cancel", "Cancel a pipeline version run."),
+      change_command("resume", "Resume a paused pipeline version run."),
+      {
+        name = "status", aliases = { "get" }, summary = "Show the state and times of runs.",
+        description = "Show each run's state, created, started and ended times (RFC 3339 UTC, as the API "
+          .. "gives them) and total run duration.",
+        args = { IDS_ARG },
+        options = concat(RUN_ID, SCOPE, PARALLEL, output({ "table", "json" }, "table"), NET),
+      },
+      {
+        name = "list", aliases = { "ls" }, summary = "List the runs of a pipeline version.",
+        description = "List the runs of a pipeline version, newest first, a page at a time.",
+        options = concat(SCOPE,
+          opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
+            help = "Only runs in these states (comma-separated: running,paused,…)." },
+          opt { names = { "--page", "--page_no", "--page-no" }, target = "page", argname = "N", kind = "count",
+            default = 1, help = "Page number." },
+          opt { names = { "--per_page", "--per-page" }, target = "per_page", argname = "N", kind = "count",
+            default = defaults.list_per_page, help = "Runs per page." },
+          opt { names = { "--all" }, target = "all",
+            help = "Follow every page (at most " .. defaults.list_max .. " runs)." },
+          output({ "table", "json", "ids" }, "table"), NET),
+      },
+      {
+        name = "monitor", summary = "Watch a run's state and logs until it ends.",
+        args = { ID_ARG },
+        options = concat(RUN_ID, SCOPE,
+          opt { names = { "--timeout" }, target = "timeout", argname = "S", kind = "seconds",
+            default = defaults.monitor_timeout, help = "Give up after this many seconds (exit 124)." },
+          opt { names = { "--monitor_interval", "--monitor-interval", "--interval" }, target = "monitor_interval",
+            argname = "S", kind = "positive_seconds", default = defaults.monitor_interval,
+            help = "Seconds between polls." },
+          opt { names = { "--log_file", "--log-file" }, target = "log_file", argname = "PATH", kind = "text",
+            complete = "file", help = "Append log lines to this file instead of stdout." },
+          output({ "text", "jsonl", "json" }, "text"), NET),
+      },
+      {
+        name = "history", summary = "Show a run's status changes (who, when, why).",
+        description = "Show a run's status-change log: when each state was entered, by whom and why.",
+        args = { ID_ARG },
+        options = concat(RUN_ID, SCOPE, output({ "table", "json" }, "table"), NET),
+      },
+      {
+        name = "transitions", summary = "Show the state transition table.",
+        options = { output({ "text", "json" }, "text") },
+      },
+    },
+  },
+  {
+    name = "completion", summary = "Print a shell completion script.",
+    description = "Print a completion script for bash, zsh or fish.\n\n"
+      .. "  bash: source <(clarifai completion bash)\n"
+      .. "  zsh:  clarifai completion zsh > \"${fpath[1]}/_clarifai\"\n"
+      .. "  fish: clarifai completion fish > ~/.config/fish/completions/clarifai.fish",
+    args = { { name = "shell", argname = "SHELL", choices = { "bash", "zsh", "fish" }, help = "bash, zsh or fish." } },
+    options = {},
+  },
+  {
+    name = "script", summary = "Run a Lua workflow with the library loaded.",
+    description = "Run a Lua workflow with the library loaded.\n\n"
+      .. "`require \"clarifai\"` gives the library; its default client comes from the same\n"
+      .. "--config, --context and environment as every command. `arg` holds the arguments.",
+    args = { { name = "file", argname = "FILE.lua", help = "The Lua file." },
+             { name = "args", argname = "ARGS", many = true, help = "Arguments for the script." } },
+    options = {},
+  },
+  {
+    name = "help", summary = "Show help for a command.",
+    description = "Show help for a command: clarifai help pr pause.",
+    args = { { name = "topic", argname = "COMMAND", many = true, help = "The command." } },
+    options = {},
+  },
+}
+
+-- find(path) -> the command spec at a path of names or aliases
+-- ({"pr", "pause"}), or nil; the root is {}.
+local ROOT = { name = "clarifai", kind = "group", commands = M.commands, options = {} }
+M.root = ROOT
+
+local function child(cmd, word)
+  for _, sub in ipairs(cmd.commands or {}) do
+    if sub.name == word then return sub end
+    for _, a in ipairs(sub.aliases or {}) do
+      if a == word then return sub end
+    end
+  end
+  return nil
+end
+M.child = child
+
+function M.find(path)
+  local cmd = ROOT
+  for _, word in ipairs(path) do
+    cmd = child(cmd, word)
+    if not cmd then return nil end
+  end
+  return cmd
+end
+
+-- option_map(cmd) -> name -> option, for cmd's own options and the globals.
+function M.option_map(cmd)
+  local map = {}
+  for _, list in ipairs({ M.global, cmd.options or {} }) do
+    for _, o in ipairs(list) do
+      for _, n in ipairs(o.names) do map[n] = o end
+    end
+  end
+  return map
+end
+
+-- The defaults a parsed command starts from: target -> value.
+function M.defaults_of(cmd)
+  local out = {}
+  for _, o in ipairs(cmd.options or {}) do
+    if o.default ~= nil and not o.env then out[o.target] = o.default end
+  end
+  return out
+end
+
+return M
