@@ -34,7 +34,13 @@ pipeline:
 LOCK
 
 failed=0
-say() { printf '\n\033[1m# %s\033[0m\n' "$*"; }
+# Bold headings only on a terminal that can show them (not with NO_COLOR,
+# TERM=dumb or when the output goes to a file or pipe).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ] && [ "${TERM:-dumb}" != dumb ]; then
+  say() { printf '\n\033[1m# %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n# %s\n' "$*"; }
+fi
 run() { # show and run a command; `run !` expects a failure
   expect=0
   if [ "$1" = "!" ]; then expect=1; shift; fi
@@ -71,6 +77,19 @@ say "Several runs at once, waiting until each is really paused:"
 run "$clarifai" pr pause run-train-02 run-train-01 --wait --timeout 30 --interval 0.5
 say "The same as JSON, for scripts:"
 run "$clarifai" pr resume run-train-02 -o json
+say "A batch of 200 runs against a slow server, stopped by SIGINT after a second: every run is reported once (paused, unknown or not sent), then how to send the rest."
+curl -s -X POST "$url/_emulator/runs" -d '{"prefix":"batch-","count":200}' > /dev/null
+curl -s -X POST "$url/_emulator/faults" -d '{"kind":"delay","method":"PATCH","seconds":0.3,"times":1000}' > /dev/null
+printf '$ %s\n' "clarifai pr list --status running --all -o ids | grep '^batch-' | timeout -s INT 1 clarifai pr pause -"
+"$clarifai" pr list --status running --all -o ids | grep '^batch-' \
+  | timeout --preserve-status -s INT 1 "$clarifai" pr pause - > batch.out 2> batch.err
+rc=$?
+printf '  (%d "has been paused" lines on stdout, %d "not sent:" lines on stderr; its last lines:)\n' \
+  "$(wc -l < batch.out)" "$(grep -c '^not sent: ' batch.err)"
+grep -v '^not sent: ' batch.err | tail -n 5 | sed 's/^/  /'
+printf '  (exit %d)\n' "$rc"
+[ "$rc" = 130 ] || failed=1
+curl -s -X DELETE "$url/_emulator/faults" > /dev/null
 say "A missing run id is a usage error (exit 2) and sends nothing:"
 run ! "$clarifai" pr resume --app_id demo-app
 echo

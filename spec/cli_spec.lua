@@ -52,15 +52,7 @@ local function lockdir(text)
 end
 
 describe("clarifai CLI", function()
-  setup(function()
-    emu = emulator.start({ tick = 0, token = TOKEN })
-  end)
-  teardown(function()
-    if emu then emu:stop() end
-  end)
-  before_each(function()
-    emu:reset()
-  end)
+  emu = emulator.fixture({ tick = 0, token = TOKEN })
 
   describe("help", function()
     it("documents the exit codes and the environment at the top level", function()

@@ -35,19 +35,7 @@ local function read_file(path)
 end
 
 describe("emulator", function()
-  local emu
-
-  setup(function()
-    emu = emulator.start({ tick = 0 })
-  end)
-
-  teardown(function()
-    if emu then emu:stop() end
-  end)
-
-  before_each(function()
-    emu:reset()
-  end)
+  local emu = emulator.fixture({ tick = 0 })
 
   local function state_of(id)
     local _, body = emu:api("GET", run_path(id))

@@ -51,15 +51,7 @@ end
 local function no_env_pat() return { "CLARIFAI_PAT" } end
 
 describe("reliability", function()
-  setup(function()
-    emu = emulator.start({ tick = 0, token = { TOKEN, "0123" } })
-  end)
-  teardown(function()
-    if emu then emu:stop() end
-  end)
-  before_each(function()
-    emu:reset()
-  end)
+  emu = emulator.fixture({ tick = 0, token = { TOKEN, "0123" } })
 
   describe("configuration and credentials", function()
     it("1: no token anywhere: exit 3 naming CLARIFAI_PAT and the config path, nothing sent", function()

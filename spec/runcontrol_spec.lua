@@ -16,23 +16,13 @@ local args = cli.args
 
 local run = cli.runner(function() return emu.url end, TOKEN)
 
-local function count(method)
-  local n = 0
-  for _, req in ipairs(emu:requests()) do
-    if req.method == method then n = n + 1 end
-  end
-  return n
-end
+local function count(method) return emu:count(method) end
 
 local function state(id)
   return emu:get_run(id).orchestration_status.status.code
 end
 
-local function lines(s)
-  local out = {}
-  for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
-  return out
-end
+local lines = cli.lines
 
 -- The flat error object of the README's schema.
 local ERROR_KEYS = { "exit_code", "kind", "message", "http_status", "api_code", "api_name", "req_id" }
@@ -47,15 +37,7 @@ local function assert_error_object(e)
 end
 
 describe("run control", function()
-  setup(function()
-    emu = emulator.start({ tick = 0, token = TOKEN })
-  end)
-  teardown(function()
-    if emu then emu:stop() end
-  end)
-  before_each(function()
-    emu:reset()
-  end)
+  emu = emulator.fixture({ tick = 0, token = TOKEN })
 
   describe("many ids", function()
     it("changes every run concurrently, a line per run as it finishes, with a summary", function()

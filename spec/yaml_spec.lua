@@ -40,11 +40,7 @@ local function odd_values(v, found)
   return found
 end
 
-local function count(t)
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n
-end
+local count = require("support.cli").count
 
 describe("clarifai.yaml.core", function()
   describe("module", function()

@@ -85,53 +85,6 @@ function M.can(action, code)
   return a ~= nil and a.allowed[code] == true
 end
 
-local function labels(codes)
-  local out = {}
-  for i, c in ipairs(codes) do out[i] = M.label(c) end
-  return out
-end
-
-local function join_or(words)
-  if #words == 1 then return words[1] end
-  return table.concat(words, ", ", 1, #words - 1) .. " or " .. words[#words]
-end
-
--- The sentence each command's --help shows; the wording of the first
--- sentence is the Python CLI's.
-function M.rule_sentence(action)
-  if action == "pause" then
-    return "Pausing is allowed only when the pipeline run is in "
-      .. join_or(labels(M.actions.pause.from)) .. " state."
-  elseif action == "cancel" then
-    local t = {}
-    for _, s in ipairs(M.list) do
-      if s.terminal then t[#t + 1] = s.label end
-    end
-    return "Cancelling is allowed when the pipeline run is not already in a terminal state ("
-      .. join_or(t) .. ")."
-  elseif action == "resume" then
-    return "Resuming is allowed only when the pipeline run is in "
-      .. join_or(labels(M.actions.resume.from)) .. " state."
-  end
-  error("unknown action " .. tostring(action), 2)
-end
-
--- Rows of the transition table: action, allowed from, result.
-function M.table_rows()
-  local rows = {}
-  for _, name in ipairs(M.action_order) do
-    local a = M.actions[name]
-    rows[#rows + 1] = {
-      action = name,
-      from = labels(a.from),
-      to = M.label(a.target),
-      target = a.target,
-      from_codes = a.from,
-    }
-  end
-  return rows
-end
-
 -- The table as data: what `clarifai pr transitions -o json` prints.
 function M.view()
   local array_mt = require("clarifai.json").array_mt
@@ -139,27 +92,13 @@ function M.view()
   for i, s in ipairs(M.list) do
     all[i] = { name = s.name, code = s.code, label = s.label, terminal = s.terminal == true }
   end
-  for i, r in ipairs(M.table_rows()) do
+  for i, name in ipairs(M.action_order) do
+    local a = M.actions[name]
     local from = setmetatable({}, array_mt)
-    for k, code in ipairs(r.from_codes) do from[k] = M.name(code) end
-    rows[i] = { action = r.action, from = from, to = M.name(r.target), target_code = r.target }
+    for k, code in ipairs(a.from) do from[k] = M.name(code) end
+    rows[i] = { action = name, from = from, to = M.name(a.target), target_code = a.target }
   end
   return { states = all, transitions = rows }
-end
-
--- The transition table as plain text, for `clarifai pr --help`.
-function M.table_text()
-  local lines = { string.format("  %-8s %-28s %s", "ACTION", "ALLOWED FROM", "RESULT") }
-  for _, r in ipairs(M.table_rows()) do
-    lines[#lines + 1] = string.format("  %-8s %-28s %s", r.action,
-      table.concat(r.from, ", "), r.to)
-  end
-  local t = {}
-  for _, s in ipairs(M.list) do
-    if s.terminal then t[#t + 1] = s.label end
-  end
-  lines[#lines + 1] = "  Terminal states (no further change): " .. table.concat(t, ", ") .. "."
-  return table.concat(lines, "\n")
 end
 
 return M

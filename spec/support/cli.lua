@@ -95,6 +95,81 @@ function M.run(args, opts)
   return r
 end
 
+--[[
+spawn(args, opts) -> handle: starts the CLI in the background, detached
+from any terminal, stdout and stderr to files (opts: env, stdin, cwd).
+  handle:kill(sig)        send a signal ("INT", "TERM", "HUP")
+  handle:wait(seconds)    -> exit code, seconds from the call to the exit | nil
+  handle:out(), handle:err(), handle:close()
+]]
+local Proc = {}
+Proc.__index = Proc
+
+function M.spawn(args, opts)
+  opts = opts or {}
+  local dir = M.tmpdir()
+  local h = setmetatable({ dir = dir }, Proc)
+  M.write(dir .. "/stdin", opts.stdin or "")
+  local envs = { "env" }
+  for _, k in ipairs(SCRUB) do envs[#envs + 1] = "-u " .. k end
+  envs[#envs + 1] = "HOME=" .. shell_quote(opts.home or dir)
+  for k, v in pairs(opts.env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
+  local argv = {}
+  for i, a in ipairs(args) do argv[i] = shell_quote(a) end
+  local inner = string.format("echo $$ > %s; exec %s lua5.4 %s %s <%s >%s 2>%s", shell_quote(dir .. "/pid"),
+    table.concat(envs, " "), shell_quote(M.bin), table.concat(argv, " "), shell_quote(dir .. "/stdin"),
+    shell_quote(dir .. "/out"), shell_quote(dir .. "/err"))
+  local outer = string.format("cd %s && (setsid -w sh -c %s; echo $? > %s.tmp; mv %s.tmp %s) >/dev/null 2>&1 &",
+    shell_quote(opts.cwd or dir), shell_quote(inner), shell_quote(dir .. "/rc"), shell_quote(dir .. "/rc"),
+    shell_quote(dir .. "/rc"))
+  os.execute(outer)
+  local deadline = now() + 5
+  while now() < deadline do
+    local pid = tonumber((slurp(dir .. "/pid"):match("%d+")))
+    if pid then h.pid = pid break end
+    os.execute("sleep 0.01")
+  end
+  assert(h.pid, "the CLI did not start")
+  return h
+end
+
+function Proc:kill(sig)
+  os.execute(string.format("kill -%s %d 2>/dev/null", sig, self.pid))
+  self.killed_at = now()
+end
+
+function Proc:wait(seconds)
+  local t0 = self.killed_at or now()
+  local deadline = now() + (seconds or 30)
+  while now() < deadline do
+    local rc = slurp(self.dir .. "/rc"):match("%d+")
+    if rc then return tonumber(rc), now() - t0 end
+    os.execute("sleep 0.01")
+  end
+  return nil
+end
+
+function Proc:out() return slurp(self.dir .. "/out") end
+function Proc:err() return slurp(self.dir .. "/err") end
+function Proc:close()
+  if not slurp(self.dir .. "/rc"):match("%d+") then self:kill("KILL") self:wait(5) end
+  M.rmtree(self.dir)
+end
+
+-- The non-empty lines of s.
+function M.lines(s)
+  local out = {}
+  for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
+-- The number of keys of t.
+function M.count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
 -- The demo pipeline version's four id flags.
 M.IDS = {
   "--user_id", "demo-user", "--app_id", "demo-app",

@@ -65,88 +65,8 @@ local function kill(pid, sig)
   os.execute(string.format("kill -%s %d 2>/dev/null", sig, pid))
 end
 
--- Raw HTTP/1.1 client ------------------------------------------------------------
-
--- Opens a connection to the emulator (blocking, with a timeout).
-function M.connect(port, timeout)
-  local s = socket.tcp()
-  s:settimeout(timeout or 5)
-  local ok, err = s:connect("127.0.0.1", port)
-  if not ok then s:close() return nil, err end
-  s:setoption("tcp-nodelay", true)
-  return s
-end
-
--- Writes one request. headers: map; body: string or table (sent as JSON).
-function M.send_request(sock, method, path, body, headers)
-  if type(body) == "table" then body = cjson.encode(body) end
-  local lines = { string.format("%s %s HTTP/1.1", method, path), "Host: 127.0.0.1" }
-  for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
-  if body then lines[#lines + 1] = "Content-Length: " .. #body end
-  local data = table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or "")
-  return sock:send(data)
-end
-
--- Reads one response: {status, headers (lower-case names), body, head}.
--- On a cut-off response returns nil, err, and what did arrive.
-function M.read_response(sock)
-  local line, err = sock:receive("*l")
-  if not line then return nil, err, "" end
-  local status = tonumber(line:match("^HTTP/%d%.%d (%d+)"))
-  if not status then return nil, "bad status line: " .. line, "" end
-  local headers, head = {}, { line }
-  while true do
-    local h, herr = sock:receive("*l")
-    if not h then return nil, herr, "" end
-    if h == "" then break end
-    head[#head + 1] = h
-    local k, v = h:match("^([^:]+):%s*(.-)%s*$")
-    if k then headers[k:lower()] = v end
-  end
-  local res = { status = status, headers = headers, head = table.concat(head, "\n") }
-  if status == 100 then return M.read_response(sock) end
-  if (headers["transfer-encoding"] or ""):lower():find("chunked") then
-    local parts = {}
-    while true do
-      local size_line, serr = sock:receive("*l")
-      if not size_line then return nil, serr, table.concat(parts) end
-      local size = tonumber(size_line:match("^(%x+)"), 16)
-      if not size then return nil, "bad chunk size", table.concat(parts) end
-      if size == 0 then
-        repeat local t = sock:receive("*l") until not t or t == ""
-        break
-      end
-      local data, derr, partial = sock:receive(size)
-      if not data then return nil, derr, table.concat(parts) .. (partial or "") end
-      parts[#parts + 1] = data
-      sock:receive("*l")
-    end
-    res.body = table.concat(parts)
-  elseif headers["content-length"] then
-    local n = tonumber(headers["content-length"])
-    if n == 0 then res.body = "" return res end
-    local data, derr, partial = sock:receive(n)
-    if not data then return nil, derr, partial or "" end
-    res.body = data
-  else
-    local data, derr, partial = sock:receive("*a")
-    res.body = data or partial or ""
-    if not data and derr ~= "closed" then return nil, derr, res.body end
-  end
-  return res
-end
-
--- One request on a fresh connection, closed afterwards.
-function M.http(port, method, path, body, headers, timeout)
-  local sock, err = M.connect(port, timeout)
-  if not sock then return nil, err end
-  headers = headers or {}
-  headers.Connection = headers.Connection or "close"
-  M.send_request(sock, method, path, body, headers)
-  local res, rerr, partial = M.read_response(sock)
-  sock:close()
-  return res, rerr, partial
-end
+local http = require "support.http"
+M.connect, M.send_request, M.read_response, M.http = http.connect, http.send_request, http.read_response, http.http
 
 -- Emulator process ----------------------------------------------------------------
 
@@ -202,6 +122,21 @@ function M.start(opts)
   end
 end
 
+--[[
+fixture(opts) -> emu: for a describe block. Starts an emulator in setup,
+resets it before each test and stops it in teardown; the value returned
+stands for it throughout (emu.url, emu:requests(), ...).
+]]
+function M.fixture(opts)
+  local busted = require "busted"
+  local current
+  local proxy = setmetatable({}, { __index = function(_, k) return current[k] end })
+  busted.setup(function() current = M.start(opts) end)
+  busted.teardown(function() if current then current:stop() end end)
+  busted.before_each(function() current:reset() end)
+  return proxy
+end
+
 -- Kills the emulator and waits for it; safe to call more than once.
 function Emu:stop()
   if self.stopped then return end
@@ -248,6 +183,10 @@ end
 function Emu:requests() return self:control("GET", "/requests").requests end
 function Emu:reset(seed) return self:control("POST", "/reset", { seed = seed }) end
 function Emu:put_run(t) return self:control("POST", "/runs", t).run end
+-- count runs PREFIX1..PREFIXcount in one state (default Running)
+function Emu:put_runs(prefix, count, state)
+  return self:control("POST", "/runs", { prefix = prefix, count = count, state = state }).count
+end
 function Emu:get_run(id) return self:control("GET", "/runs/" .. id).run end
 function Emu:set_state(id, state, message)
   return self:control("POST", "/runs/" .. id .. "/state", { state = state, message = message }).run
@@ -260,6 +199,26 @@ function Emu:fault(t)
   if t.kind then t = { t } end
   return self:control("POST", "/faults", { faults = t }).faults
 end
+-- How many requests of this method the server has seen.
+function Emu:count(method)
+  local n = 0
+  for _, req in ipairs(self:requests()) do
+    if req.method == method then n = n + 1 end
+  end
+  return n
+end
+
+-- run id -> how many PATCH requests named it.
+function Emu:patched_ids()
+  local out = {}
+  for _, req in ipairs(self:requests()) do
+    if req.method == "PATCH" then
+      for _, item in ipairs(cjson.decode(req.body).pipeline_version_runs) do out[item.id] = (out[item.id] or 0) + 1 end
+    end
+  end
+  return out
+end
+
 function Emu:clear_faults() return self:control("DELETE", "/faults").faults end
 function Emu:shutdown() return self:control("POST", "/shutdown") end
 

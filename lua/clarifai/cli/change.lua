@@ -145,18 +145,9 @@ local function stop_hint(action, args, signal, not_sent, unknown)
 end
 
 local function change(action, args)
-  local ids_mod = require "clarifai.ids"
-  local raw, source, from_stdin = common.run_ids(args)
-  if #raw == 0 then
-    if from_stdin then
-      output.err("no run ids on standard input: nothing to do")
-      return 0
-    end
-    return common.usage(common.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } })
-  end
-  local ids, ierr = ids_mod.unique(raw, "pipeline_version_run_id", source)
+  local ids, ierr = common.checked_ids(args)
+  if ids == false then return 0 end
   if not ids then return nil, ierr end
-  raw = nil -- luacheck: ignore 311 (release the input: only the unique list is needed)
   local full, err = common.resolve(args)
   if not full then return nil, err end
   if args.dry_run then return dry_run(action, full, ids, args) end
@@ -177,11 +168,15 @@ local function change(action, args)
     if not first_fail or i < first_fail then first_fail, first_code = i, code end
   end
   local accepted, not_sent, unknown = {}, {}, {}
+  local single_error -- -o json of one run: its error also goes to stderr
   local outcome_of = {}
 
   local runs = require "clarifai.runs"
+  -- -o json keeps each result as encoded text, unless --wait must update it
+  local keep = mode == "json" and args.wait
+  local encoder = mode == "json" and not keep and runs.encoder(action) or nil
   local report, rerr = runs.apply(action, full, ids, {
-    client = c, parallel = args.parallel, collect = mode == "json",
+    client = c, parallel = args.parallel, collect = keep,
     should_stop = function() return output.broken end,
     on_retry = common.retry_note,
     on_result = function(r, i)
@@ -194,9 +189,11 @@ local function change(action, args)
         if r.outcome == "not_sent" then not_sent[#not_sent + 1] = r.run_id
         elseif r.outcome == "unknown" and r.stopped then unknown[#unknown + 1] = r.run_id end
       end
+      if encoder then encoder.add(r, i) end
+      if r.note and mode ~= "jsonl" then output.err("Note: run " .. r.run_id .. ": " .. r.note .. ".") end
+      if n == 1 and mode == "json" then single_error = r.error end
       if mode == "text" then
         report_line(action, r, many, args)
-        if r.note then output.err("Note: run " .. r.run_id .. ": " .. r.note .. ".") end
       elseif mode == "jsonl" then
         local v = runs.result_view(r)
         v.index = i
@@ -257,13 +254,14 @@ local function change(action, args)
   output.end_progress()
 
   if mode == "json" then
-    for _, r in ipairs(report.results) do
-      if r.note then output.err("Note: run " .. r.run_id .. ": " .. r.note .. ".") end
+    if encoder then
+      encoder.write(summary, output.write)
+      output.write("\n")
+    else
+      common.print_json(runs.view(report))
     end
-    common.print_json(runs.view(report))
-    if n == 1 and report.results[1].error and not report.stopped then
-      output.err(json.encode({ error = errors.view(report.results[1].error) }))
-    end
+    local e = keep and report.results[1].error or single_error
+    if n == 1 and e and not report.stopped then output.err(json.encode({ error = errors.view(e) })) end
   elseif mode == "jsonl" then
     common.print_json({ summary = summary })
   elseif many or report.stopped then

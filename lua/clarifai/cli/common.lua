@@ -59,9 +59,29 @@ function M.run_ids(args)
   return out, source, stdin_used
 end
 
--- The one run id of monitor/history (positional wins over the flag).
+--[[
+checked_ids(args) -> unique checked ids | nil, err | false (stdin held no
+ids: the note is printed; nothing to do, exit 0)
+]]
+function M.checked_ids(args)
+  local raw, source, from_stdin = M.run_ids(args)
+  if #raw == 0 then
+    if from_stdin then
+      output.err("no run ids on standard input: nothing to do")
+      return false
+    end
+    return M.usage(M.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } })
+  end
+  return require("clarifai.ids").unique(raw, "pipeline_version_run_id", source)
+end
+
+-- The one run id of monitor/history (positional wins over the flag),
+-- checked | nil, err.
 function M.one_id(args)
-  return args.id or args.pipeline_version_run_id
+  local id = args.id or args.pipeline_version_run_id
+  if not id then return M.usage(M.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } }) end
+  return require("clarifai.ids").check(id, "pipeline_version_run_id",
+    args.id and "argument 1" or "--pipeline_version_run_id")
 end
 
 local SCOPE = { "user_id", "app_id", "pipeline_id", "pipeline_version_id" }

@@ -177,7 +177,10 @@ M.commands = {
       .. "  bash: source <(clarifai completion bash)\n"
       .. "  zsh:  clarifai completion zsh > \"${fpath[1]}/_clarifai\"\n"
       .. "  fish: clarifai completion fish > ~/.config/fish/completions/clarifai.fish",
-    args = { { name = "shell", argname = "SHELL", choices = { "bash", "zsh", "fish" }, help = "bash, zsh or fish." } },
+    -- "contexts" (not shown in help) prints the config's context names: the
+    -- scripts call it to complete --context
+    args = { { name = "shell", argname = "SHELL", choices = { "bash", "zsh", "fish" }, hidden_choices = { "contexts" },
+      help = "bash, zsh or fish." } },
     options = {},
   },
   {

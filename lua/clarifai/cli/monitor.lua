@@ -10,8 +10,8 @@ local text = require "clarifai.text"
 local M = {}
 
 local function monitor(args)
-  local id = common.one_id(args)
-  if not id then return common.usage(common.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } }) end
+  local id, ierr = common.one_id(args)
+  if not id then return nil, ierr end
   local full, err = common.resolve(args)
   if not full then return nil, err end
   local c, cerr = common.make_client(args)

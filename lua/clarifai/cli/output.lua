@@ -69,16 +69,26 @@ function M.end_progress()
   progress.enabled = false
 end
 
--- Line-buffered stdout: each result reaches a pipe as it happens.
+-- Each line reaches stdout (a pipe, a file) as it is printed. The flush is
+-- explicit because it, unlike a line-buffered write, reliably reports a
+-- failure (a full disk, a reader that went away).
+local streaming = false
 function M.stream()
-  io.stdout:setvbuf("line")
+  streaming = true
 end
 
 function M.out(line)
   erase()
   local ok = io.stdout:write(clean(line), "\n")
+  if ok and streaming then ok = io.stdout:flush() end
   if not ok then M.broken = true end
   return ok ~= nil
+end
+
+-- A piece of stdout (no newline added), for large documents.
+function M.write(piece)
+  erase()
+  if not io.stdout:write(clean(piece)) then M.broken = true end
 end
 
 function M.err(line)

@@ -48,7 +48,12 @@ local function add_command(parent, spec)
   for _, arg in ipairs(spec.args or {}) do
     local a = cmd:argument(arg.name):argname(arg.argname)
     if arg.many then a:args("*") elseif arg.optional then a:args("?") end
-    if arg.choices then a:choices(arg.choices) end
+    if arg.choices then
+      local all = {}
+      for _, c in ipairs(arg.choices) do all[#all + 1] = c end
+      for _, c in ipairs(arg.hidden_choices or {}) do all[#all + 1] = c end
+      a:choices(all)
+    end
   end
   for _, o in ipairs(spec.options or {}) do add_option(cmd, o) end
   if spec.commands then

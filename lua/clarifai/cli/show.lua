@@ -19,15 +19,8 @@ local function stopped_code(signal)
 end
 
 local function status(args)
-  local raw, source, from_stdin = common.run_ids(args)
-  if #raw == 0 then
-    if from_stdin then
-      output.err("no run ids on standard input: nothing to do")
-      return 0
-    end
-    return common.usage(common.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } })
-  end
-  local ids, ierr = require("clarifai.ids").unique(raw, "pipeline_version_run_id", source)
+  local ids, ierr = common.checked_ids(args)
+  if ids == false then return 0 end
   if not ids then return nil, ierr end
   local full, err = common.resolve(args)
   if not full then return nil, err end
@@ -124,8 +117,8 @@ local function list(args)
 end
 
 local function history(args)
-  local id = common.one_id(args)
-  if not id then return common.usage(common.RUN_ID_REQUIRED, { missing = { "pipeline_version_run_id" } }) end
+  local id, ierr = common.one_id(args)
+  if not id then return nil, ierr end
   local full, err = common.resolve(args)
   if not full then return nil, err end
   local c, cerr = common.make_client(args)

@@ -226,6 +226,7 @@ function Api:list_runs(req, params, owner)
   if not u then return err end
   local page, per_page, filter = list_query(req)
   if not page then return fail(params, 400, 11100, "invalid page, per_page or status_codes") end
+  if self.world.config.ignore_paging then page = 1 end -- a server that ignores `page`
   local all = {}
   for _, run in ipairs(self.world:runs_of(u, params.a, params.p, params.v)) do
     if not filter or filter[run.code] then all[#all + 1] = self.world:run_json(run) end
@@ -497,6 +498,15 @@ function Api:control(req)
     w:reset(body.seed)
     self.requests, self.faults = {}, {}
     return control_reply(200, { ok = true })
+  elseif what == "runs" and #segs == 2 and m == "POST" and body.count ~= nil then
+    -- many runs at once: ids PREFIX1..PREFIXn, all in one state
+    local n = math.tointeger(body.count)
+    if not n or n < 1 or n > 1000000 then return control_error(400, "count must be 1..1000000") end
+    local code, err = code_arg(body.state or "JOB_RUNNING")
+    if not code then return control_error(400, err) end
+    local prefix = str(body.prefix) or "bulk-"
+    for i = 1, n do self.world:put_run({ id = prefix .. i, code = code }) end
+    return control_reply(200, { count = n })
   elseif what == "runs" and #segs == 2 and m == "POST" then
     return self:control_put_run(body)
   elseif what == "runs" and #segs >= 3 then
@@ -525,6 +535,9 @@ function Api:control(req)
       end
       for _, k in ipairs({ "reject_code", "reject_http" }) do
         if body[k] then body[k] = math.tointeger(body[k]) or body[k] end
+      end
+      if body.ignore_paging ~= nil and type(body.ignore_paging) ~= "boolean" then
+        return control_error(400, "ignore_paging must be true or false")
       end
       w:set_config(body)
     end

@@ -158,6 +158,7 @@ function World:reset(seed)
   self.config = copy(self.startup)
   self.users, self.apps, self.pipelines, self.versions = {}, {}, {}, {}
   self.runs, self.order = {}, 0
+  self.live = {} -- runs that may change by themselves (timers, scripts, delayed requests)
   self:ensure_version(M.DEMO.user, M.DEMO.app, M.DEMO.pipeline, M.DEMO.version)
   if seed then self:seed_demo(self.clock()) end
 end
@@ -183,12 +184,13 @@ end
 function World:set_config(t)
   local now = self.clock()
   self:advance(now)
-  for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay" }) do
+  for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay", "ignore_paging" }) do
     if t[k] ~= nil then self.config[k] = t[k] end
   end
   if t.tick ~= nil then
     -- Time spent under the old tick does not count toward the new one.
     for _, run in pairs(self.runs) do
+      self.live[run] = true
       if run.code == RUNNING then
         run.run_secs = run.run_secs + (now - run.since)
       end
@@ -255,6 +257,7 @@ function World:put_run(spec, now)
   end
   table.sort(run.script, function(x, y) return x.at < y.at end)
   self.runs[run.id] = run
+  self.live[run] = true
   return run
 end
 
@@ -264,6 +267,7 @@ end
 
 -- Moves a run to `code` at time t (user `by`, or "" for the server).
 function World:transition(run, code, t, by, message)
+  self.live[run] = true
   if run.code == RUNNING then
     local d = t - run.since
     run.run_secs = run.run_secs + d
@@ -328,9 +332,20 @@ function World:advance_run(run, now)
   end
 end
 
+-- Whether a run has anything that could move it without a request.
+function World:is_live(run)
+  return self:auto_at(run) ~= nil or run.script[1] ~= nil or run.pending[1] ~= nil
+    or (run.next_log_at ~= nil and run.code == RUNNING and self.config.tick > 0)
+end
+
+-- Brings every run that can move by itself up to `now` (only those: a
+-- world of 50 000 idle runs costs nothing per request).
 function World:advance(now)
   now = now or self.clock()
-  for _, run in pairs(self.runs) do self:advance_run(run, now) end
+  for run in pairs(self.live) do
+    self:advance_run(run, now)
+    if not self:is_live(run) then self.live[run] = nil end
+  end
   return now
 end
 
@@ -396,6 +411,7 @@ function World:apply_patch(changes, by)
       pending[#pending + 1] = {
         at = now + delay, code = ch.code, action = ch.action, by = by, message = message,
       }
+      self.live[ch.run] = true
       table.sort(pending, function(x, y) return x.at < y.at end)
     else
       self:transition(ch.run, ch.code, now, by, message)
