@@ -79,28 +79,29 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The whole check: build, specs, specs under ASan+UBSan, luacheck, rockspec.
+# The whole check. Every stage appends "stage passed failed" to
+# $(RESULTS) and exits non-zero when it fails; `make test` runs them all
+# anyway, then the summary fails if any stage failed or never reported
+# (e.g. its build broke). Each stage also works alone: `make lint`.
+RESULTS ?= $(CURDIR)/$(BUILD)/results.txt
+export RESULTS
+STAGES  = unit asan valgrind fuzz luacheck rockspec bench-smoke
+STAGE   = sh tools/stage.sh $(RESULTS)
+
 test: deps
-	@rm -f $(BUILD)/results.txt; mkdir -p $(BUILD)
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory test-unit || true
-	@$(MAKE) --no-print-directory test-asan || true
-	@$(MAKE) --no-print-directory test-valgrind || true
-	@$(MAKE) --no-print-directory fuzz || true
-	@$(MAKE) --no-print-directory lint || true
-	@$(MAKE) --no-print-directory rock-check || true
-	@$(MAKE) --no-print-directory bench-smoke || true
+	@rm -f $(RESULTS); mkdir -p $(BUILD)
+	@for t in test-unit test-asan test-valgrind fuzz lint rock-check bench-smoke; do \
+	  $(MAKE) --no-print-directory $$t || true; done
 	@$(MAKE) --no-print-directory check-summary
 
-# Each stage appends "stage passed failed" to build/results.txt.
 test-unit: all
-	@sh spec/run-busted.sh unit $(BUSTED)
+	@RESULTS=$(RESULTS) sh spec/run-busted.sh unit $(BUSTED)
 
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  LIBFLAG="-shared -fsanitize=address,undefined" all
-	@ASAN_LIB=$$(clang -print-file-name=libclang_rt.asan-x86_64.so) \
+	@ASAN_LIB=$$(clang -print-file-name=libclang_rt.asan-x86_64.so) RESULTS=$(RESULTS) \
 	  CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 \
 	  sh spec/run-busted.sh asan $(BUSTED)
 
@@ -111,18 +112,19 @@ test-valgrind: all
 # libFuzzer on the YAML loader, time-boxed; new inputs go to build/, not the seeds.
 fuzz:
 	@mkdir -p $(BUILD)/fuzz-corpus
-	@clang -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -I$(LUA_INCDIR) fuzz/yaml_fuzz.c -o $(BUILD)/yaml_fuzz -llua$(LUA_VERSION) -lyaml
-	@if $(BUILD)/yaml_fuzz -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 \
-	    $(BUILD)/fuzz-corpus fuzz/corpus/yaml > $(BUILD)/fuzz.txt 2>&1; then \
-	  echo "fuzz: $$(grep -o 'Done [0-9]* runs[^$$]*' $(BUILD)/fuzz.txt | tail -1), no crash"; \
-	  echo "fuzz 1 0" >> $(BUILD)/results.txt; \
-	else tail -40 $(BUILD)/fuzz.txt; echo "fuzz 0 1" >> $(BUILD)/results.txt; fi
+	@$(STAGE) fuzz sh -c 'clang -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -I$(LUA_INCDIR) fuzz/yaml_fuzz.c -o $(BUILD)/yaml_fuzz -llua$(LUA_VERSION) -lyaml \
+	  && if $(BUILD)/yaml_fuzz -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 \
+	       $(BUILD)/fuzz-corpus fuzz/corpus/yaml > $(BUILD)/fuzz.txt 2>&1; then \
+	    echo "fuzz: $$(grep -o "Done [0-9]* runs[^$$]*" $(BUILD)/fuzz.txt | tail -1), no crash"; \
+	  else tail -40 $(BUILD)/fuzz.txt; exit 1; fi'
 
+# luacheck with the repository's .luacheckrc (complexity limit included).
+LINT_FILES ?= lua bin spec examples tools bench
 lint:
-	@if luacheck -q lua bin spec examples tools >$(BUILD)/luacheck.txt 2>&1; then \
-	  echo "luacheck: clean"; echo "luacheck 1 0" >> $(BUILD)/results.txt; \
-	else cat $(BUILD)/luacheck.txt; echo "luacheck 0 1" >> $(BUILD)/results.txt; fi
+	@mkdir -p $(BUILD)
+	@$(STAGE) luacheck sh -c 'if luacheck -q $(LINT_FILES) > $(BUILD)/luacheck.txt 2>&1; then echo "luacheck: clean"; \
+	  else cat $(BUILD)/luacheck.txt; exit 1; fi'
 
 rock-check:
 	@sh spec/rock-check.sh
@@ -133,13 +135,12 @@ bench: deps all
 
 # Every comparison with tiny counts, so the benchmarks cannot rot.
 bench-smoke: all
-	@if sh bench/run.sh --smoke > $(BUILD)/bench-smoke.txt 2>&1; then \
-	  echo "bench smoke: every comparison ran (build/bench-smoke.md)"; echo "bench-smoke 1 0" >> $(BUILD)/results.txt; \
-	else tail -30 $(BUILD)/bench-smoke.txt; echo "bench-smoke 0 1" >> $(BUILD)/results.txt; fi
+	@$(STAGE) bench-smoke sh -c 'if sh bench/run.sh --smoke > $(BUILD)/bench-smoke.txt 2>&1; then \
+	  echo "bench smoke: every comparison ran (build/bench-smoke.md)"; \
+	  else tail -30 $(BUILD)/bench-smoke.txt; exit 1; fi'
 
 check-summary:
-	@awk '{ p += $$2; f += $$3; printf "  %-10s %d passed, %d failed\n", $$1, $$2, $$3 } \
-	  END { printf "%d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(BUILD)/results.txt
+	@sh tools/summary.sh $(RESULTS) $(STAGES)
 
 demo: deps all
 	@sh examples/demo.sh

@@ -75,13 +75,13 @@ io.stdout:write("listening on 127.0.0.1:", lport, "\n")
 io.stdout:flush()
 
 -- A direction: bytes read from `src`, written to `dst` when due.
---   q: list of {at = release time, data = string | false (end of stream)}
+--   q[head..tail]: {at = release time, data = string | false (end of stream)}
 local dirs = {}      -- every live direction
 local by_src = {}    -- socket -> direction reading it
 local accepted = 0
 
 local function new_dir(src, dst, floor)
-  local d = { src = src, dst = dst, q = {}, head = 1, last = floor or 0, queued = 0, eof = false,
+  local d = { src = src, dst = dst, q = {}, head = 1, tail = 0, last = floor or 0, queued = 0, eof = false,
               done = false, peer = nil }
   dirs[d] = true
   by_src[src] = d
@@ -101,7 +101,8 @@ end
 local function push(d, data, t)
   local at = math.max(t + delay_of(), d.last)
   d.last = at
-  d.q[#d.q + 1] = { at = at, data = data }
+  d.tail = d.tail + 1
+  d.q[d.tail] = { at = at, data = data }
   if data then d.queued = d.queued + #data end
 end
 
@@ -145,7 +146,7 @@ end
 
 -- Writes what is due; returns true when due data could not all be written.
 local function flush(d, t)
-  while d.head <= #d.q do
+  while d.head <= d.tail do
     local item = d.q[d.head]
     if item.at > t then return false end
     if item.data == false then
@@ -170,7 +171,7 @@ local function flush(d, t)
     d.q[d.head] = nil
     d.head = d.head + 1
   end
-  d.q, d.head = {}, 1
+  d.q, d.head, d.tail = {}, 1, 0
   return false
 end
 

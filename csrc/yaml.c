@@ -53,6 +53,8 @@ typedef struct {
     yaml_event_t event;
     int parser_live;
     int event_live;
+    int base;        /* stack top below the tree being built */
+    int max_depth;
     /* levels[0] is the document; levels[1..max_depth] are containers. */
     level levels[];
 } loader;
@@ -360,7 +362,13 @@ static int open_container(lua_State *L, loader *ld, int *depth, int max_depth,
         return fail_at(L, &ev->start_mark, "yaml_limit",
                        "nesting is deeper than the limit", NULL, 0, tail);
     }
-    luaL_checkstack(L, LEVEL_SLOTS, "yaml: nesting too deep");
+    if (!lua_checkstack(L, 2 * LEVEL_SLOTS)) {
+        /* This VM's stack is smaller than max_depth needs (LuaJIT's is):
+           drop the partial tree, which frees room for the message. */
+        lua_settop(L, ld->base);
+        return fail_at(L, &ev->start_mark, "yaml_limit",
+                       "nesting is deeper than this Lua's stack allows", NULL, 0, NULL);
+    }
     /* Most mappings have a few keys: skip the first rehashes. */
     lua_createtable(L, 0, kind == LV_MAP ? 4 : 0);
     (*depth)++;
@@ -510,13 +518,29 @@ static void read_opts(lua_State *L, lua_Integer *max_size, lua_Integer *max_dept
     }
 }
 
-static int load_body(lua_State *L)
+/* build_call(text, loader): runs the parser (under lua_pcall: a raise,
+ * e.g. out of memory, comes back to l_load, which releases the loader). */
+static int build_call(lua_State *L)
 {
     size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
-    lua_Integer max_size = DEFAULT_MAX_SIZE, max_depth = DEFAULT_MAX_DEPTH;
-    loader *ld;
+    const char *text = lua_tolstring(L, 1, &len);
+    loader *ld = (loader *)lua_touserdata(L, 2);
+    ld->base = lua_gettop(L);
+    return build(L, ld, text, len, ld->max_depth);
+}
 
+/*
+ * load(text [, opts]). The loader's libyaml state is released as soon as
+ * the tree is built (or building failed), not left to the collector: a
+ * long-running host that loads many files keeps no parser buffers alive.
+ * The collector is paused while the tree is built (everything allocated is
+ * live, so collecting would only cost time: about a quarter of a large load).
+ */
+static int l_load(lua_State *L)
+{
+    size_t len;
+    luaL_checklstring(L, 1, &len);
+    lua_Integer max_size = DEFAULT_MAX_SIZE, max_depth = DEFAULT_MAX_DEPTH;
     read_opts(L, &max_size, &max_depth);
     if ((unsigned long long)len > (unsigned long long)max_size) {
         luaL_Buffer b;
@@ -529,35 +553,27 @@ static int load_body(lua_State *L)
     }
     lua_settop(L, 1); /* the text stays anchored at index 1 */
 
-    ld = (loader *)lua_newuserdatauv(
+    loader *ld = (loader *)lua_newuserdatauv(
         L, offsetof(loader, levels) + ((size_t)max_depth + 1) * sizeof(level), 0);
     ld->parser_live = 0;
     ld->event_live = 0;
-    luaL_setmetatable(L, LOADER_MT);
-    lua_toclose(L, -1);
+    ld->max_depth = (int)max_depth;
+    luaL_setmetatable(L, LOADER_MT); /* __gc releases it if anything below raises */
     if (!yaml_parser_initialize(&ld->parser))
         return luaL_error(L, "yaml: not enough memory");
     ld->parser_live = 1;
-    yaml_parser_set_input_string(&ld->parser, (const unsigned char *)text, len);
-    return build(L, ld, text, len, (int)max_depth);
-}
+    yaml_parser_set_input_string(&ld->parser, (const unsigned char *)lua_tostring(L, 1), len);
 
-/*
- * load(text [, opts]): the collector is paused while the tree is built
- * (everything allocated is live, so collecting would only cost time: about a
- * quarter of a large load) and restarted afterwards, also after an error.
- */
-static int l_load(lua_State *L)
-{
-    if (!lua_gc(L, LUA_GCISRUNNING)) return load_body(L);
-    int nargs = lua_gettop(L);
-    lua_pushcfunction(L, load_body);
-    lua_insert(L, 1);
-    lua_gc(L, LUA_GCSTOP);
-    int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
-    lua_gc(L, LUA_GCRESTART);
+    int gc_was_running = lua_gc(L, LUA_GCISRUNNING, 0);
+    if (gc_was_running) lua_gc(L, LUA_GCSTOP, 0);
+    lua_pushcfunction(L, build_call);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    int status = lua_pcall(L, 2, LUA_MULTRET, 0);
+    loader_release(ld);
+    if (gc_was_running) lua_gc(L, LUA_GCRESTART, 0);
     if (status != LUA_OK) return lua_error(L);
-    return lua_gettop(L);
+    return lua_gettop(L) - 2;
 }
 
 CLARIFAI_EXPORT int luaopen_clarifai_yaml_core(lua_State *L);

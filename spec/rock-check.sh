@@ -27,4 +27,5 @@ check "installed clarifai pr pause" sh -c "cd / && env -u CLARIFAI_PAT HOME='$tr
 kill "$emu_pid" 2>/dev/null; wait "$emu_pid" 2>/dev/null
 rm -rf "$tree" "$emu_out"
 echo "rockspec: $passed passed, $failed failed"
-echo "rockspec $passed $failed" >> build/results.txt
+echo "rockspec $passed $failed" >> "${RESULTS:-build/results.txt}"
+[ "$failed" -eq 0 ]

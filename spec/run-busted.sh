@@ -1,9 +1,10 @@
 #!/bin/sh
-# Runs the busted suite for one stage and appends "stage passed failed" to
-# build/results.txt. Usage: run-busted.sh STAGE BUSTED-COMMAND...
+# Runs the busted suite for one stage, appends "stage passed failed" to
+# $RESULTS (default build/results.txt) and exits non-zero when a spec failed
+# or busted itself did. Usage: run-busted.sh STAGE BUSTED-COMMAND...
 stage=$1; shift
 mkdir -p build
-log=build/busted-$stage.txt
+log=${LOG_DIR:-build}/busted-$stage.txt
 if [ -n "$ASAN_LIB" ]; then
   # Sanitizer runtime only in the lua5.4 processes (see spec/support/cli.lua).
   LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
@@ -19,4 +20,5 @@ if [ "$failed" -ne 0 ] || [ "$rc" -ne 0 ]; then
   grep -v '^ok ' "$log" | head -200
 fi
 echo "$stage: $passed passed, $failed failed"
-echo "$stage $passed $failed" >> build/results.txt
+echo "$stage $passed $failed" >> "${RESULTS:-build/results.txt}"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -189,6 +189,45 @@ describe("run control", function()
       assert.is_true(r.elapsed < 4)
     end)
 
+    it("polls many runs through the list endpoint, not one GET per run per poll", function()
+      emu:put_runs("w", 40)
+      emu:config({ transition_delay = 1.2 })
+      local ids = {}
+      for i = 1, 40 do ids[i] = "w" .. i end
+      local r = run(args("pr", "pause", ids, "--wait", "--interval", "0.2", "--timeout", "20", IDS))
+      assert.equal(0, r.code, r.err)
+      for i = 1, 40 do assert.equal(64008, state("w" .. i)) end
+      local lists, gets = 0, 0
+      for _, req in ipairs(emu:requests()) do
+        if req.method == "GET" and req.path:match("/runs$") then
+          lists = lists + 1
+          assert.matches("status_codes=64001", req.query, 1, true)
+          assert.matches("per_page=128", req.query, 1, true)
+        elseif req.method == "GET" then
+          gets = gets + 1
+        end
+      end
+      -- about 1.2 s / 0.2 s polls of one list page each; per-run GETs would be 40 a poll
+      assert.is_true(lists >= 3, lists .. " list pages")
+      assert.is_true(lists + gets <= 20, (lists + gets) .. " reads for 40 runs")
+      assert.is_true(r.elapsed < 1.2 + 2 * 0.2 + 1.5, "noticed late: " .. r.elapsed)
+    end)
+
+    it("reads a run the list no longer shows with a GET, and stops at once on another terminal state", function()
+      emu:config({ transition_delay = 5 })
+      for i = 1, 4 do emu:put_run({ id = "t" .. i, state = "JOB_RUNNING" }) end
+      emu:put_run({ id = "t5", state = "JOB_RUNNING", script = { { after = 0.4, state = "JOB_COMPLETED" } } })
+      local r = run(args("pr", "pause", "t1", "t2", "t3", "t4", "t5", "--wait", "--interval", "0.1", "--timeout",
+        "1", IDS))
+      assert.equal(124, r.code)
+      assert.matches("t5: cannot be paused: the run is Completed (JOB_COMPLETED)", r.err, 1, true)
+      local got = false
+      for _, req in ipairs(emu:requests()) do
+        if req.method == "GET" and req.path:match("/runs/t5$") then got = true end
+      end
+      assert.is_true(got, "t5 was read on its own once it left the list")
+    end)
+
     it("exits 124 on timeout, within the timeout plus one interval", function()
       emu:config({ transition_delay = 30 })
       local r = run(args("pr", "pause", "run-train-01", "--wait", "--timeout", "1", "--interval", "0.3", IDS))

@@ -58,4 +58,5 @@ vg 0 pr transitions -o json
 vg 5 --context dead pr status run-train-01
 vg 124 pr monitor run-train-02 --timeout 0.5 --monitor_interval 0.2
 echo "valgrind: $passed passed, $failed failed"
-echo "valgrind $passed $failed" >> build/results.txt
+echo "valgrind $passed $failed" >> "${RESULTS:-build/results.txt}"
+[ "$failed" -eq 0 ]

@@ -2,6 +2,7 @@
 -- of every reply into either a document or an error table. Nothing here
 -- sends or prints.
 
+local compat = require "clarifai.compat"
 local errors = require "clarifai.errors"
 local json = require "clarifai.json"
 local states = require "clarifai.states"
@@ -51,7 +52,6 @@ local THROTTLE_CODES = { [11003] = true, [11005] = true, [10030] = true }
 local function seg(s)
   return (s:gsub("[^%w%-._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
-M.segment = seg
 
 -- /v2/users/{u}/apps/{a}/pipelines/{p}/versions/{v}/runs
 function M.runs_path(ref)
@@ -67,7 +67,7 @@ end
 -- runs once per run of a batch, so it avoids a generic encoder).
 local encode_string = require("cjson").encode
 function M.patch_body(run_ids, code)
-  assert(math.type(code) == "integer", "state code must be an integer")
+  assert(compat.isinteger(code), "state code must be an integer")
   local runs = {}
   for i, id in ipairs(run_ids) do
     runs[i] = '{"id":' .. encode_string(id) .. ',"orchestration_status":{"status":{"code":' .. code .. '}}}'
@@ -75,11 +75,7 @@ function M.patch_body(run_ids, code)
   return '{"action":"overwrite","pipeline_version_runs":[' .. table.concat(runs, ",") .. ']}'
 end
 
-local function num(v)
-  if math.type(v) == "integer" then return v end
-  if type(v) == "number" and v == math.floor(v) then return math.tointeger(v) end
-  return nil
-end
+local num = compat.tointeger -- an integral number, or nil
 
 local NOT_SENT = {
   COULDNT_RESOLVE_HOST = true, COULDNT_RESOLVE_PROXY = true, COULDNT_CONNECT = true,
@@ -116,67 +112,73 @@ local function transport_error(resp, ctx)
   return errors.new("unknown", "no complete response from the API (" .. msg .. ")", fields)
 end
 
+-- A 3xx: redirects are never followed (the token must not travel).
+local function redirect_error(resp, fields)
+  local loc = (resp.headers or {}).location or resp.redirect_url or "(no Location)"
+  loc = text.sanitize(loc:gsub("//[^/@]*@", "//"))
+  return errors.new("transport", string.format(
+    "the API answered HTTP %d redirecting to %s; redirects are not followed", resp.status, text.truncate(loc, 200)),
+    fields)
+end
+
+-- Whatever the HTTP status says about a reply we cannot trust.
+local function kind_of_status(status, default)
+  if status == 429 or status == 503 then return "transient" end
+  if status == 500 or status == 502 or status == 504 then return "unknown" end
+  return default
+end
+
+-- A body that is not an API reply (not JSON, or no integer status.code).
+local function malformed_error(resp, doc, jerr, ctx, fields)
+  local why = doc == nil and ("a response that is not JSON (" .. text.sanitize(jerr or "") .. ")")
+    or "a malformed response (no integer status.code)"
+  local ctype = (resp.headers or {})["content-type"] or "no content type"
+  local excerpt = text.scrub(text.sanitize(text.truncate(resp.body or "", 200)), ctx.secrets)
+  return errors.new(kind_of_status(resp.status, "protocol"), string.format("the API sent %s: HTTP %d, %s%s", why,
+    resp.status, text.sanitize(ctype), excerpt ~= "" and (": " .. excerpt) or ""), fields)
+end
+
+local function str(v) return type(v) == "string" and v or nil end
+
+-- A reply whose status.code says no: the API's description, details, code
+-- name and req_id, as the Python CLI words them.
+local function api_error(resp, st, code, ctx, fields)
+  local desc, details, name, req_id = str(st.description) or "", str(st.details), M.status_name(code), str(st.req_id)
+  local msg = string.format("Failed to %s: %s.", ctx.what or "call the API", desc:gsub("%.$", ""))
+  if details and details ~= "" then msg = msg .. " Details: " .. details:gsub("%.$", "") .. "." end
+  msg = msg .. " Code: " .. name .. "."
+  if req_id then msg = msg .. " (req_id: " .. req_id .. ")" end
+  local status = resp.status
+  local kind
+  if AUTH_CODES[code] or status == 401 or status == 403 then kind = "auth"
+  elseif THROTTLE_CODES[code] then kind = "transient"
+  else kind = kind_of_status(status, code == M.SUCCESS and "protocol" or "api") end
+  fields.api_code, fields.api_name, fields.req_id = code, name, req_id
+  fields.description = text.scrub(text.sanitize(desc), ctx.secrets)
+  fields.details = details and text.scrub(text.sanitize(details), ctx.secrets) or nil
+  return errors.new(kind, text.scrub(text.sanitize(msg), ctx.secrets), fields)
+end
+
 --[[
 decode(resp, ctx) -> doc | nil, err
-resp: a result from clarifai.http; ctx: { what = "patch pipeline version run",
-secrets = {pat}, base = api base }. Success needs a JSON object whose
-status.code is 10000; the body is decoded on every HTTP status.
+resp: a result from clarifai.http.core; ctx: { what = "patch pipeline
+version run", secrets = {pat}, base = api base } (client:decode_context).
+Success needs a JSON object whose status.code is 10000 on a 2xx; the body is
+decoded on every HTTP status.
 ]]
 function M.decode(resp, ctx)
   ctx = ctx or {}
   if resp.error_code then return nil, transport_error(resp, ctx) end
   local status = resp.status
-  local headers = resp.headers or {}
   local fields = { http_status = status }
-  if status >= 300 and status < 400 then
-    local loc = headers.location or resp.redirect_url or "(no Location)"
-    loc = text.sanitize(loc:gsub("//[^/@]*@", "//"))
-    return nil, errors.new("transport", string.format(
-      "the API answered HTTP %d redirecting to %s; redirects are not followed", status, text.truncate(loc, 200)),
-      fields)
-  end
-  local body = resp.body or ""
-  local doc, jerr = json.decode(body)
+  if status >= 300 and status < 400 then return nil, redirect_error(resp, fields) end
+  local doc, jerr = json.decode(resp.body or "")
   if type(doc) ~= "table" or type(doc.status) ~= "table" or not num(doc.status.code) then
-    local kind = "protocol"
-    if status == 429 or status == 503 then kind = "transient"
-    elseif status == 500 or status == 502 or status == 504 then kind = "unknown" end
-    local ctype = headers["content-type"] or "no content type"
-    local why
-    if doc == nil then
-      why = "a response that is not JSON (" .. text.sanitize(jerr or "") .. ")"
-    else
-      why = "a malformed response (no integer status.code)"
-    end
-    local excerpt = text.scrub(text.sanitize(text.truncate(body, 200)), ctx.secrets)
-    return nil, errors.new(kind, string.format("the API sent %s: HTTP %d, %s%s", why, status,
-      text.sanitize(ctype), excerpt ~= "" and (": " .. excerpt) or ""), fields)
+    return nil, malformed_error(resp, doc, jerr, ctx, fields)
   end
-
-  local st = doc.status
-  local code = num(st.code)
+  local code = num(doc.status.code)
   if code == M.SUCCESS and status >= 200 and status < 300 then return doc end
-
-  local function str(v) return type(v) == "string" and v or nil end
-  local desc = str(st.description) or ""
-  local details = str(st.details)
-  local name = M.status_name(code)
-  local req_id = str(st.req_id)
-  local msg = string.format("Failed to %s: %s.", ctx.what or "call the API", desc:gsub("%.$", ""))
-  if details and details ~= "" then msg = msg .. " Details: " .. details:gsub("%.$", "") .. "." end
-  msg = msg .. " Code: " .. name .. "."
-  if req_id then msg = msg .. " (req_id: " .. req_id .. ")" end
-  msg = text.scrub(text.sanitize(msg), ctx.secrets)
-
-  local kind = "api"
-  if AUTH_CODES[code] or status == 401 or status == 403 then kind = "auth"
-  elseif THROTTLE_CODES[code] or status == 429 or status == 503 then kind = "transient"
-  elseif status == 500 or status == 502 or status == 504 then kind = "unknown"
-  elseif code == M.SUCCESS then kind = "protocol" end
-  fields.api_code, fields.api_name, fields.req_id = code, name, req_id
-  fields.description = text.scrub(text.sanitize(desc), ctx.secrets)
-  fields.details = details and text.scrub(text.sanitize(details), ctx.secrets) or nil
-  return nil, errors.new(kind, msg, fields)
+  return nil, api_error(resp, doc.status, code, ctx, fields)
 end
 
 -- The run's state code from a PipelineVersionRun object, or nil.

@@ -141,31 +141,26 @@ function M.run(action, full, ids, c, opts)
     return failure(i, err)
   end
 
-  -- reconcile: what the read of the run says about the PATCH.
-  local function on_read(i, resp, stopping)
-    local doc, err = api.decode(resp, ctx_get)
-    if doc and type(doc.pipeline_version_run) ~= "table" then
-      doc, err = nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
+  -- A read that failed in a way worth repeating: the delay before the next
+  -- one, or nil.
+  local function read_again(i, resp, err)
+    local phase = retry.classify(resp, err)
+    local delay = resp.retry_after or retry.backoff(reads[i])
+    if (phase ~= "not_sent" and phase ~= "rejected" and phase ~= "ambiguous") or reads[i] >= retry.MAX_ATTEMPTS
+      or transport.now() + delay >= deadline[i] then
+      return nil
     end
-    if not doc and not stopping then
-      local phase = retry.classify(resp, err)
-      local delay = resp.retry_after or retry.backoff(reads[i])
-      if (phase == "not_sent" or phase == "rejected" or phase == "ambiguous") and reads[i] < retry.MAX_ATTEMPTS
-        and transport.now() + delay < deadline[i] then
-        if opts.on_retry then
-          opts.on_retry({ run_id = ids[i], label = "read of run " .. ids[i], attempt = reads[i] + 1,
-            max = retry.MAX_ATTEMPTS, delay = delay, reason = retry.reason(resp, err) })
-        end
-        return delay
-      end
+    if opts.on_retry then
+      opts.on_retry({ run_id = ids[i], label = "read of run " .. ids[i], attempt = reads[i] + 1,
+        max = retry.MAX_ATTEMPTS, delay = delay, reason = retry.reason(resp, err) })
     end
-    local code = doc and api.run_state(doc.pipeline_version_run) or nil
-    local first = refusal[i]
-    if reading[i] == "refused" then
-      if code == target then return success(i, "noop", code, first.req_id) end
-      return failure(i, errors.derive(first, { state_code = code, state = code and states.name(code) or nil }))
-    end
-    local reason = ambiguous[i]
+    return delay
+  end
+
+  -- reconcile: an ambiguous PATCH, and the run's state `code` (nil when the
+  -- read failed with err).
+  local function reconcile(i, code, doc, err, stopping)
+    local reason, first = ambiguous[i], refusal[i]
     local fields = { http_status = first.http_status, state_code = code, state = code and states.name(code) or nil }
     if code == target then
       return success(i, "ok", code, doc.status.req_id, "confirmed after an ambiguous response (" .. reason .. ")")
@@ -185,6 +180,26 @@ function M.run(action, full, ids, c, opts)
     local why = err and err.message or "no state in the reply"
     return unknown(i, string.format("outcome unknown for run %s: %s, and reading the run failed too (%s)",
       ids[i], reason, why), { http_status = first.http_status })
+  end
+
+  -- A read of the run after a refusal or an ambiguous PATCH.
+  local function on_read(i, resp, stopping)
+    local doc, err = api.decode(resp, ctx_get)
+    if doc and type(doc.pipeline_version_run) ~= "table" then
+      doc, err = nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
+    end
+    if not doc and not stopping then
+      local delay = read_again(i, resp, err)
+      if delay then return delay end
+    end
+    local code = doc and api.run_state(doc.pipeline_version_run) or nil
+    if reading[i] == "refused" then
+      -- already there counts as done; anything else is the API's refusal
+      local first = refusal[i]
+      if code == target then return success(i, "noop", code, first.req_id) end
+      return failure(i, errors.derive(first, { state_code = code, state = code and states.name(code) or nil }))
+    end
+    return reconcile(i, code, doc, err, stopping)
   end
 
   local step = {}

@@ -102,18 +102,9 @@ function M.check_pat(pat)
   return pat
 end
 
---[[
-resolve{ config_path?, context?, getenv?, need_pat? } -> settings | nil, err
-settings = { pat, api_base, context, config_path, pat_source, warnings = {...} }
-need_pat = false lets commands that send nothing (dry runs) work without one.
-]]
-function M.resolve(opts)
-  opts = opts or {}
-  local getenv = opts.getenv or os.getenv
-  local path = opts.config_path or M.default_path(getenv)
-  local doc, err, mode = load(path, opts.config_path ~= nil)
-  if err then return nil, err end
-
+-- The context a resolution uses: --context NAME, else current_context.
+-- -> { ctx, name, dangling = why current_context names no context } | nil, err
+local function pick_context(opts, doc, path)
   local contexts = doc and doc.contexts or {}
   local name = opts.context or (doc and type(doc.current_context) == "string" and doc.current_context) or nil
   local ctx = name and contexts[name] or nil
@@ -125,35 +116,63 @@ function M.resolve(opts)
     return nil, errors.new("usage", string.format("Context '%s' not found. Available contexts: %s",
       opts.context, table.concat(sorted_keys(contexts), ", ")))
   end
-  -- current_context names a context that is not there
-  local dangling = not opts.context and name and type(ctx) ~= "table" and string.format(
-    "current_context '%s' of %s names no context (contexts: %s)", name, path,
-    #sorted_keys(contexts) > 0 and table.concat(sorted_keys(contexts), ", ") or "none")
-  if dangling then ctx, name = nil, nil end
+  if name and type(ctx) ~= "table" then
+    local names = sorted_keys(contexts)
+    return { dangling = string.format("current_context '%s' of %s names no context (contexts: %s)", name, path,
+      #names > 0 and table.concat(names, ", ") or "none") }
+  end
+  return { ctx = ctx, name = name }
+end
 
+-- lookup(key): env CLARIFAI_KEY (set, non-empty) > the context's value;
+-- ENVVAR there defers to the environment. -> value, source | nil | nil, nil, err
+local function lookup(getenv, ctx, name, key)
+  local env = getenv("CLARIFAI_" .. key)
+  if env and env ~= "" then return env, "env" end
+  local v = context_value(ctx, key)
+  if v == "ENVVAR" then
+    return nil, nil, errors.new("config", string.format(
+      "context '%s' sets CLARIFAI_%s to ENVVAR but the environment variable CLARIFAI_%s is not set",
+      name, key, key))
+  end
+  if v and v ~= "" then return v, "config" end
+  return nil
+end
+
+-- No token anywhere: say where we looked.
+local function no_token(ctx, name, doc, path, dangling)
+  if dangling then return errors.new("config", dangling .. "; set CLARIFAI_PAT or fix current_context") end
+  local where = ctx and ("context '" .. name .. "' of " .. path)
+    or (doc and ("any context of " .. path)) or (path .. " (not found)")
+  return errors.new("config", "Authentication Required. Please authenticate in one of the "
+    .. "following ways:\n  - set the CLARIFAI_PAT environment variable\n"
+    .. "  - add CLARIFAI_PAT to a context in the config file (`clarifai login` writes one)\n"
+    .. "No token was found in the environment or in " .. where .. ".")
+end
+
+--[[
+resolve{ config_path?, context?, getenv?, need_pat? } -> settings | nil, err
+settings = { pat, api_base, context, config_path, pat_source, warnings = {...} }
+need_pat = false lets commands that send nothing (dry runs) work without one.
+]]
+function M.resolve(opts)
+  opts = opts or {}
+  local getenv = opts.getenv or os.getenv
+  local path = opts.config_path or M.default_path(getenv)
+  local doc, err, mode = load(path, opts.config_path ~= nil)
+  if err then return nil, err end
+  local pick, perr0 = pick_context(opts, doc, path)
+  if not pick then return nil, perr0 end
+  local ctx, name, dangling = pick.ctx, pick.name, pick.dangling
   local settings = { config_path = path, context = ctx and name or nil, warnings = {} }
 
-  -- env (when set and non-empty) > context; ENVVAR defers to the environment.
-  local function lookup(key)
-    local env = getenv("CLARIFAI_" .. key)
-    if env and env ~= "" then return env, "env" end
-    local v = context_value(ctx, key)
-    if v == "ENVVAR" then
-      return nil, "config", errors.new("config", string.format(
-        "context '%s' sets CLARIFAI_%s to ENVVAR but the environment variable CLARIFAI_%s is not set",
-        name, key, key))
-    end
-    if v and v ~= "" then return v, "config" end
-    return nil
-  end
-
-  local base, _, berr = lookup("API_BASE")
+  local base, _, berr = lookup(getenv, ctx, name, "API_BASE")
   if berr then return nil, berr end
   local checked, cerr = M.check_base(base or M.DEFAULT_BASE)
   if not checked then return nil, cerr end
   settings.api_base = checked
 
-  local pat, source, perr = lookup("PAT")
+  local pat, source, perr = lookup(getenv, ctx, name, "PAT")
   if perr then return nil, perr end
   if pat then
     local ok, kerr = M.check_pat(pat)
@@ -164,15 +183,8 @@ function M.resolve(opts)
         "warning: %s holds a token and is readable by others (mode %04o); run: chmod 600 %s",
         path, mode, path)
     end
-  elseif opts.need_pat ~= false and dangling then
-    return nil, errors.new("config", dangling .. "; set CLARIFAI_PAT or fix current_context")
   elseif opts.need_pat ~= false then
-    local where = ctx and ("context '" .. name .. "' of " .. path)
-      or (doc and ("any context of " .. path)) or (path .. " (not found)")
-    return nil, errors.new("config", "Authentication Required. Please authenticate in one of the "
-      .. "following ways:\n  - set the CLARIFAI_PAT environment variable\n"
-      .. "  - add CLARIFAI_PAT to a context in the config file (`clarifai login` writes one)\n"
-      .. "No token was found in the environment or in " .. where .. ".")
+    return nil, no_token(ctx, name, doc, path, dangling)
   end
   if dangling then settings.warnings[#settings.warnings + 1] = "warning: " .. dangling end
   return settings

@@ -2,6 +2,8 @@
 -- may request. Help text, the library's checks and waits, and the emulator
 -- all read it, so they cannot drift apart.
 
+local compat = require "clarifai.compat"
+
 local M = {}
 
 -- Orchestration status codes (clarifai status_code.proto, JOB_* range).
@@ -64,11 +66,10 @@ end
 
 -- Accepts an integer code, a numeric string or an enum name; returns the code.
 function M.code_of(v)
-  if math.type(v) == "integer" then return v end
-  if type(v) == "number" and v == math.floor(v) then return math.tointeger(v) end
+  if type(v) == "number" then return compat.tointeger(v) end
   if type(v) == "string" then
     if M.by_name[v] then return M.by_name[v].code end
-    if v:match("^%d+$") then return math.tointeger(tonumber(v)) end
+    if v:match("^%d+$") then return compat.tointeger(tonumber(v)) end
   end
   return nil
 end

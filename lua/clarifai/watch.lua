@@ -33,11 +33,130 @@ end
 -- Failures a later poll may not meet again.
 local PASSING = { transient = true, unknown = true, transport = true }
 
+-- The states a run waiting on `action` may be in and still get there: the
+-- action's sources, plus its target when that is not terminal (a list of
+-- runs in these states stays as small as the version's live runs).
+local function live_states(action)
+  local a = states.actions[action]
+  local codes = {}
+  for _, c in ipairs(a.from) do codes[#codes + 1] = c end
+  if not states.is_terminal(a.target) then codes[#codes + 1] = a.target end
+  if action == "resume" then codes[#codes + 1] = states.by_name.JOB_QUEUED.code end
+  return codes
+end
+
+-- Reads through the list endpoint: the waited-for runs it shows, into got.
+-- Returns the pages read, and true on a stop.
+local function list_poll(c, full, ids, action, opts, got)
+  local per_page = defaults.wait_per_page
+  local q = {}
+  for _, code in ipairs(live_states(action)) do q[#q + 1] = "status_codes=" .. code end
+  local wanted = {}
+  for _, id in ipairs(ids) do wanted[id] = true end
+  local pages = 0
+  for page = 1, #ids do -- more pages than runs: GETs are cheaper
+    local doc = transport.get(c, api.runs_path(full) .. "?page=" .. page .. "&per_page=" .. per_page .. "&"
+      .. table.concat(q, "&"), "list pipeline version runs", { on_retry = opts.on_retry, label = "list page " .. page })
+    if transport.signal() or (opts.should_stop and opts.should_stop()) then return pages, true end
+    local items = doc and doc.pipeline_version_runs
+    if type(items) ~= "table" then break end -- a failed list: the runs are read one by one
+    pages = page
+    for _, r in ipairs(items) do
+      if type(r) == "table" and wanted[r.id] then got[r.id], wanted[r.id] = { run = r }, nil end
+    end
+    if #items < per_page or next(wanted) == nil then break end
+  end
+  return pages, false
+end
+
+-- Reads each run the list did not show with a GET, into got. True on a stop.
+local function get_poll(c, full, ids, opts, got)
+  local rest, labels, index = {}, {}, {}
+  for _, id in ipairs(ids) do
+    if not got[id] then
+      rest[#rest + 1] = api.run_path(full, id)
+      labels[#rest], index[#rest] = "read of run " .. id, id
+    end
+  end
+  if #rest == 0 then return false end
+  local res, stop = transport.fetch(c, rest, { what = "get pipeline version run", labels = labels,
+    parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop })
+  for k, id in ipairs(index) do
+    local doc, err = res[k][1], res[k][2]
+    local run = doc and doc.pipeline_version_run
+    if doc and type(run) ~= "table" then
+      err = errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
+    end
+    got[id] = type(run) == "table" and { run = run } or { error = err }
+  end
+  return stop.stopped
+end
+
+--[[
+A poll of the runs still waited for: id -> { run = object } | { error = err },
+and true on a stop. Through the list endpoint (status_codes filter,
+defaults.wait_per_page a page) when that is fewer requests than one GET per
+run; a run the list does not show (it left those states) is read with a GET.
+]]
+local function poll(c, full, ids, action, opts, state)
+  local got = {}
+  if #ids > 2 and state.list_pages < #ids then
+    local pages, stop = list_poll(c, full, ids, action, opts, got)
+    if stop then return got, true end
+    state.list_pages = pages
+  end
+  return got, get_poll(c, full, ids, opts, got)
+end
+
+-- Applies one poll to the results; returns the runs still waited for and
+-- whether any changed.
+local function settle_poll(action, results, pending, got, on, elapsed)
+  local still, changed = {}, false
+  for _, i in ipairs(pending) do
+    local r = results[i]
+    local g = got[r.run_id]
+    if g.run then
+      local code = api.run_state(g.run)
+      if code ~= r.state_code then changed = true end
+      r.state_code, r.state = code, code and states.name(code) or nil
+      if on.poll then on.poll(r.run_id, code, elapsed) end
+      local ok, why = M.reached(action, code)
+      if ok then
+        on.settle(r, "reached")
+      elseif why then
+        on.settle(r, "failed", errors.new("state", string.format("%s: cannot be %s: the %s", r.run_id,
+          states.actions[action].past, why), { state_code = code, state = r.state }))
+      else
+        still[#still + 1] = i
+      end
+    elseif PASSING[g.error.kind] then
+      still[#still + 1] = i -- poll again
+    else
+      on.settle(r, "failed", g.error)
+    end
+  end
+  return still, changed
+end
+
+-- A run still waited for when the wait ends: stopped, or timed out.
+local function give_up(r, on, stopped, signal, timeout)
+  local label = r.state_code and states.label(r.state_code) or "unknown"
+  if stopped then
+    on.settle(r, "stopped", errors.new("interrupted", string.format("%s: still %s when the wait was stopped",
+      r.run_id, label), { state_code = r.state_code, state = r.state, exit_code = signal and (128 + signal) or nil }))
+  else
+    on.settle(r, "timeout", errors.new("timeout", string.format("%s: still %s after %gs", r.run_id, label,
+      timeout), { state_code = r.state_code, state = r.state }))
+  end
+end
+
 --[[
 wait(action, ref, run_ids, opts) -> report | nil, err
 Polls until each run has completed `action`: pause waits for Paused, cancel
 for Cancelled, resume for the run to leave Paused. A pause or cancel that
 finds the run in another terminal state stops at once (kind "state", exit 1).
+Many runs are polled through the list endpoint (see poll above). While
+nothing changes the interval grows, to at most twice opts.interval.
 opts: timeout (300 s), interval (2 s), parallel, client, on_poll(run_id, code,
 elapsed), on_reached(result) as each run ends its wait, on_retry,
 should_stop.
@@ -59,215 +178,37 @@ function M.wait(action, ref, run_ids, opts)
   local timeout = opts.timeout or defaults.wait_timeout
   local interval = opts.interval or defaults.wait_interval
   local start = now()
-  local deadline = start + timeout
   local results, pending = json.array(), {}
   for i, id in ipairs(list) do
     results[i] = { run_id = id }
-    pending[#pending + 1] = i
+    pending[i] = i
   end
-  local function settle(res, outcome, err)
-    res.outcome, res.error = outcome, err
-    if opts.on_reached then opts.on_reached(res) end
-  end
-
-  local signal
+  local on = { poll = opts.on_poll, settle = function(r, outcome, err)
+    r.outcome, r.error = outcome, err
+    if opts.on_reached then opts.on_reached(r) end
+  end }
+  local state, pause, stopped = { list_pages = 0 }, interval, false
   while #pending > 0 do
-    local paths, labels = {}, {}
-    for k, i in ipairs(pending) do
-      paths[k] = api.run_path(full, list[i])
-      labels[k] = "read of run " .. list[i]
-    end
-    local got, res = transport.fetch(c, paths, { what = "get pipeline version run", labels = labels,
-      parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop })
-    if res.stopped then signal = res.signal break end
-    local still = {}
-    for k, i in ipairs(pending) do
-      local doc, err = got[k][1], got[k][2]
-      local r = results[i]
-      local run = doc and doc.pipeline_version_run
-      if doc and type(run) ~= "table" then
-        doc, err = nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
-      end
-      if doc then
-        local code = api.run_state(run)
-        r.state_code, r.state = code, code and states.name(code) or nil
-        if opts.on_poll then opts.on_poll(r.run_id, code, now() - start) end
-        local ok, why = M.reached(action, code)
-        if ok then
-          settle(r, "reached")
-        elseif why then
-          settle(r, "failed", errors.new("state", string.format("%s: cannot be %s: the %s", r.run_id,
-            states.actions[action].past, why), { state_code = code, state = r.state }))
-        else
-          still[#still + 1] = i
-        end
-      elseif PASSING[err.kind] then
-        still[#still + 1] = i -- poll again
-      else
-        settle(r, "failed", err)
-      end
-    end
-    pending = still
-    if #pending == 0 then break end
-    local left = deadline - now()
-    if left <= 0 then break end
-    if not sleep(math.min(interval, left)) or (opts.should_stop and opts.should_stop()) then
-      signal = transport.signal()
+    local ids = {}
+    for k, i in ipairs(pending) do ids[k] = list[i] end
+    local got, stop = poll(c, full, ids, action, opts, state)
+    if stop then stopped = true break end
+    local changed
+    pending, changed = settle_poll(action, results, pending, got, on, now() - start)
+    local left = start + timeout - now()
+    if #pending == 0 or left <= 0 then break end
+    pause = changed and interval or math.min(pause * 1.5, 2 * interval)
+    if not sleep(math.min(pause, left)) or (opts.should_stop and opts.should_stop()) then
+      stopped = true
       break
     end
   end
-  for _, i in ipairs(pending) do
-    local r = results[i]
-    local label = r.state_code and states.label(r.state_code) or "unknown"
-    if signal or (opts.should_stop and opts.should_stop()) then
-      settle(r, "stopped", errors.new("interrupted", string.format("%s: still %s when the wait was stopped",
-        r.run_id, label), { state_code = r.state_code, state = r.state,
-        exit_code = signal and (128 + signal) or nil }))
-    else
-      settle(r, "timeout", errors.new("timeout", string.format("%s: still %s after %gs", r.run_id, label, timeout),
-        { state_code = r.state_code, state = r.state }))
-    end
-  end
-  return { results = results, elapsed = now() - start, signal = signal }
+  local signal = transport.signal()
+  for _, i in ipairs(pending) do give_up(results[i], on, stopped, signal, timeout) end
+  return { results = results, elapsed = now() - start, signal = stopped and signal or nil }
 end
 
--- Log lines of one entry: split on newlines; a JSON object line shows its msg.
-local function entry_lines(message)
-  local out = {}
-  for line in (message .. "\n"):gmatch("(.-)\r?\n") do
-    if line ~= "" then
-      local doc = line:sub(1, 1) == "{" and json.decode(line) or nil
-      if type(doc) == "table" and type(doc.msg) == "string" then line = doc.msg end
-      out[#out + 1] = line
-    end
-  end
-  return out
-end
-
--- A log reader that remembers what it has shown: entries are keyed by url
--- (or by page position and text when there is none), pages advance when full.
-local function log_reader(c, full, run_id, opts)
-  local page, per_page, seen = 1, defaults.log_per_page, {}
-  local path = api.run_path(full, run_id) .. "/pipeline.version.run/logs"
-  return function(emit)
-    for _ = 1, 100 do -- bounded: at most 100 full pages per poll
-      local doc, err = transport.get(c, path .. "?page=" .. page .. "&per_page=" .. per_page, "list log entries",
-        { label = "logs of run " .. run_id, on_retry = opts.on_retry })
-      if not doc then return err end
-      local entries = doc.log_entries
-      if type(entries) ~= "table" then entries = {} end
-      for idx, e in ipairs(entries) do
-        if type(e) == "table" and type(e.message) == "string" then
-          local key = (type(e.url) == "string" and e.url ~= "") and e.url
-            or (page .. ":" .. idx .. ":" .. e.message)
-          if not seen[key] then
-            seen[key] = true
-            for _, line in ipairs(entry_lines(e.message)) do emit(line) end
-          end
-        end
-      end
-      if #entries < per_page then return nil end
-      page = page + 1
-    end
-  end
-end
-
--- The reason a run ended, from the newest status log record for its state.
-local function end_reason(c, full, run_id, code)
-  local doc = transport.get(c, api.run_path(full, run_id) .. "/status_logs?page=1&per_page=100",
-    "list pipeline version run status logs", {})
-  local logs = doc and doc.pipeline_version_run_status_logs
-  if type(logs) ~= "table" then return nil end
-  local reason
-  for _, l in ipairs(logs) do
-    local st = type(l) == "table" and type(l.status) == "table" and l.status or {}
-    if states.code_of(st.code) == code and type(l.message) == "string" and l.message ~= "" then
-      reason = l.message
-    end
-  end
-  return reason
-end
-
--- How monitor ends for each terminal state.
-local OUTCOMES = {
-  JOB_COMPLETED = { status = "success", exit_code = 0 },
-  JOB_FAILED = { status = "failed", exit_code = 1 },
-  JOB_UNEXPECTED_ERROR = { status = "failed", exit_code = 1 },
-  JOB_CANCELLED = { status = "cancelled", exit_code = 1 },
-}
-
-local function tenth(x) return math.floor(x * 10 + 0.5) / 10 end
-
---[[
-monitor(ref, run_id, opts) -> result | nil, err
-Watches one run until it ends: on_state{state, state_code, elapsed} on every
-change (Paused is reported and watching goes on), on_log{message} for each new
-log line, on_error(err) for a failed poll that will be retried.
-opts: timeout (3600 s), interval (10 s), logs (default true).
-result = { status = "success"|"failed"|"cancelled"|"timeout", exit_code,
-  state, state_code, elapsed, run, reason? } (reason: why a run that failed
-  ended, from its status log)
-]]
-function M.monitor(ref, run_id, opts)
-  opts = opts or {}
-  local full, ferr = ids_mod.resolve(ref, opts)
-  if not full then return nil, ferr end
-  local ok, ierr = ids_mod.check(run_id, "pipeline_version_run_id")
-  if not ok then return nil, ierr end
-  local c, cerr = transport.client(opts)
-  if not c then return nil, cerr end
-  local now, sleep = opts.clock or transport.now, opts.sleep or transport.sleep
-  local timeout = opts.timeout or defaults.monitor_timeout
-  local interval = opts.interval or defaults.monitor_interval
-  local start = now()
-  local deadline = start + timeout
-  local read_logs = opts.logs ~= false and log_reader(c, full, run_id, opts) or nil
-  local emit = function(line)
-    if opts.on_log then opts.on_log({ event = "log", run_id = run_id, message = line }) end
-  end
-  local function stopped()
-    local sig = transport.signal()
-    return nil, errors.new("interrupted", "interrupted while monitoring", { signal = sig,
-      exit_code = sig and (128 + sig) or nil })
-  end
-  local last
-  while true do
-    local run, err = transport.get_run(c, full, run_id, { on_retry = opts.on_retry, label = "read of run " .. run_id })
-    if transport.signal() then return stopped() end
-    if read_logs then
-      local lerr = read_logs(emit)
-      if lerr and opts.on_error then opts.on_error(lerr) end
-    end
-    if run then
-      local code = api.run_state(run)
-      local elapsed = now() - start
-      if code ~= last then
-        last = code
-        if opts.on_state then
-          opts.on_state({ event = "state", run_id = run_id, state = states.name(code), state_code = code,
-                          elapsed = tenth(elapsed) })
-        end
-      end
-      local outcome = OUTCOMES[states.name(code)]
-      if outcome then
-        local result = { event = "result", run_id = run_id, status = outcome.status, exit_code = outcome.exit_code,
-          state = states.name(code), state_code = code, elapsed = tenth(elapsed), run = run }
-        if outcome.status == "failed" then result.reason = end_reason(c, full, run_id, code) end
-        return result
-      end
-    elseif PASSING[err.kind] then
-      if opts.on_error then opts.on_error(err) end
-    else
-      return nil, err
-    end
-    local left = deadline - now()
-    if left <= 0 then
-      return { event = "result", run_id = run_id, status = "timeout", exit_code = errors.exit_codes.timeout,
-               state = last and states.name(last) or json.null, state_code = last or json.null,
-               elapsed = tenth(now() - start) }
-    end
-    if not sleep(math.min(interval, left)) then return stopped() end
-  end
-end
+-- monitor(ref, run_id, opts): see clarifai.monitor (loaded when used).
+function M.monitor(...) return require("clarifai.monitor").monitor(...) end
 
 return M

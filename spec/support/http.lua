@@ -27,6 +27,40 @@ function M.send_request(sock, method, path, body, headers)
   return sock:send(data)
 end
 
+-- A chunked body -> body | nil, err, what did arrive.
+local function read_chunks(sock)
+  local parts = {}
+  while true do
+    local size_line, serr = sock:receive("*l")
+    if not size_line then return nil, serr, table.concat(parts) end
+    local size = tonumber(size_line:match("^(%x+)"), 16)
+    if not size then return nil, "bad chunk size", table.concat(parts) end
+    if size == 0 then
+      repeat local t = sock:receive("*l") until not t or t == ""
+      return table.concat(parts)
+    end
+    local data, derr, partial = sock:receive(size)
+    if not data then return nil, derr, table.concat(parts) .. (partial or "") end
+    parts[#parts + 1] = data
+    sock:receive("*l")
+  end
+end
+
+-- The body as the headers frame it -> body | nil, err, what did arrive.
+local function read_body(sock, headers)
+  if (headers["transfer-encoding"] or ""):lower():find("chunked") then return read_chunks(sock) end
+  if headers["content-length"] then
+    local n = tonumber(headers["content-length"])
+    if n == 0 then return "" end
+    local data, derr, partial = sock:receive(n)
+    if not data then return nil, derr, partial or "" end
+    return data
+  end
+  local data, derr, partial = sock:receive("*a")
+  if not data and derr ~= "closed" then return nil, derr, partial or "" end
+  return data or partial or ""
+end
+
 -- Reads one response: {status, headers (lower-case names), body, head}.
 -- On a cut-off response returns nil, err, and what did arrive.
 function M.read_response(sock)
@@ -43,37 +77,10 @@ function M.read_response(sock)
     local k, v = h:match("^([^:]+):%s*(.-)%s*$")
     if k then headers[k:lower()] = v end
   end
-  local res = { status = status, headers = headers, head = table.concat(head, "\n") }
   if status == 100 then return M.read_response(sock) end
-  if (headers["transfer-encoding"] or ""):lower():find("chunked") then
-    local parts = {}
-    while true do
-      local size_line, serr = sock:receive("*l")
-      if not size_line then return nil, serr, table.concat(parts) end
-      local size = tonumber(size_line:match("^(%x+)"), 16)
-      if not size then return nil, "bad chunk size", table.concat(parts) end
-      if size == 0 then
-        repeat local t = sock:receive("*l") until not t or t == ""
-        break
-      end
-      local data, derr, partial = sock:receive(size)
-      if not data then return nil, derr, table.concat(parts) .. (partial or "") end
-      parts[#parts + 1] = data
-      sock:receive("*l")
-    end
-    res.body = table.concat(parts)
-  elseif headers["content-length"] then
-    local n = tonumber(headers["content-length"])
-    if n == 0 then res.body = "" return res end
-    local data, derr, partial = sock:receive(n)
-    if not data then return nil, derr, partial or "" end
-    res.body = data
-  else
-    local data, derr, partial = sock:receive("*a")
-    res.body = data or partial or ""
-    if not data and derr ~= "closed" then return nil, derr, res.body end
-  end
-  return res
+  local body, berr, partial = read_body(sock, headers)
+  if not body then return nil, berr, partial end
+  return { status = status, headers = headers, head = table.concat(head, "\n"), body = body }
 end
 
 -- One request on a fresh connection, closed afterwards.

@@ -236,6 +236,32 @@ function M.option_map(cmd)
   return map
 end
 
+--[[
+leading_globals(argv) -> values, index: the global options at the start of
+argv (--config PATH, --config=PATH, --context, -v/--verbose, --debug) as
+target -> value, and the index of the first argument that is not one.
+]]
+function M.leading_globals(argv)
+  local map, values, i = M.option_map({ options = {} }), {}, 1
+  while argv[i] do
+    local a = argv[i]
+    local name, inline = a:match("^(%-%-[%w_-]+)=(.*)$")
+    local o = map[name or a]
+    if not o then break end
+    if not o.argname then
+      values[o.target] = true
+      i = i + 1
+    elseif inline then
+      values[o.target] = inline
+      i = i + 1
+    else
+      values[o.target] = argv[i + 1]
+      i = i + 2
+    end
+  end
+  return values, i
+end
+
 -- The defaults a parsed command starts from: target -> value.
 function M.defaults_of(cmd)
   local out = {}

@@ -127,18 +127,8 @@ end
 
 -- The first word that is not a global option or its value.
 local function command_index(argv)
-  local takes_value = {}
-  for _, o in ipairs(flags.global) do
-    for _, n in ipairs(o.names) do takes_value[n] = o.argname ~= nil end
-  end
-  local i = 1
-  while argv[i] do
-    local a = argv[i]
-    local name = a:match("^(%-%-[%w_-]+)=") or a
-    if takes_value[name] == nil then return i end
-    i = i + ((takes_value[name] and name == a) and 2 or 1)
-  end
-  return nil
+  local _, i = flags.leading_globals(argv)
+  return argv[i] and i or nil
 end
 
 local COMMANDS = {

@@ -24,7 +24,7 @@ local function monitor(args)
     log_file = f
   end
   output.stream()
-  local res, merr = require("clarifai.watch").monitor(full, id, {
+  local res, merr = require("clarifai.monitor").monitor(full, id, {
     client = c, timeout = args.timeout, interval = args.monitor_interval, on_retry = common.retry_note,
     on_state = function(ev)
       if as_json then

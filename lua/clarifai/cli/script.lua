@@ -9,19 +9,7 @@ local M = {}
 
 -- run(argv, index of "script") -> exit code | nil, err
 function M.run(argv, ci)
-  local opts = {}
-  local i = 1
-  while i < ci do
-    local a = argv[i]
-    if a == "--config" or a == "--context" then
-      opts[a:sub(3)] = argv[i + 1]; i = i + 2
-    elseif a:match("^%-%-config=") then opts.config = a:sub(10); i = i + 1
-    elseif a:match("^%-%-context=") then opts.context = a:sub(11); i = i + 1
-    else
-      if a == "--verbose" or a == "-v" then opts.verbose = true end
-      i = i + 1
-    end
-  end
+  local opts = require("clarifai.cli.flags").leading_globals(argv)
   local file = argv[ci + 1]
   if not file or file == "--help" or file == "-h" then
     output.out(require("clarifai.cli.help").render({ "script" }))

@@ -2,8 +2,9 @@
 -- version runs, the request log, the fault queue, and the /_emulator
 -- control routes tests use to arrange a scenario.
 
+local compat = require "clarifai.compat"
 local states = require "clarifai.states"
-local json = require "clarifai.emulator.json"
+local json = require "clarifai.json"
 local world_mod = require "clarifai.emulator.world"
 
 local M = {}
@@ -16,6 +17,9 @@ local DESCRIPTIONS = {
   [26301] = "Invalid pipeline argument", [26302] = "Invalid pipeline request",
   [64007] = "Job conflict", [99009] = "Internal server error",
 }
+
+-- Keys that read best first in replies, as the API writes them.
+local FIRST = { status = 1, id = 2, code = 3, description = 4, details = 5 }
 
 local MALFORMED_AUTH = "Empty or malformed authorization header. Please provide an API key or session token."
 
@@ -68,7 +72,7 @@ local function reply(http, code, description, details, extra)
   return {
     status = http,
     headers = { ["X-Clarifai-Request-ID"] = body.status.req_id },
-    body = json.encode(body),
+    body = json.encode(body, FIRST),
   }
 end
 
@@ -96,7 +100,7 @@ local function positive(values, default)
   local v = values and values[#values]
   if v == nil or v == "" then return default end
   if not v:match("^%d+$") then return false end
-  local n = math.tointeger(tonumber(v))
+  local n = compat.tointeger(tonumber(v))
   if n == 0 then return default end
   return n
 end
@@ -484,90 +488,130 @@ function Api:control_put_run(body)
   return control_reply(200, { run = self.world:run_json(run) })
 end
 
+-- Control routes: what after /_emulator/, and the method -> handler(self, body, req, segs).
+local CONTROL = {}
+
+CONTROL.requests = { GET = function(self)
+  local list = json.array()
+  for i, r in ipairs(self.requests) do list[i] = r end
+  return control_reply(200, { requests = list })
+end }
+
+CONTROL.reset = { POST = function(self, body)
+  self.world:reset(body.seed)
+  self.requests, self.faults = {}, {}
+  return control_reply(200, { ok = true })
+end }
+
+-- many runs at once: ids PREFIX1..PREFIXn, all in one state
+function Api:control_put_runs(body)
+  local n = compat.tointeger(body.count)
+  if not n or n < 1 or n > 1000000 then return control_error(400, "count must be 1..1000000") end
+  local code, err = code_arg(body.state or "JOB_RUNNING")
+  if not code then return control_error(400, err) end
+  local prefix = str(body.prefix) or "bulk-"
+  for i = 1, n do self.world:put_run({ id = prefix .. i, code = code }) end
+  return control_reply(200, { count = n })
+end
+
+CONTROL.runs = { POST = function(self, body)
+  if body.count ~= nil then return self:control_put_runs(body) end
+  return self:control_put_run(body)
+end }
+
+-- /_emulator/runs/ID[/state|/logs]
+function Api:control_run(req, segs, body)
+  local w, m = self.world, req.method
+  local run = w:get_run(segs[3])
+  if not run then return control_error(404, "no run " .. segs[3]) end
+  if #segs == 3 and m == "GET" then
+    w:advance()
+    return control_reply(200, { run = w:run_json(run) })
+  elseif #segs == 4 and segs[4] == "state" and m == "POST" then
+    local code, err = code_arg(body.state)
+    if not code then return control_error(400, err) end
+    w:force_state(run, code, str(body.message))
+    return control_reply(200, { run = w:run_json(run) })
+  elseif #segs == 4 and segs[4] == "logs" and m == "POST" then
+    if type(body.lines) ~= "table" then return control_error(400, "lines must be a list") end
+    w:advance()
+    for _, line in ipairs(body.lines) do w:add_log(run, tostring(line)) end
+    return control_reply(200, { count = #run.logs })
+  end
+  return nil
+end
+
+local function set_config(self, body)
+  for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay" }) do
+    if body[k] ~= nil and (type(body[k]) ~= "number" or body[k] < 0) then
+      return control_error(400, k .. " must be a number >= 0")
+    end
+  end
+  for _, k in ipairs({ "reject_code", "reject_http" }) do
+    if body[k] then body[k] = compat.tointeger(body[k]) or body[k] end
+  end
+  if body.ignore_paging ~= nil and type(body.ignore_paging) ~= "boolean" then
+    return control_error(400, "ignore_paging must be true or false")
+  end
+  self.world:set_config(body)
+  return control_reply(200, { config = self.world.config })
+end
+
+CONTROL.config = {
+  GET = function(self) return control_reply(200, { config = self.world.config }) end,
+  POST = set_config,
+}
+
+local function fault_list(self)
+  local list = json.array()
+  for i, f in ipairs(self.faults) do list[i] = f end
+  return control_reply(200, { faults = list })
+end
+
+CONTROL.faults = {
+  GET = fault_list,
+  DELETE = function(self)
+    self.faults = {}
+    return fault_list(self)
+  end,
+  POST = function(self, body)
+    local list = body.faults or { body }
+    for _, f in ipairs(list) do
+      if type(f) ~= "table" or not FAULT_KINDS[f.kind] then
+        return control_error(400, "unknown fault kind " .. tostring(type(f) == "table" and f.kind or f))
+      end
+    end
+    for _, f in ipairs(list) do
+      f.remaining = compat.tointeger(tonumber(f.times or 1)) or 1
+      self.faults[#self.faults + 1] = f
+    end
+    return fault_list(self)
+  end,
+}
+
+CONTROL.shutdown = { POST = function(self)
+  local res = control_reply(200, { ok = true })
+  res.close, res.after = true, self.on_shutdown
+  return res
+end }
+
 function Api:control(req)
   local segs = split_path(req.path)
-  local m, w = req.method, self.world
   local body, berr = decode_object(req.body)
   if not body then return control_error(400, "invalid JSON: " .. tostring(berr)) end
   local what = segs[2]
-  if what == "requests" and #segs == 2 and m == "GET" then
-    local list = json.array()
-    for i, r in ipairs(self.requests) do list[i] = r end
-    return control_reply(200, { requests = list })
-  elseif what == "reset" and #segs == 2 and m == "POST" then
-    w:reset(body.seed)
-    self.requests, self.faults = {}, {}
-    return control_reply(200, { ok = true })
-  elseif what == "runs" and #segs == 2 and m == "POST" and body.count ~= nil then
-    -- many runs at once: ids PREFIX1..PREFIXn, all in one state
-    local n = math.tointeger(body.count)
-    if not n or n < 1 or n > 1000000 then return control_error(400, "count must be 1..1000000") end
-    local code, err = code_arg(body.state or "JOB_RUNNING")
-    if not code then return control_error(400, err) end
-    local prefix = str(body.prefix) or "bulk-"
-    for i = 1, n do self.world:put_run({ id = prefix .. i, code = code }) end
-    return control_reply(200, { count = n })
-  elseif what == "runs" and #segs == 2 and m == "POST" then
-    return self:control_put_run(body)
-  elseif what == "runs" and #segs >= 3 then
-    local run = w:get_run(segs[3])
-    if not run then return control_error(404, "no run " .. segs[3]) end
-    if #segs == 3 and m == "GET" then
-      w:advance()
-      return control_reply(200, { run = w:run_json(run) })
-    elseif #segs == 4 and segs[4] == "state" and m == "POST" then
-      local code, err = code_arg(body.state)
-      if not code then return control_error(400, err) end
-      w:force_state(run, code, str(body.message))
-      return control_reply(200, { run = w:run_json(run) })
-    elseif #segs == 4 and segs[4] == "logs" and m == "POST" then
-      if type(body.lines) ~= "table" then return control_error(400, "lines must be a list") end
-      w:advance()
-      for _, line in ipairs(body.lines) do w:add_log(run, tostring(line)) end
-      return control_reply(200, { count = #run.logs })
+  local res
+  if what == "runs" and #segs >= 3 then
+    res = self:control_run(req, segs, body)
+  elseif #segs == 2 and CONTROL[what] then
+    local handler = CONTROL[what][req.method]
+    if not handler then
+      if what == "faults" then return control_error(405, "method not allowed") end
+    else
+      res = handler(self, body, req, segs)
     end
-  elseif what == "config" and #segs == 2 and (m == "GET" or m == "POST") then
-    if m == "POST" then
-      for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay" }) do
-        if body[k] ~= nil and (type(body[k]) ~= "number" or body[k] < 0) then
-          return control_error(400, k .. " must be a number >= 0")
-        end
-      end
-      for _, k in ipairs({ "reject_code", "reject_http" }) do
-        if body[k] then body[k] = math.tointeger(body[k]) or body[k] end
-      end
-      if body.ignore_paging ~= nil and type(body.ignore_paging) ~= "boolean" then
-        return control_error(400, "ignore_paging must be true or false")
-      end
-      w:set_config(body)
-    end
-    return control_reply(200, { config = w.config })
-  elseif what == "faults" and #segs == 2 then
-    if m == "DELETE" then
-      self.faults = {}
-    elseif m == "POST" then
-      local list = body.faults or { body }
-      for _, f in ipairs(list) do
-        if type(f) ~= "table" or not FAULT_KINDS[f.kind] then
-          return control_error(400, "unknown fault kind " .. tostring(type(f) == "table" and f.kind or f))
-        end
-      end
-      for _, f in ipairs(list) do
-        f.remaining = math.tointeger(f.times or 1) or 1
-        self.faults[#self.faults + 1] = f
-      end
-    elseif m ~= "GET" then
-      return control_error(405, "method not allowed")
-    end
-    local list = json.array()
-    for i, f in ipairs(self.faults) do list[i] = f end
-    return control_reply(200, { faults = list })
-  elseif what == "shutdown" and #segs == 2 and m == "POST" then
-    local res = control_reply(200, { ok = true })
-    res.close, res.after = true, self.on_shutdown
-    return res
   end
-  return control_error(404, "no such control route: " .. m .. " " .. req.path)
+  return res or control_error(404, "no such control route: " .. req.method .. " " .. req.path)
 end
 
 -- Entry point for the server -------------------------------------------------------

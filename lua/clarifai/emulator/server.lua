@@ -191,10 +191,9 @@ local function trim(s)
   return (s:gsub("^[ \t]+", ""):gsub("[ \t]+$", ""))
 end
 
--- Reads one request. Returns req, or nil plus an HTTP status to answer with
--- (then close) or an error string (just close).
-local function read_request(c)
-  local srv = c.server
+-- The head of the next request (up to the blank line), or nil plus an HTTP
+-- status or an error string.
+local function read_head(c)
   local head_end, sep
   while true do
     -- Tolerate stray blank lines before a request line (RFC 9112 2.2).
@@ -202,18 +201,21 @@ local function read_request(c)
     head_end, sep = c.buf:find("\r?\n\r?\n")
     if head_end then break end
     if #c.buf > M.MAX_HEADER then return nil, 431 end
-    local ok, err = fill(c, nil, socket.gettime() + srv.idle_timeout)
+    local ok, err = fill(c, nil, socket.gettime() + c.server.idle_timeout)
     if not ok then return nil, err end
   end
   if sep - 1 > M.MAX_HEADER then return nil, 431 end
   local head = c.buf:sub(1, head_end - 1)
   c.buf = c.buf:sub(sep + 1)
+  return head
+end
 
+-- The request line and header fields of a head -> req | nil, 400.
+local function parse_head(c, head)
   local lines = {}
   for line in (head .. "\n"):gmatch("(.-)\r?\n") do lines[#lines + 1] = line end
   local method, target, major, minor = lines[1]:match("^(%u+) (%S+) HTTP/(%d)%.(%d)$")
   if not method then return nil, 400 end
-
   local headers, list = {}, {}
   for i = 2, #lines do
     local name, value = lines[i]:match("^([!#$%%&'*+%-.^_`|~%w]+):(.*)$")
@@ -222,17 +224,20 @@ local function read_request(c)
     list[#list + 1] = { name, value }
     headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
   end
-
-  local version = major .. "." .. minor
   local req = {
-    method = method, target = target, version = version,
+    method = method, target = target, version = major .. "." .. minor,
     headers = headers, header_list = list, conn = c.id, peer = c.peer,
   }
   -- origin-form path and query (absolute-form has its scheme and host dropped)
   local path = target:gsub("^%a[%w+.-]*://[^/]*", "")
   if path == "" then path = "/" end
   req.path, req.query = path:match("^([^?]*)%??(.*)$")
+  return req
+end
 
+-- The body as its framing says (chunked, Content-Length, none) -> body | nil, status or error.
+local function read_body(c, req)
+  local headers = req.headers
   local te = headers["transfer-encoding"]
   local chunked = te ~= nil and te:lower():find("chunked", 1, true) ~= nil
   local length
@@ -242,26 +247,28 @@ local function read_request(c)
     if length > M.MAX_BODY then return nil, 413 end
   end
   local wants_body = chunked or (length and length > 0)
-  if wants_body and version == "1.1" and #c.buf == 0
+  if wants_body and req.version == "1.1" and #c.buf == 0
     and (headers.expect or ""):lower() == "100-continue" then
     local ok, err = send_all(c, "HTTP/1.1 100 Continue\r\n\r\n")
     if not ok then return nil, err end
   end
+  if chunked then return read_chunked(c) end
+  if length and length > 0 then return read_exact(c, length) end
+  return ""
+end
 
-  if chunked then
-    local body, err = read_chunked(c)
-    if not body then return nil, err end
-    req.body = body
-  elseif length and length > 0 then
-    local body, err = read_exact(c, length)
-    if not body then return nil, err end
-    req.body = body
-  else
-    req.body = ""
-  end
-
-  local conn_hdr = (headers.connection or ""):lower()
-  req.keep_alive = version == "1.1" and not conn_hdr:find("close", 1, true)
+-- Reads one request. Returns req, or nil plus an HTTP status to answer with
+-- (then close) or an error string (just close).
+local function read_request(c)
+  local head, herr = read_head(c)
+  if not head then return nil, herr end
+  local req, perr = parse_head(c, head)
+  if not req then return nil, perr end
+  local body, berr = read_body(c, req)
+  if not body then return nil, berr end
+  req.body = body
+  local conn_hdr = (req.headers.connection or ""):lower()
+  req.keep_alive = req.version == "1.1" and not conn_hdr:find("close", 1, true)
   return req
 end
 

@@ -9,7 +9,8 @@
 
 local socket = require "socket"
 local states = require "clarifai.states"
-local json = require "clarifai.emulator.json"
+local json = require "clarifai.json"
+local timefmt = require "clarifai.timefmt"
 
 local M = {}
 
@@ -30,39 +31,8 @@ local CANCELLED = states.by_name.JOB_CANCELLED.code
 
 -- Time formats -----------------------------------------------------------------
 
--- RFC 3339, UTC, microseconds: 2026-01-01T00:00:00.123456Z
-function M.timestamp(t)
-  local secs = math.floor(t)
-  local micros = math.floor((t - secs) * 1e6 + 0.5)
-  if micros >= 1000000 then secs, micros = secs + 1, micros - 1000000 end
-  return os.date("!%Y-%m-%dT%H:%M:%S", secs) .. string.format(".%06dZ", micros)
-end
-
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
--- Parses an RFC 3339 timestamp (any offset) or passes a number through.
-function M.parse_time(v)
-  if type(v) == "number" then return v end
-  if type(v) ~= "string" then return nil end
-  local y, mo, d, h, mi, s, frac, zone =
-    v:match("^(%d%d%d%d)-(%d%d)-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
-  if not y then return nil end
-  local t = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
-  if #frac > 1 then t = t + tonumber("0" .. frac) end
-  if zone == "Z" or zone == "z" or zone == "" then return t end
-  local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
-  if not sign then return nil end
-  local off = tonumber(zh) * 3600 + tonumber(zm) * 60
-  return sign == "+" and t - off or t + off
-end
+M.timestamp = timefmt.format  -- RFC 3339, UTC, microseconds
+M.parse_time = timefmt.parse  -- any offset; numbers pass through
 
 -- google.protobuf.Duration text, trimmed: "12.5s", "600s".
 function M.duration(secs)
@@ -219,6 +189,21 @@ end
 -- Creates or replaces a run. spec: id, user_id, app_id, pipeline_id,
 -- version_id, code, created_at, started_at, ended_at, run_secs, script,
 -- history ({code, at, by, message}...), lines (log messages), by.
+-- started_at/ended_at/run_secs of a run created in state `code`.
+function World:initial_times(run, spec, now)
+  local code = run.code
+  if code == RUNNING then
+    run.started_at = run.started_at or now
+    if self.config.tick > 0 then run.next_log_at = now + self.config.tick end
+  elseif code == COMPLETED and not run.started_at then
+    run.started_at = run.created_at
+  end
+  if states.is_terminal(code) then
+    run.ended_at = run.ended_at or now
+    if run.started_at and not spec.run_secs then run.run_secs = run.ended_at - run.started_at end
+  end
+end
+
 function World:put_run(spec, now)
   now = now or self.clock()
   self:advance(now)
@@ -235,16 +220,7 @@ function World:put_run(spec, now)
     run_secs = spec.run_secs or 0, progress = 0, order = self.order,
     logs = {}, status_logs = {}, script = {}, pending = {}, log_n = 0,
   }
-  if code == RUNNING then
-    run.started_at = run.started_at or now
-    if self.config.tick > 0 then run.next_log_at = now + self.config.tick end
-  elseif code == COMPLETED and not run.started_at then
-    run.started_at = created
-  end
-  if states.is_terminal(code) then
-    run.ended_at = run.ended_at or now
-    if run.started_at and not spec.run_secs then run.run_secs = run.ended_at - run.started_at end
-  end
+  self:initial_times(run, spec, now)
   if spec.history then
     for _, h in ipairs(spec.history) do add_status_log(run, h.code, h.at, h.by, h.message) end
     run.modified_at = run.status_logs[#run.status_logs].at

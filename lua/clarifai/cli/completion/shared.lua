@@ -1,0 +1,96 @@
+-- What the completion emitters share: quoting, line wrapping, and the
+-- tables bash and zsh both carry (clarifai.cli.completion.* use them).
+
+local M = {}
+
+-- Single-quoted words: sq for bash and zsh, fish_quote for fish.
+function M.sq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+function M.fish_quote(s) return "'" .. s:gsub("\\", "\\\\"):gsub("'", "\\'") .. "'" end
+
+-- Items joined into lines of at most `width` characters, each line indented.
+function M.wrap(items, indent, width)
+  local lines, line = {}, nil
+  for _, item in ipairs(items) do
+    if line and #line + 1 + #item > width then
+      lines[#lines + 1] = line
+      line = nil
+    end
+    line = line and (line .. " " .. item) or (indent .. item)
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+function M.sub_words(entry)
+  local out = {}
+  for _, s in ipairs(entry.subs) do
+    for _, w in ipairs(s.words) do out[#out + 1] = w end
+  end
+  return out
+end
+
+function M.option_words(entry)
+  local out = {}
+  for _, o in ipairs(entry.options) do
+    for _, n in ipairs(o.names) do out[#out + 1] = n end
+  end
+  return out
+end
+
+-- Every (path, word) -> child path pair: the aliases resolved.
+function M.transitions(data)
+  local out = {}
+  for _, entry in ipairs(data.commands) do
+    for _, s in ipairs(entry.subs) do
+      for _, w in ipairs(s.words) do out[#out + 1] = { from = entry.path .. " " .. w, to = s.path } end
+    end
+  end
+  return out
+end
+
+-- Every (path option) -> choices pair: -o differs per command.
+function M.option_choice_pairs(data)
+  local out = {}
+  for _, entry in ipairs(data.commands) do
+    for _, o in ipairs(entry.options) do
+      if o.kind == "choices" then
+        for _, n in ipairs(o.all) do out[#out + 1] = { key = entry.path .. " " .. n, choices = o.choices } end
+      end
+    end
+    if entry.arg and entry.arg.kind == "choices" then
+      out[#out + 1] = { key = entry.path, choices = entry.arg.choices }
+    end
+  end
+  return out
+end
+
+function M.assoc_items(pairs_)
+  local items = {}
+  for _, p in ipairs(pairs_) do items[#items + 1] = "[" .. M.sq(p[1]) .. "]=" .. M.sq(p[2]) end
+  return items
+end
+
+-- The tables bash and zsh share, as { key, value } pairs: subs and opts
+-- (path -> words), next, vals, choices, args.
+function M.shell_tables(data)
+  local t = { subs = {}, opts = {}, next = {}, vals = {}, choices = {}, args = {} }
+  for _, entry in ipairs(data.commands) do
+    if #entry.subs > 0 then t.subs[#t.subs + 1] = { entry.path, table.concat(M.sub_words(entry), " ") } end
+    t.opts[#t.opts + 1] = { entry.path, table.concat(M.option_words(entry), " ") }
+    if entry.arg then t.args[#t.args + 1] = { entry.path, entry.arg.kind } end
+  end
+  for _, p in ipairs(M.transitions(data)) do t.next[#t.next + 1] = { p.from, p.to } end
+  for _, n in ipairs(M.sorted_keys(data.valued)) do t.vals[#t.vals + 1] = { n, data.valued[n] } end
+  for _, p in ipairs(M.option_choice_pairs(data)) do t.choices[#t.choices + 1] = { p.key, table.concat(p.choices, " ") } end
+  return t
+end
+
+
+return M

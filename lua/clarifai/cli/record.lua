@@ -1,0 +1,72 @@
+-- The record a stopped batch leaves on stderr: why it stopped, which runs
+-- were not sent or may have changed, and the commands that re-run exactly
+-- those runs with the user's own flags; after a stopped --wait, which
+-- accepted runs had reached the target state.
+
+local common = require "clarifai.cli.common"
+local output = require "clarifai.cli.output"
+local states = require "clarifai.states"
+local text = require "clarifai.text"
+
+local M = {}
+
+local function id_list(ids, max)
+  local shown = {}
+  for i = 1, math.min(#ids, max) do shown[i] = text.sanitize(ids[i]) end
+  return table.concat(shown, ", ") .. (#ids > max and ", …" or "")
+end
+
+-- After a stop: what was not sent and what may have changed, and how to
+-- re-run exactly those runs with the user's own flags.
+function M.stop_hint(action, args, signal, not_sent, unknown)
+  local why = signal and ("Stopped by " .. common.signal_name(signal))
+    or "Stopped: standard output could not be written"
+  output.err(why .. ": nothing more was sent.")
+  local flags = common.scope_flags(args)
+  local tail = flags ~= "" and (" " .. flags) or ""
+  local function command(verb, ids, outcome, line)
+    if #ids <= 20 then
+      local words = {}
+      for i, id in ipairs(ids) do words[i] = common.shell_word(id) end
+      return "  clarifai pr " .. verb .. tail .. " " .. table.concat(words, " ")
+    end
+    local pick
+    if args.output == "json" then
+      pick = "jq -r '.results[] | select(.outcome == \"" .. outcome .. "\") | .run_id' OUTPUT_FILE"
+    elseif args.output == "jsonl" then
+      pick = "jq -r 'select(.outcome == \"" .. outcome .. "\") | .run_id' OUTPUT_FILE"
+    else
+      pick = "sed -n 's/^" .. line .. ": //p' STDERR_FILE"
+    end
+    return "  " .. pick .. " | clarifai pr " .. verb .. " -" .. tail
+  end
+  if #not_sent > 0 then
+    output.err(string.format("%d run%s not sent; to send %s:", #not_sent, #not_sent == 1 and " was" or "s were",
+      #not_sent == 1 and "it" or "them"))
+    output.err(command(action, not_sent, "not_sent", "not sent"))
+  end
+  if #unknown > 0 then
+    output.err(string.format("%d run%s in flight and may or may not have changed; to check:", #unknown,
+      #unknown == 1 and " was" or "s were"))
+    output.err(command("status", unknown, "unknown", "unknown"))
+  end
+  if (#not_sent > 20 or #unknown > 20) then
+    output.err(args.output == "text" and "  (STDERR_FILE: where this command's standard error was saved)"
+      or "  (OUTPUT_FILE: where this command's output was saved)")
+  end
+end
+
+-- After a signal during --wait: which accepted runs had reached the target.
+function M.wait_stopped(action, waited)
+  local got, still = {}, {}
+  for _, wr in ipairs(waited.results) do
+    if wr.outcome == "reached" then got[#got + 1] = wr.run_id
+    elseif wr.outcome == "stopped" then still[#still + 1] = wr.run_id end
+  end
+  output.err(string.format("Stopped by %s while waiting: %d of %d accepted runs had reached %s%s.",
+    common.signal_name(waited.signal), #got, #waited.results,
+    states.label(states.actions[action].target), #got > 0 and (" (" .. id_list(got, 20) .. ")") or ""))
+  if #still > 0 then output.err("Not yet: " .. id_list(still, 20) .. ".") end
+end
+
+return M
