@@ -1,6 +1,7 @@
 #!/bin/sh
-# Benchmarks: the clarifai command side by side with curl, and the YAML
-# loader side by side with a plain libyaml scan and PyYAML.
+# Benchmarks: the clarifai command side by side with curl (on loopback, and
+# in a network lab: TLS 1.3 + HTTP/2 nginx behind a delay proxy), and the
+# YAML loader side by side with a plain libyaml scan and PyYAML.
 #
 #   sh bench/run.sh           full run; prints the table, rewrites BENCHMARKS.md
 #   sh bench/run.sh --smoke   every comparison with tiny repetition counts;
@@ -9,8 +10,9 @@
 #
 # Installs missing Debian packages (as root, or through sudo), builds the
 # project and the benchmark helpers, installs the rock into build/bench-tree,
-# then hands over to bench/bench.lua. Servers listen on 127.0.0.1 only, on
-# ports chosen at run time, and are stopped on exit.
+# then hands over to bench/bench.lua (the driver; bench/lib/ and
+# bench/figures/ hold the rest). Servers listen on 127.0.0.1 only, on ports
+# chosen at run time, and are stopped on exit.
 set -eu
 
 mode=full
@@ -27,7 +29,7 @@ export PATH
 
 # ---- packages -------------------------------------------------------------------
 pkgs="make gcc pkg-config lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-socket luarocks
-      libcurl4-openssl-dev libyaml-dev curl python3 python3-yaml time"
+      libcurl4-openssl-dev libyaml-dev curl python3 python3-yaml time openssl"
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
 }

@@ -57,6 +57,45 @@ vg 3 --config "$work/bad-config" pr pause run-train-01
 vg 0 pr transitions -o json
 vg 5 --context dead pr status run-train-01
 vg 124 pr monitor run-train-02 --timeout 0.5 --monitor_interval 0.2
+# Workflows in an event loop: one completes, one is cancelled mid-request
+# (its transfer and watchers must be released: no definite leak).
+cat > "$work/async.lua" <<LUA
+package.path = "$root/lua/?.lua;$root/lua/?/init.lua;" .. package.path
+package.cpath = "$root/build/?.so;" .. package.cpath
+local uv, clarifai = require "luv", require "clarifai"
+local async = require "clarifai.async.luv"
+local ref = { user_id = "demo-user", app_id = "demo-app", pipeline_id = "hello-world-pipeline",
+  pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19", run_id = arg[1] }
+local c = assert(clarifai.client.new({ pat = "demo-pat-7c0ffee", api_base = "$url" }))
+local outcome
+local h = async.spawn(function() return clarifai.runs.pause(ref, { client = c }) end,
+  function(ok, r) outcome = ok and r.outcome or r.kind end)
+if arg[2] == "cancel" then
+  local t = uv.new_timer()
+  t:start(300, 0, function() t:close() h:cancel() end)
+end
+uv.run()
+c:close()
+print(outcome)
+os.exit(outcome == (arg[2] == "cancel" and "cancelled" or "ok") and 0 or 1, true)
+LUA
+vgs() { # expected-exit, then the script's arguments
+  expect=$1; shift
+  ( cd "$work" && valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+      --show-leak-kinds=definite lua5.4 "$work/async.lua" "$@" ) >> "$log" 2>&1
+  rc=$?
+  if [ "$rc" = "$expect" ]; then
+    passed=$((passed + 1)); echo "ok - valgrind: async workflow $* (exit $rc)"
+  else
+    failed=$((failed + 1)); echo "not ok - valgrind: async workflow $* (exit $rc, expected $expect)"; tail -30 "$log"
+  fi
+}
+if lua5.4 -e 'require "luv"' 2>/dev/null; then
+  vgs 0 run-train-02
+  curl -s -X POST "$url/_emulator/faults" -d '{"kind":"hang","method":"PATCH","apply":false}' > /dev/null
+  vgs 0 run-eval-03 cancel
+fi
+
 echo "valgrind: $passed passed, $failed failed"
 echo "valgrind $passed $failed" >> "${RESULTS:-build/results.txt}"
 [ "$failed" -eq 0 ]

@@ -96,10 +96,14 @@ function M.conn_rows(t, rtt, n, p, cmd, curl)
     local one = true
     for _, r in ipairs(c.runs) do one = one and r.conns == 1 end
     local is_cmd = c.key == "cmd"
+    local dist, seen = {}, {}
+    for _, r in ipairs(c.runs) do
+      if not seen[r.per_conn] then seen[r.per_conn] = true dist[#dist + 1] = r.per_conn end
+    end
     t.rows[#t.rows + 1] = { rtt .. " ms", tostring(n), pcell, is_cmd and "./bin/clarifai" or "curl",
       M.spread(c.runs, "conns"), M.spread(c.runs, "tls_full"), M.spread(c.runs, "tls_resumed"),
-      M.spread(c.runs, "requests") .. " / " .. M.spread(c.runs, "h2"), is_cmd and "1 connection" or "",
-      is_cmd and report.met(one) or "" }
+      M.spread(c.runs, "requests") .. " / " .. M.spread(c.runs, "h2"), table.concat(dist, "; "),
+      is_cmd and "1 connection" or "", is_cmd and report.met(one) or "" }
   end
 end
 
@@ -112,8 +116,8 @@ function M.run()
   M.times = report.add_table(s, "Time, the command against curl (same requests, same run)",
     { "RTT", "runs", "P", "contender", "median", "ratio to curl", "limit", "× limit", "target", "met?" })
   M.conns = report.add_table(s, "Connections opened (at the proxy) and TLS handshakes (nginx's log), per batch",
-    { "RTT", "runs", "P", "contender", "connections", "TLS full", "TLS resumed", "requests / HTTP/2", "target",
-      "met?" })
+    { "RTT", "runs", "P", "contender", "connections", "TLS full", "TLS resumed", "requests / HTTP/2",
+      "requests per connection", "target", "met?" })
   ctx.info.lab_connect = {}
   for _, rtt in ipairs(L.rtts) do
     local px = lab.proxy(rtt / 2, lab.lab.static_port, { connect_rtt = true })
@@ -172,7 +176,9 @@ function M.method_lines()
     "- **Connections** are counted at the proxy (`accept N` lines: every TCP connection a client opened); "
       .. "**TLS full / resumed** per connection from nginx's access log (`$connection`, `$ssl_session_reused`), "
       .. "which only lists connections that carried a request; **requests / HTTP/2**: requests nginx logged for "
-      .. "the run / of them over HTTP/2. Each cell is the value of every timed run, or min–max when runs differed. "
+      .. "the run / of them over HTTP/2; **requests per connection**: how nginx's log spreads them over the "
+      .. "connections (`172 + 28 × 1`: one connection carried 172, 28 carried one each; distinct runs separated "
+      .. "by `;`). Each other cell is the value of every timed run, or min–max when runs differed. "
       .. string.format("The rows at P = %d are one run of each contender, for the connection count only.", L.probe[2]),
   }
   if info.wait_method then out[#out + 1] = info.wait_method end

@@ -143,7 +143,8 @@ function Proxy:stop() proc.stop(self.pid) end
 
 -- What the log holds after byte `offset`: {requests, connections, full,
 -- resumed, statuses = {code = n}, protocols = {"HTTP/2.0" = n}, first, last
--- (times of the first and last request, epoch seconds), methods = {}}.
+-- (times of the first and last request, epoch seconds), methods = {},
+-- per_conn (requests per connection, largest first: "172 + 28 × 1")}.
 function M.log_stats(path, offset)
   local text = (proc.read_file(path) or ""):sub((offset or 0) + 1)
   local st = { requests = 0, connections = 0, full = 0, resumed = 0, statuses = {}, protocols = {}, methods = {} }
@@ -160,18 +161,31 @@ function M.log_stats(path, offset)
       st.first = st.first and math.min(st.first, t) or t
       st.last = st.last and math.max(st.last, t) or t
       if not seen[conn] then
-        seen[conn] = true
+        seen[conn] = 0
         st.connections = st.connections + 1
         if reused == "r" then st.resumed = st.resumed + 1 else st.full = st.full + 1 end
       end
+      seen[conn] = seen[conn] + 1
     end
   end
+  -- requests per connection, e.g. "172 + 28 × 1"
+  local counts = {}
+  for _, k in pairs(seen) do counts[#counts + 1] = k end
+  table.sort(counts, function(a, b) return a > b end)
+  local parts, i = {}, 1
+  while counts[i] do
+    local j = i
+    while counts[j + 1] == counts[i] do j = j + 1 end
+    parts[#parts + 1] = (j > i) and string.format("%d × %d", j - i + 1, counts[i]) or tostring(counts[i])
+    i = j + 1
+  end
+  st.per_conn = #parts > 0 and table.concat(parts, " + ") or "—"
   return st
 end
 
 -- before/after hooks for a contender that record, per timed run, the
 -- connections the proxy accepted and nginx's view of them (r.conns,
--- r.tls_full, r.tls_resumed, r.requests, r.h2).
+-- r.tls_full, r.tls_resumed, r.requests, r.h2, r.per_conn).
 function M.counting(c, proxy, log)
   local mark
   local before = c.before
@@ -190,6 +204,7 @@ function M.counting(c, proxy, log)
     r.conns = proxy:accepted() - mark.accepted
     r.tls_full, r.tls_resumed, r.requests = st.full, st.resumed, st.requests
     r.h2 = st.protocols["HTTP/2.0"] or 0
+    r.per_conn = st.per_conn
   end
   return c
 end

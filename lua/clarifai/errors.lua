@@ -22,6 +22,7 @@ M.exit_codes = {
   output = 74,      -- the output could not be written (stdout closed or full)
   timeout = 124,    -- a wait ran out of time
   interrupted = 130,
+  cancelled = 130,  -- a workflow cancelled by its host (clarifai.async)
   not_sent = 130,   -- a batch stopped before this run's request started
 }
 

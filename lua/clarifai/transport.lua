@@ -29,7 +29,7 @@ M.scheduler = scheduler
 function M.sleep(seconds)
   local sch = scheduler()
   if sch then
-    if seconds > 0 then sch.sleep(seconds) end
+    if seconds > 0 then sch:sleep(seconds) end
     return true
   end
   return sys.sleep(seconds)
@@ -64,7 +64,7 @@ local function wait_io(session, timeout)
   if #results > 0 or timeout <= 0 then return results end
   local t = session:timeout()
   if t == nil or t > timeout then t = timeout end
-  sch.wait_fd(session:fd(), t)
+  sch:wait_fd(session:fd(), t, session)
   return session:poll(0)
 end
 

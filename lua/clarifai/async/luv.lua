@@ -1,0 +1,74 @@
+-- Workflows on luv's default loop (libuv: Neovim, Luvit, many daemons).
+--
+--   local async = require "clarifai.async.luv"
+--   async.spawn(function() return clarifai.runs.pause(ref) end, function(ok, res) ... end)
+--   uv.run()
+--
+-- A wait parks the workflow's coroutine on a uv poll handle (the HTTP
+-- session's fd) and a uv timer; whichever fires first resumes it.
+
+local uv = require "luv"
+local async = require "clarifai.async"
+
+local M = {}
+
+local function ms(seconds) return math.max(0, math.floor(seconds * 1000 + 0.5)) end
+
+local function close(h)
+  if h and not h:is_closing() then
+    if h.stop then h:stop() end
+    h:close()
+  end
+end
+
+-- Parks the running workflow until one of its handles fires.
+local function park(w, handles)
+  local co = coroutine.running()
+  local woken = false
+  local function wake()
+    if woken then return end
+    woken = true
+    for _, h in ipairs(handles) do close(h) end
+    if w then w.handles = nil end
+    async.resume(co)
+  end
+  if w then w.handles = handles end
+  return wake
+end
+
+local hooks = {}
+
+function hooks.wait_fd(fd, timeout)
+  local w = async.current()
+  local poll, timer = uv.new_poll(fd), timeout and uv.new_timer() or nil
+  local wake = park(w, { poll, timer })
+  poll:start("r", wake)
+  if timer then timer:start(ms(timeout), 0, wake) end
+  coroutine.yield()
+end
+
+function hooks.sleep(seconds)
+  local timer = uv.new_timer()
+  local wake = park(async.current(), { timer })
+  timer:start(ms(seconds), 0, wake)
+  coroutine.yield()
+end
+
+-- A cancelled workflow: its handles close, so nothing keeps it alive.
+function hooks.cancel(w)
+  for _, h in ipairs(w.handles or {}) do close(h) end
+  w.handles = nil
+end
+
+local sched
+
+--[[
+spawn(fn, on_done) -> handle: runs fn as a workflow on luv's default loop
+and returns at once; the caller runs uv.run(). handle:cancel() stops it.
+]]
+function M.spawn(fn, on_done)
+  sched = sched or async.new(hooks)
+  return sched:spawn(fn, on_done)
+end
+
+return M

@@ -1,0 +1,322 @@
+-- The library inside event loops (luv, cqueues, a scheduler of one's own):
+-- slow requests, retries and polls yield to the loop, which keeps serving a
+-- ticker; workflows overlap; errors and cancels reach on_done; a cancelled
+-- workflow holds nothing. Blocking use is covered by every other spec.
+
+local emulator = require "support.emulator"
+local cli = require "support.cli"
+
+local TOKEN = "pat_CANARY_a51c9e2f0d"
+local REF = { user_id = "demo-user", app_id = "demo-app", pipeline_id = "hello-world-pipeline",
+  pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" }
+local sanitized = os.getenv("CLARIFAI_SANITIZE") ~= nil
+
+local function has(module) return (pcall(require, module)) end
+
+local function run_ref(id)
+  local r = {}
+  for k, v in pairs(REF) do r[k] = v end
+  r.run_id = id
+  return r
+end
+
+describe("the library in an event loop", function()
+  local emu = emulator.fixture({ tick = 0, token = TOKEN })
+  local clarifai
+
+  setup(function()
+    clarifai = require "clarifai"
+  end)
+  local function new_client() return assert(clarifai.client.new({ pat = TOKEN, api_base = emu.url })) end
+
+  if not has("luv") then
+    pending("luv is not installed (Debian lua-luv)")
+  else
+    describe("luv", function()
+      local uv, async
+      setup(function()
+        uv = require "luv"
+        async = require "clarifai.async.luv"
+      end)
+
+      -- Runs the loop with a 100 ms ticker until the workflows end; returns the tick count.
+      local function loop_with_ticker(start)
+        local ticks = 0
+        local ticker = uv.new_timer()
+        ticker:start(100, 100, function() ticks = ticks + 1 end)
+        local stop = start(function() ticker:stop() if not ticker:is_closing() then ticker:close() end end)
+        uv.run()
+        if stop then stop() end
+        return ticks
+      end
+
+      it("keeps the loop ticking while two workflows each wait 2 s on a PATCH; they overlap", function()
+        emu:fault({ kind = "delay", seconds = 2, method = "PATCH", times = 2 })
+        local got, t0 = {}, uv.hrtime()
+        local ticks = loop_with_ticker(function(stop)
+          for _, id in ipairs({ "run-train-01", "run-train-02" }) do
+            async.spawn(function()
+              local c = new_client()
+              local r = assert(clarifai.runs.pause(run_ref(id), { client = c }))
+              c:close()
+              return r
+            end, function(ok, r)
+              got[#got + 1] = { ok = ok, r = r, at = (uv.hrtime() - t0) / 1e9 }
+              if #got == 2 then stop() end
+            end)
+          end
+        end)
+        assert.equal(2, #got)
+        for _, g in ipairs(got) do
+          assert.is_true(g.ok, tostring(g.r))
+          assert.equal("JOB_PAUSED", g.r.state)
+          if not sanitized then assert.is_true(g.at < 3.5, "took " .. g.at) end
+        end
+        assert.is_true(ticks >= 15, ticks .. " ticks")
+        assert.equal(64008, emu:get_run("run-train-01").orchestration_status.status.code)
+      end)
+
+      it("waits for 5 runs and monitors another beside the ticker", function()
+        emu:config({ transition_delay = 1 })
+        local ids = {}
+        for i = 1, 5 do
+          emu:put_run({ id = "lw" .. i, state = "JOB_RUNNING" })
+          ids[i] = "lw" .. i
+        end
+        emu:put_run({ id = "lm", state = "JOB_RUNNING", script = { { after = 1.2, state = "JOB_COMPLETED" } } })
+        local waited, monitored
+        local ticks = loop_with_ticker(function(stop)
+          local function maybe_stop() if waited and monitored then stop() end end
+          async.spawn(function()
+            local c = new_client()
+            assert(clarifai.runs.apply("pause", REF, ids, { client = c }))
+            local w = assert(clarifai.watch.wait("pause", REF, ids, { client = c, interval = 0.2, timeout = 10 }))
+            c:close()
+            return w
+          end, function(ok, w) waited = ok and w or false; maybe_stop() end)
+          async.spawn(function()
+            local c = new_client()
+            local res = assert(clarifai.monitor.monitor(REF, "lm", { client = c, interval = 0.2, timeout = 10 }))
+            c:close()
+            return res
+          end, function(ok, res) monitored = ok and res or false; maybe_stop() end)
+        end)
+        assert.is_table(waited)
+        for _, r in ipairs(waited.results) do assert.equal("reached", r.outcome) end
+        assert.equal("success", monitored.status)
+        assert.is_true(ticks >= 8, ticks .. " ticks")
+      end)
+
+      it("yields during a Retry-After wait instead of sleeping", function()
+        emu:fault({ kind = "http", method = "PATCH", status = 429, times = 1, headers = { ["Retry-After"] = "1" },
+          body = '{"status":{"code":11005,"description":"throttled"}}' })
+        local result
+        local ticks = loop_with_ticker(function(stop)
+          async.spawn(function()
+            local c = new_client()
+            local r = assert(clarifai.runs.pause(run_ref("run-train-01"), { client = c }))
+            c:close()
+            return r
+          end, function(ok, r) result = ok and r or tostring(r); stop() end)
+        end)
+        assert.equal("ok", result.outcome)
+        assert.equal(2, emu:count("PATCH"))
+        assert.is_true(ticks >= 7, ticks .. " ticks during a 1 s Retry-After")
+      end)
+
+      it("hands an error inside a workflow to on_done", function()
+        local results = {}
+        loop_with_ticker(function(stop)
+          async.spawn(function() error("boom") end, function(ok, err)
+            results[#results + 1] = { ok, err }
+          end)
+          async.spawn(function()
+            -- a library error raised as it is keeps its table and message (busted's own
+            -- assert would turn it into a string: plain Lua's keeps the table)
+            local r, err = clarifai.runs.pause(run_ref("no-such-run"), { client = new_client() })
+            if not r then error(err) end
+            return r
+          end, function(ok, err)
+            results[#results + 1] = { ok, err }
+            stop()
+          end)
+        end)
+        assert.equal(2, #results)
+        assert.is_false(results[1][1])
+        assert.matches("boom", tostring(results[1][2]))
+        assert.is_false(results[2][1])
+        assert.equal("api", results[2][2].kind, tostring(results[2][2]))
+        assert.matches("Resource does not exist", tostring(results[2][2]), 1, true)
+      end)
+
+      it("cancels a workflow at once: on_done hears of it, its transfer and watchers are released", function()
+        emu:fault({ kind = "hang", method = "PATCH", apply = false })
+        local outcome, handle
+        local weak = setmetatable({}, { __mode = "k" })
+        local t0 = uv.hrtime()
+        local ticks = loop_with_ticker(function(stop)
+          handle = async.spawn(function()
+            local c = clarifai.client.new({ pat = TOKEN, api_base = emu.url })
+            weak[c] = true
+            return clarifai.runs.pause(run_ref("run-train-01"), { client = c })
+          end, function(ok, err) outcome = { ok, err } end)
+          local later = uv.new_timer()
+          later:start(300, 0, function()
+            later:close()
+            handle:cancel("enough")
+            stop()
+          end)
+        end)
+        local took = (uv.hrtime() - t0) / 1e9
+        assert.is_false(outcome[1])
+        assert.equal("cancelled", outcome[2].kind)
+        assert.matches("enough", tostring(outcome[2]), 1, true)
+        assert.is_true(handle:done())
+        assert.is_true(ticks >= 2)
+        if not sanitized then assert.is_true(took < 2, "the loop ended " .. took .. " s later") end
+        handle = nil
+        collectgarbage()
+        collectgarbage()
+        assert.is_nil(next(weak), "the cancelled workflow's client was not collected")
+      end)
+    end)
+  end
+
+  if not has("cqueues") then
+    pending("cqueues is not installed (Debian lua-cqueues)")
+  else
+    describe("cqueues", function()
+      local cqueues, async
+      setup(function()
+        cqueues = require "cqueues"
+        async = require "clarifai.async.cqueues"
+      end)
+
+      it("keeps a ticking coroutine running while two workflows each wait 2 s; they overlap", function()
+        emu:fault({ kind = "delay", seconds = 2, method = "PATCH", times = 2 })
+        local cq = cqueues.new()
+        local ticks, got = 0, {}
+        cq:wrap(function()
+          while #got < 2 do
+            cqueues.sleep(0.1)
+            ticks = ticks + 1
+          end
+        end)
+        local t0 = cqueues.monotime()
+        for _, id in ipairs({ "run-train-01", "run-train-02" }) do
+          async.wrap(cq, function()
+            local c = new_client()
+            local r = assert(clarifai.runs.pause(run_ref(id), { client = c }))
+            c:close()
+            return r
+          end, function(ok, r) got[#got + 1] = { ok = ok, r = r, at = cqueues.monotime() - t0 } end)
+        end
+        assert(cq:loop())
+        for _, g in ipairs(got) do
+          assert.is_true(g.ok, tostring(g.r))
+          assert.equal("JOB_PAUSED", g.r.state)
+          if not sanitized then assert.is_true(g.at < 3.5, "took " .. g.at) end
+        end
+        assert.is_true(ticks >= 15, ticks .. " ticks")
+      end)
+
+      it("cancels a workflow blocked on a hanging request", function()
+        emu:fault({ kind = "hang", method = "PATCH", apply = false })
+        local cq = cqueues.new()
+        local outcome
+        local handle = async.wrap(cq, function()
+          return clarifai.runs.pause(run_ref("run-train-01"), { client = new_client() })
+        end, function(ok, err) outcome = { ok, err } end)
+        cq:wrap(function()
+          cqueues.sleep(0.3)
+          handle:cancel()
+        end)
+        local t0 = cqueues.monotime()
+        assert(cq:loop())
+        assert.is_false(outcome[1])
+        assert.equal("cancelled", outcome[2].kind)
+        if not sanitized then assert.is_true(cqueues.monotime() - t0 < 2) end
+      end)
+    end)
+  end
+
+  describe("a scheduler of one's own", function()
+    it("drives workflows through wait_fd and sleep alone", function()
+      local socket = require "socket"
+      local async = require "clarifai.async"
+      emu:fault({ kind = "delay", seconds = 0.5, method = "PATCH", times = 1 })
+      -- a tiny loop: parked workflows wait on fds (socket.select) or timers
+      local parked = {}
+      local function fdobj(fd) return { getfd = function() return fd end } end
+      local sched = async.new({
+        wait_fd = function(fd, timeout)
+          parked[#parked + 1] = { co = coroutine.running(), fd = fd, at = socket.gettime() + (timeout or 1) }
+          coroutine.yield()
+        end,
+        sleep = function(s)
+          parked[#parked + 1] = { co = coroutine.running(), at = socket.gettime() + s }
+          coroutine.yield()
+        end,
+      })
+      local result, waits = nil, 0
+      sched:spawn(function()
+        local c = new_client()
+        local r = assert(clarifai.runs.pause(run_ref("run-train-02"), { client = c }))
+        c:close()
+        return r
+      end, function(ok, r) result = ok and r or tostring(r) end)
+      while #parked > 0 do
+        local p = table.remove(parked, 1)
+        waits = waits + 1
+        if p.fd then socket.select({ fdobj(p.fd) }, nil, math.max(0, p.at - socket.gettime()))
+        else socket.sleep(math.max(0, p.at - socket.gettime())) end
+        async.resume(p.co)
+      end
+      assert.equal("ok", result.outcome)
+      assert.is_true(waits >= 1, "the workflow never waited through the scheduler")
+    end)
+
+    it("installs no signal handler in embedded use", function()
+      if not has("luv") then return pending("needs luv") end
+      local dir = cli.tmpdir()
+      cli.write(dir .. "/sig.lua", table.concat({
+        'package.path = "' .. cli.root .. '/lua/?.lua;' .. cli.root .. '/lua/?/init.lua;" .. package.path',
+        'package.cpath = "' .. cli.root .. '/build/?.so;" .. package.cpath',
+        'local uv, clarifai = require "luv", require "clarifai"',
+        'local async = require "clarifai.async.luv"',
+        'async.spawn(function()',
+        '  local c = assert(clarifai.client.new({ pat = "' .. TOKEN .. '", api_base = "' .. emu.url .. '" }))',
+        '  return clarifai.runs.status({ user_id = "demo-user", app_id = "demo-app",',
+        '    pipeline_id = "hello-world-pipeline", pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" },',
+        '    { "run-train-01" }, { client = c })',
+        'end, function(ok) print(ok) end)',
+        'uv.run()',
+        -- SIGTERM (bit 14) and SIGHUP (bit 0) of the caught-signal mask (lua5.4 itself
+        -- catches SIGINT while it runs a script)
+        'for line in io.lines("/proc/self/status") do',
+        '  local mask = line:match("^SigCgt:%s*(%x+)")',
+        '  if mask then',
+        '    local m = tonumber(mask, 16)',
+        '    print((math.floor(m / 2 ^ 14) % 2 == 1 or m % 2 == 1) and "caught" or "default")',
+        '  end',
+        'end',
+      }, "\n") .. "\n")
+      local p = io.popen("env -u LD_PRELOAD lua5.4 " .. cli.quote(dir .. "/sig.lua") .. " 2>&1")
+      local out = p:read("*a")
+      p:close()
+      assert.equal("true\ndefault\n", out)
+    end)
+  end)
+
+  it("is refused on Lua 5.1, where a coroutine cannot yield across pcall", function()
+    if _VERSION ~= "Lua 5.1" or rawget(_G, "jit") then
+      assert.has_no.errors(function()
+        require("clarifai.async").new({ wait_fd = function() end, sleep = function() end })
+      end)
+      return
+    end
+    assert.has_error(function()
+      require("clarifai.async").new({ wait_fd = function() end, sleep = function() end })
+    end)
+  end)
+end)
