@@ -195,7 +195,9 @@ static int l_read_file(lua_State *L)
     if ((lua_Integer)st.st_size > max) {
         fdbox_release(box);
         lua_pushnil(L);
-        lua_pushfstring(L, "file is %I bytes; the limit is %I bytes", (lua_Integer)st.st_size, max);
+        char a[32], b[32];
+        lua_pushfstring(L, "file is %s bytes; the limit is %s bytes",
+                        clarifai_int(a, sizeof a, (lua_Integer)st.st_size), clarifai_int(b, sizeof b, max));
         lua_pushliteral(L, "TOO_LARGE");
         return 3;
     }

@@ -487,9 +487,11 @@ static lua_Integer opt_integer(lua_State *L, const char *name, lua_Integer lo, l
     if (lua_type(L, -1) == LUA_TNUMBER)
         v = lua_tointegerx(L, -1, &isint);
     if (!isint || v < lo || v > hi) {
-        if (lua_type(L, -1) == LUA_TNUMBER)
-            luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' must be an integer in [%I, %I]",
-                                                name, lo, hi));
+        if (lua_type(L, -1) == LUA_TNUMBER) {
+            char a[32], b[32];
+            luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' must be an integer in [%s, %s]",
+                                                name, clarifai_int(a, sizeof a, lo), clarifai_int(b, sizeof b, hi)));
+        }
         luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' must be an integer, got %s",
                                             name, luaL_typename(L, -1)));
     }
@@ -564,7 +566,7 @@ static int l_load(lua_State *L)
     ld->parser_live = 1;
     yaml_parser_set_input_string(&ld->parser, (const unsigned char *)lua_tostring(L, 1), len);
 
-    int gc_was_running = lua_gc(L, LUA_GCISRUNNING, 0);
+    int gc_was_running = clarifai_gc_running(L);
     if (gc_was_running) lua_gc(L, LUA_GCSTOP, 0);
     lua_pushcfunction(L, build_call);
     lua_pushvalue(L, 1);

@@ -119,14 +119,15 @@ describe("batches", function()
     assert.matches("jq -r", err, 1, true)
   end)
 
-  it("prints each run's line as it finishes, not at the end", function()
+  it("prints each run's line as it finishes, not at the end #portable", function()
     emu:put_runs("s", 6)
     emu:fault({ kind = "delay", seconds = 0.4, method = "PATCH", times = 6 })
     -- timestamp every stdout line as it arrives through a pipe
     local script = string.format([[
-      CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w lua5.4 %s pr pause s1 s2 s3 s4 s5 s6 --parallel 2 %s 2>/dev/null |
+      CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w %s %s pr pause s1 s2 s3 s4 s5 s6 --parallel 2 %s 2>/dev/null |
       while IFS= read -r line; do echo "$(date +%%s.%%N) $line"; done
-      echo "end $(date +%%s.%%N)"]], cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin), table.concat(IDS, " "))
+      echo "end $(date +%%s.%%N)"]], cli.quote(emu.url), cli.quote(TOKEN), cli.lua, cli.quote(cli.bin),
+      table.concat(IDS, " "))
     local p = io.popen("bash -c " .. cli.quote(script))
     local got = p:read("*a")
     p:close()
@@ -137,7 +138,7 @@ describe("batches", function()
     assert.is_true(finish - stamps[1] > 0.6, "the first line came at the end: " .. got)
   end)
 
-  it("-o jsonl: one object per run as it finishes, with its input index, then the summary", function()
+  it("-o jsonl: one object per run as it finishes, with its input index, then the summary #portable", function()
     local r = run(args("pr", "pause", "run-train-01", "run-etl-05", "run-etl-04", "-o", "jsonl", IDS))
     assert.equal(7, r.code)
     local objs = {}
@@ -183,10 +184,10 @@ describe("batches", function()
 
     it("the README's pipeline exits 0 when nothing is running", function()
       emu:reset(false)
-      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s lua5.4 %s pr list --status running -o ids %s"
-        .. " | CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w lua5.4 %s pr pause - %s; echo \"rc=$?\"",
-        cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin), table.concat(IDS, " "),
-        cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin), table.concat(IDS, " "))
+      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s %s %s pr list --status running -o ids %s"
+        .. " | CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w %s %s pr pause - %s; echo \"rc=$?\"",
+        cli.quote(emu.url), cli.quote(TOKEN), cli.lua, cli.quote(cli.bin), table.concat(IDS, " "),
+        cli.quote(emu.url), cli.quote(TOKEN), cli.lua, cli.quote(cli.bin), table.concat(IDS, " "))
       local p = io.popen("sh -c " .. cli.quote(script) .. " 2>&1")
       local out = p:read("*a")
       p:close()
@@ -194,7 +195,7 @@ describe("batches", function()
       assert.matches("nothing to do", out, 1, true)
     end)
 
-    it("skips blank lines and # comments on stdin; sends a duplicate id once and reports it once", function()
+    it("skips blank lines and # comments on stdin; sends a duplicate id once and reports it once #portable", function()
       local r = run(args("pr", "pause", "-", "run-train-01", IDS),
         { stdin = "# paused by cron\n\nrun-train-01\n  run-train-02 run-train-01\n#run-eval-03\n" })
       assert.equal(0, r.code, r.err)
@@ -205,8 +206,8 @@ describe("batches", function()
 
     it("asks before cancelling ids read from stdin, on the terminal", function()
       local function on_tty(answer)
-        local cmd = string.format("printf 'run-train-01\\nrun-train-02\\n' | lua5.4 %s pr cancel - %s",
-          cli.quote(cli.bin), table.concat(IDS, " "))
+        local cmd = string.format("printf 'run-train-01\\nrun-train-02\\n' | %s %s pr cancel - %s",
+          cli.lua, cli.quote(cli.bin), table.concat(IDS, " "))
         local p = assert(io.popen(string.format("(sleep 0.5; echo %s) 2>/dev/null | "
           .. "env CLARIFAI_PAT=%s CLARIFAI_API_BASE=%s script -qec %s /dev/null 2>&1; echo \"rc=$?\"",
           answer, TOKEN, emu.url, cli.quote(cmd))))
@@ -229,7 +230,7 @@ describe("batches", function()
     end)
   end)
 
-  describe("ids stay in their path segment", function()
+  describe("ids stay in their path segment #portable", function()
     local bad = { ".", "..", "a/b", "x?y", "x#y", "50%", "a b", "tab\there", "bell\7", "caf\233", "" }
     it("refuses a bad run id from arguments, stdin and the flag (exit 2, nothing sent)", function()
       for _, id in ipairs(bad) do

@@ -32,7 +32,7 @@ end
 
 local function capture(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
-  local text = p:read("a")
+  local text = p:read("*a")
   p:close()
   return text
 end

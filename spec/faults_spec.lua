@@ -216,7 +216,7 @@ describe("reliability", function()
         sock:close()
         local p = io.popen(string.format("cd %s && (openssl s_server -quiet -accept 127.0.0.1:%s -cert cert.pem "
           .. "-key key.pem -www >/dev/null 2>&1 & echo $!)", cli.quote(dir), port))
-        server_pid = p:read("l")
+        server_pid = p:read("*l")
         p:close()
         require("socket").sleep(0.5)
       end)
@@ -256,7 +256,7 @@ describe("reliability", function()
         sock:close()
         local p = io.popen(string.format("cd %s && (openssl s_server -quiet -accept 127.0.0.1:%s -cert cert.pem "
           .. "-key key.pem -www -tls1_1 -cipher DEFAULT@SECLEVEL=0 >/dev/null 2>&1 & echo $!)", cli.quote(dir), port11))
-        local pid11 = p:read("l")
+        local pid11 = p:read("*l")
         p:close()
         require("socket").sleep(0.5)
         local r = status({ env = { CLARIFAI_API_BASE = "https://127.0.0.1:" .. port11, SSL_CERT_FILE = dir .. "/cert.pem" },
@@ -284,7 +284,7 @@ describe("reliability", function()
       assert.equal(0, bypass.code, bypass.err)
     end)
 
-    it("24: connection refused: at most 3 attempts with jittered delays, exit 5 within budget", function()
+    it("24: connection refused: at most 3 attempts with jittered delays, exit 5 within budget #portable", function()
       local r = pause({ env = { CLARIFAI_API_BASE = "http://127.0.0.1:1" }, within = 4 })
       assert.equal(5, r.code)
       local _, retries = r.err:gsub("Retrying run", "")
@@ -411,7 +411,7 @@ describe("reliability", function()
       assert.equal(2, #requests("PATCH"))
     end)
 
-    it("37: applied, then 500: one PATCH, one GET, exit 0, confirmed", function()
+    it("37: applied, then 500: one PATCH, one GET, exit 0, confirmed #portable", function()
       emu:fault({ kind = "apply_then_http", method = "PATCH", status = 500,
         body = '{"status":{"code":98004,"description":"Internal server issue"}}' })
       local r = pause({ within = 2 })
@@ -590,7 +590,7 @@ describe("reliability", function()
       local q = {}
       for i, a in ipairs(argv) do q[i] = cli.quote(a) end
       local script = string.format([[
-        CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s lua5.4 %s %s >/dev/null 2>%s &
+        CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s %s %s %s >/dev/null 2>%s &
         pid=$!
         sleep %s
         kill -INT $pid
@@ -599,9 +599,10 @@ describe("reliability", function()
         rc=$?
         t1=$(date +%%s.%%N)
         echo "$rc $t0 $t1"
-      ]], cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin), table.concat(q, " "), cli.quote(err), delay)
+      ]], cli.quote(emu.url), cli.quote(TOKEN), cli.lua, cli.quote(cli.bin), table.concat(q, " "), cli.quote(err),
+        delay)
       local p = io.popen("sh -c " .. cli.quote(script))
-      local line = p:read("l")
+      local line = p:read("*l")
       p:close()
       local rc, t0, t1 = line:match("^(%d+) (%S+) (%S+)$")
       local text = cli.slurp(err)
@@ -610,7 +611,7 @@ describe("reliability", function()
       return tonumber(rc), tonumber(t1) - tonumber(t0), text
     end
 
-    it("53: SIGINT mid-request: the request gets 1 s, then exit 130 saying how to check; nothing more sent", function()
+    it("53: SIGINT mid-request: the request gets 1 s, then exit 130 saying how to check, nothing more #portable", function()
       emu:fault({ kind = "hang", method = "PATCH", apply = false })
       local rc, took, err = interrupt(args("pr", "pause", "run-train-01", IDS), 0.7)
       assert.equal(130, rc)
@@ -641,16 +642,17 @@ describe("reliability", function()
     end)
 
     it("55: a closed stdout pipe does not kill the process with SIGPIPE", function()
-      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s lua5.4 %s pr list --per_page 100 %s "
+      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s " .. cli.lua
+        .. " %s pr list --per_page 100 %s "
         .. "| (exec 0<&-); echo ${PIPESTATUS[0]}", cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin),
         table.concat(IDS, " "))
       local q = io.popen("bash -c " .. cli.quote(script))
-      local rc = tonumber(q:read("l"))
+      local rc = tonumber(q:read("*l"))
       q:close()
       assert.is_true(rc ~= nil and rc < 128, "exit " .. tostring(rc))
     end)
 
-    it("56: -o json: one document on success; on failure empty stdout and one JSON line on stderr", function()
+    it("56: -o json: one document on success; on failure empty stdout and one JSON line on stderr #portable", function()
       local ok = pause({ within = 2 }, { "-o", "json" })
       assert.equal(0, ok.code)
       assert.equal("ok", cjson.decode(ok.out).results[1].outcome)

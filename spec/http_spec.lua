@@ -31,7 +31,7 @@ end
 
 local function one(s, req) return perform(s, { req }, 1)[1] end
 
-describe("clarifai.http.core", function()
+describe("clarifai.http.core #portable", function()
   local emu, s
   setup(function()
     emu = emulator.start({ tick = 0 })

@@ -21,7 +21,7 @@ local function write_config(body, mode)
   return path
 end
 
-describe("states", function()
+describe("states #portable", function()
   it("has the documented transitions", function()
     assert.same({ 64000, 64001 }, states.actions.pause.from)
     assert.same({ 64000, 64001, 64008 }, states.actions.cancel.from)
@@ -51,7 +51,7 @@ describe("states", function()
   end)
 end)
 
-describe("watch.reached", function()
+describe("watch.reached #portable", function()
   local watch = require "clarifai.watch"
   it("knows when each action has happened, and when it never will", function()
     assert.is_true(watch.reached("pause", 64008))
@@ -68,7 +68,7 @@ describe("watch.reached", function()
   end)
 end)
 
-describe("config.resolve", function()
+describe("config.resolve #portable", function()
   local flat = table.concat({
     "contexts:",
     "  a:",
@@ -168,7 +168,7 @@ describe("config.resolve", function()
   end)
 end)
 
-describe("ids.resolve", function()
+describe("ids.resolve #portable", function()
   it("keeps given ids and never reads the lockfile when all are given", function()
     local dir = cli.tmpdir()
     cli.write(dir .. "/config-lock.yaml", "pipeline: [broken\n")
@@ -210,7 +210,7 @@ describe("ids.resolve", function()
   end)
 end)
 
-describe("api.decode", function()
+describe("api.decode #portable", function()
   local function resp(status, body, headers)
     return { status = status, body = body, headers = headers or { ["content-type"] = "application/json" }, sent = true }
   end
@@ -306,7 +306,7 @@ describe("api.decode", function()
   end)
 end)
 
-describe("text", function()
+describe("text #portable", function()
   it("escapes terminal control characters and invalid UTF-8", function()
     assert.equal("a\\x1b]0;x\\x07b", text.sanitize("a\27]0;x\7b"))
     assert.equal("\\u009b31m", text.sanitize("\194\155" .. "31m"))
@@ -321,7 +321,7 @@ describe("text", function()
   end)
 end)
 
-describe("json", function()
+describe("json #portable", function()
   it("keeps empty lists as [] and rejects NaN, Infinity and hex", function()
     assert.equal('{"a":[],"b":{},"c":null}', json.encode({ a = json.array(), b = {}, c = json.null }))
     for _, s in ipairs({ "NaN", "Infinity", "-Infinity", "0x10", "[1,]" }) do

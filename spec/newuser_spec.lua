@@ -20,7 +20,7 @@ local function count(method) return emu:count(method) end
 local function on_pty(argv, env)
   local words = {}
   for i, a in ipairs(argv) do words[i] = cli.quote(a) end
-  local cmd = "lua5.4 " .. cli.quote(cli.bin) .. " " .. table.concat(words, " ")
+  local cmd = cli.lua .. " " .. cli.quote(cli.bin) .. " " .. table.concat(words, " ")
   local envs = { "CLARIFAI_PAT=" .. TOKEN, "CLARIFAI_API_BASE=" .. emu.url }
   for k, v in pairs(env or {}) do envs[#envs + 1] = k .. "=" .. cli.quote(v) end
   local p = assert(io.popen(string.format("env -u NO_COLOR %s script -qec %s /dev/null </dev/null 2>&1; echo \"rc=$?\"",
@@ -92,7 +92,8 @@ describe("what a new user found", function()
       emu:fault({ kind = "delay", seconds = 0.05, method = "PATCH", times = 1000 })
       local ids = {}
       for i = 1, 200 do ids[i] = "w" .. i end
-      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w lua5.4 %s pr pause %s --parallel 2 %s"
+      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w " .. cli.lua
+        .. " %s pr pause %s --parallel 2 %s"
         .. " %s; echo \"rc=$?\" >&2", cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin), table.concat(ids, " "),
         table.concat(IDS, " "), redirect)
       local p = io.popen("bash -c " .. cli.quote(script) .. " 2>&1")

@@ -40,7 +40,7 @@ describe("run control", function()
   emu = emulator.fixture({ tick = 0, token = TOKEN })
 
   describe("many ids", function()
-    it("changes every run concurrently, a line per run as it finishes, with a summary", function()
+    it("changes every run concurrently, a line per run as it finishes, with a summary #portable", function()
       local r = run(args("pr", "pause", "run-train-01", "run-eval-03", "run-train-02", IDS))
       assert.equal(0, r.code, r.err)
       local got = lines(r.out)
@@ -63,7 +63,7 @@ describe("run control", function()
       assert.equal(3, count("PATCH"))
     end)
 
-    it("exits 7 on partial failure, names the failing run and still changes the others", function()
+    it("exits 7 on partial failure, names the failing run and still changes the others #portable", function()
       local r = run(args("pr", "pause", "run-train-01", "run-etl-05", "run-train-02", IDS))
       assert.equal(7, r.code)
       local got = lines(r.out)
@@ -94,12 +94,12 @@ describe("run control", function()
 
     it("asks before cancelling several runs on a terminal; -y skips the question", function()
       local function on_tty(answer, extra)
-        local cmd = table.concat({ "lua5.4", cli.quote(cli.bin), "pr", "cancel", "run-train-01", "run-train-02",
+        local cmd = table.concat({ cli.lua, cli.quote(cli.bin), "pr", "cancel", "run-train-01", "run-train-02",
           extra or "", table.concat(IDS, " ") }, " ")
         local p = assert(io.popen(string.format("(sleep 0.5; echo %s) 2>/dev/null | "
           .. "env CLARIFAI_PAT=%s CLARIFAI_API_BASE=%s script -qec %s /dev/null 2>&1; echo \"rc=$?\"",
           answer, TOKEN, emu.url, cli.quote(cmd))))
-        local out = p:read("a")
+        local out = p:read("*a")
         p:close()
         return out
       end
@@ -163,7 +163,7 @@ describe("run control", function()
   end)
 
   describe("--wait", function()
-    it("returns once the transition has happened", function()
+    it("returns once the transition has happened #portable", function()
       emu:config({ transition_delay = 0.6 })
       local r = run(args("pr", "pause", "run-train-01", "--wait", "--interval", "0.2", "--timeout", "10", IDS))
       assert.equal(0, r.code, r.err)
@@ -189,7 +189,7 @@ describe("run control", function()
       assert.is_true(r.elapsed < 4)
     end)
 
-    it("polls many runs through the list endpoint, not one GET per run per poll", function()
+    it("polls many runs through the list endpoint, not one GET per run per poll #portable", function()
       emu:put_runs("w", 40)
       emu:config({ transition_delay = 1.2 })
       local ids = {}
@@ -536,6 +536,17 @@ describe("run control", function()
       assert.equal(0, r.code, r.err)
       assert.matches("^run%-train%-01\tJOB_PAUSED\t64008\t%x+\n", r.out)
       assert.matches("\nrun%-train%-02\treached\tJOB_PAUSED\n", r.out)
+      -- under plain lua5.4 a failing assert(...) prints the error's message, not "(error object is a table value)"
+      local plain = dir .. "/plain.lua"
+      cli.write(plain, 'package.path = "' .. cli.root .. '/lua/?.lua;' .. cli.root .. '/lua/?/init.lua;" .. package.path\n'
+        .. 'package.cpath = "' .. cli.root .. '/build/?.so;" .. package.cpath\n' .. code)
+      local p = io.popen(string.format("cd %s && env -u LD_PRELOAD HOME=%s CLARIFAI_API_BASE=%s CLARIFAI_PAT=wrong-token "
+        .. "lua5.4 %s 2>&1; echo \"rc=$?\"", cli.quote(dir), cli.quote(dir), cli.quote(emu.url), cli.quote(plain)))
+      local out = p:read("*a")
+      p:close()
+      assert.matches("lua5.4: Failed to list pipeline version runs: API key not found", out, 1, true)
+      assert.is_nil(out:find("error object is a", 1, true))
+      assert.matches("rc=1", out, 1, true)
     end)
 
     it("reports a script's error table like a command's, without a traceback", function()

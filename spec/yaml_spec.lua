@@ -42,7 +42,7 @@ end
 
 local count = require("support.cli").count
 
-describe("clarifai.yaml.core", function()
+describe("clarifai.yaml.core #portable", function()
   describe("module", function()
     it("exports load and the libyaml version only", function()
       assert.is_function(core.load)
@@ -115,7 +115,7 @@ under: 1_000
     end)
 
     it("decodes escapes in double-quoted strings", function()
-      assert.equal("a\tb\n\0c\u{e9}", loads([["a\tb\n\0c\u00e9"]]))
+      assert.equal("a\tb\n\0c\195\169", loads([["a\tb\n\0c\u00e9"]]))
     end)
 
     it("returns block scalars as libyaml gives them", function()
@@ -155,7 +155,7 @@ under: 1_000
     end)
 
     it("accepts UTF-16 with a byte order mark", function()
-      local text = "\xff\xfe" .. ("a: b\nc: [d]\n"):gsub(".", "%0\0")
+      local text = "\255\254" .. ("a: b\nc: [d]\n"):gsub(".", "%0\0")
       assert.same({ a = "b", c = { "d" } }, loads(text))
     end)
   end)
@@ -392,7 +392,7 @@ env:
       assert.equal("2:1: duplicate key 'a??b?c'",
         (fails('"a\\x01\\tb\\x7fc": 1\n"a\\x01\\tb\\x7fc": 2\n')))
       -- A cut never splits a UTF-8 character.
-      local utf = ("x"):rep(63) .. "\u{e9}" .. "yyy"
+      local utf = ("x"):rep(63) .. "\195\169" .. "yyy"
       assert.equal("2:1: duplicate key '" .. ("x"):rep(63) .. "'",
         (fails(utf .. ": 1\n" .. utf .. ": 2\n")))
     end)
@@ -446,6 +446,14 @@ env:
       for i = 1, 5000 do parts[i] = "{k: [" end
       parts[#parts + 1] = "leaf"
       for _ = 1, 5000 do parts[#parts + 1] = "]}" end
+      if _VERSION == "Lua 5.1" then
+        -- 5.1 and LuaJIT allow a C function ~8000 stack slots: deep input is
+        -- refused with a position, never raised as a stack overflow
+        local err, code = fails(table.concat(parts), { max_depth = 10000 })
+        assert.equal("yaml_limit", code)
+        assert.matches("^1:%d+: nesting is deeper than this Lua's stack allows$", err)
+        return
+      end
       local v = loads(table.concat(parts), { max_depth = 10000 })
       for _ = 1, 5000 do v = v.k[1] end
       assert.equal("leaf", v)
@@ -504,23 +512,23 @@ env:
     end)
 
     it("rejects invalid UTF-8 at its position", function()
-      local err, code = fails("a: \xff\n")
+      local err, code = fails("a: \255\n")
       assert.equal("1:4: invalid leading UTF-8 octet", err)
       assert.equal("yaml_parse", code)
-      err, code = fails("a: 1\nb: \xc3\x28\n")
+      err, code = fails("a: 1\nb: \195\40\n")
       assert.equal("2:5: invalid trailing UTF-8 octet", err)
       assert.equal("yaml_parse", code)
-      err = fails("\xef\xbb\xbfa: \u{e9}\nb: \xed\xa0\x80\n")
+      err = fails("\239\187\191a: \195\169\nb: \237\160\128\n")
       assert.equal("2:4: invalid Unicode character", err)
-      err = fails("a: 1\r\nbb: \xc3")
+      err = fails("a: 1\r\nbb: \195")
       assert.equal("2:5: incomplete UTF-8 octet sequence", err)
     end)
 
     it("rejects control bytes at their position", function()
-      local err, code = fails("a: b\x01\n")
+      local err, code = fails("a: b\1\n")
       assert.equal("1:5: control characters are not allowed", err)
       assert.equal("yaml_parse", code)
-      err = fails("k: \u{e9}\u{e9}\x7f\n")
+      err = fails("k: \195\169\195\169\127\n")
       assert.equal("1:6: control characters are not allowed", err)
       err = fails("a: 1\nb: c\0\n")
       assert.equal("2:5: control characters are not allowed", err)
@@ -532,7 +540,7 @@ env:
       assert.is_nil(v)
       assert.matches("^%d+:%d+: ", err)
       assert.equal("yaml_parse", code)
-      for _, text in ipairs({ "\0", "\xff\xfe\0", "&", "*", "!", "%YAML 9.9\n---\na", "{", "]", "? ? ?",
+      for _, text in ipairs({ "\0", "\255\254\0", "&", "*", "!", "%YAML 9.9\n---\na", "{", "]", "? ? ?",
         "- [a, {b: &c}]", "a: !<!> x", "'\\", "\"\\x\"", ("- "):rep(200) }) do
         local r = table.pack(pcall(core.load, text))
         assert.is_true(r[1], r[2])
@@ -578,7 +586,7 @@ env:
   describe("repeated use", function()
     it("loads 1000 times without growing memory", function()
       local text = "a: [1, {b: ~, c: x}]\nd: |\n  " .. ("z"):rep(3000) .. "\n"
-      local bad = { "a: [b, c\n", "a: 1\na: 2\n", "a: &x 1\n", ("["):rep(100), "a: \xff" }
+      local bad = { "a: [b, c\n", "a: 1\na: 2\n", "a: &x 1\n", ("["):rep(100), "a: \255" }
       local function round()
         for i = 1, 1000 do
           local v = core.load(text)
@@ -591,7 +599,7 @@ env:
       local function rss_kb()
         local f = io.open("/proc/self/statm")
         if not f then return nil end
-        local _, res = f:read("n", "n")
+        local _, res = f:read("*n", "*n")
         f:close()
         return res and res * 4
       end

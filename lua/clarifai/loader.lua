@@ -8,6 +8,20 @@ local M = {}
 -- C modules from other packages that the commands load.
 local C_MODULES = { cjson = true }
 
+-- package.searchpath (5.2+), for every Lua.
+local searchpath = package.searchpath or function(name, path)
+  local file = name:gsub("%.", "/")
+  for template in path:gmatch("[^;]+") do
+    local candidate = template:gsub("%?", file)
+    local f = io.open(candidate, "r")
+    if f then
+      f:close()
+      return candidate
+    end
+  end
+  return nil
+end
+
 --[[
 install{ luac = dir of chunks, sources = {dirs}, check = true }
 Adds a searcher before Lua's own. With check, a chunk is used only when no
@@ -16,7 +30,7 @@ source of the same path is newer (a checkout being edited).
 function M.install(opts)
   local sys = package.loaded["clarifai.sys.core"]
   if not sys then
-    local path = package.searchpath("clarifai.sys.core", package.cpath)
+    local path = searchpath("clarifai.sys.core", package.cpath)
     local open = path and package.loadlib(path, "luaopen_clarifai_sys_core")
     if not open then return false end
     sys = open("clarifai.sys.core", path)
@@ -28,7 +42,7 @@ function M.install(opts)
   -- C modules go straight to package.cpath: Lua's own order would first try
   -- every package.path entry (a dozen failed opens each).
   local function search_c(name)
-    local path = package.searchpath(name, package.cpath)
+    local path = searchpath(name, package.cpath)
     if not path then return nil end
     local f, err = package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
     if f then return f, path end
@@ -39,7 +53,8 @@ function M.install(opts)
     if name:sub(1, 9) ~= "clarifai." and name ~= "clarifai" then return nil end
     local rel = name:gsub("%.", "/")
     for _, tail in ipairs({ ".lua", "/init.lua" }) do
-      local chunk = luac .. "/" .. rel .. tail
+      -- chunks are stored as .luac, so nothing takes them for source modules
+      local chunk = luac .. "/" .. rel .. tail .. "c"
       local built = sys.mtime(chunk)
       if built then
         local fresh = true
@@ -58,7 +73,7 @@ function M.install(opts)
     end
     return "\n\tno fresh precompiled chunk for '" .. name .. "'"
   end
-  table.insert(package.searchers, 2, search)
+  table.insert(package.searchers or package.loaders, 2, search) -- luacheck: ignore 143 (5.1)
   return true
 end
 

@@ -1,2 +1,2 @@
--- The version of this tool (also in the rockspec and the User-Agent).
-return { VERSION = "0.1.0" }
+-- The version of this tool (also in the rockspecs and the User-Agent).
+return { VERSION = "0.2.0" }

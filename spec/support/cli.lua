@@ -8,14 +8,16 @@ local function shell_quote(s)
 end
 M.quote = shell_quote
 
-local root = assert(io.popen("pwd")):read("l")
+local root = assert(io.popen("pwd")):read("*l")
 M.root = root
 M.bin = root .. "/bin/clarifai"
+-- The interpreter the CLI runs under (CLARIFAI_LUA: the portable runs set it).
+M.lua = os.getenv("CLARIFAI_LUA") or "lua5.4"
 
 local function slurp(path)
   local f = io.open(path, "rb")
   if not f then return "" end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -36,7 +38,7 @@ local made = {}
 
 function M.tmpdir()
   local p = assert(io.popen("mktemp -d -t clarifai-spec.XXXXXXXX"))
-  local dir = p:read("l")
+  local dir = p:read("*l")
   p:close()
   made[#made + 1] = dir
   return dir
@@ -78,7 +80,8 @@ function M.run(args, opts)
   for k, v in pairs(opts.env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
   local argv = {}
   for i, a in ipairs(args) do argv[i] = shell_quote(a) end
-  local lua = opts.lua or "lua5.4"
+  -- the interpreter the CLI runs under: CLARIFAI_LUA for the portable runs
+  local lua = opts.lua or M.lua
   -- setsid: no controlling terminal, so a developer's own terminal never
   -- receives a prompt (the prompt itself is tested on a pty)
   local cmd = string.format("cd %s && setsid -w %s %s %s %s <%s >%s 2>%s; echo $?",
@@ -116,8 +119,8 @@ function M.spawn(args, opts)
   for k, v in pairs(opts.env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
   local argv = {}
   for i, a in ipairs(args) do argv[i] = shell_quote(a) end
-  local inner = string.format("echo $$ > %s; exec %s lua5.4 %s %s <%s >%s 2>%s", shell_quote(dir .. "/pid"),
-    table.concat(envs, " "), shell_quote(M.bin), table.concat(argv, " "), shell_quote(dir .. "/stdin"),
+  local inner = string.format("echo $$ > %s; exec %s %s %s %s <%s >%s 2>%s", shell_quote(dir .. "/pid"),
+    table.concat(envs, " "), M.lua, shell_quote(M.bin), table.concat(argv, " "), shell_quote(dir .. "/stdin"),
     shell_quote(dir .. "/out"), shell_quote(dir .. "/err"))
   local outer = string.format("cd %s && (setsid -w sh -c %s; echo $? > %s.tmp; mv %s.tmp %s) >/dev/null 2>&1 &",
     shell_quote(opts.cwd or dir), shell_quote(inner), shell_quote(dir .. "/rc"), shell_quote(dir .. "/rc"),

@@ -93,7 +93,7 @@ function M.start(opts)
   -- No LD_PRELOAD: a sanitizer run must not preload into the emulator.
   local cmd = string.format("cd %s || exit 1; "
     .. "env -u LD_PRELOAD LUA_PATH=%s %s bin/clarifai-emulator %s >%s 2>%s </dev/null & echo $!",
-    shell_quote(root), shell_quote("lua/?.lua;lua/?/init.lua;;"), os.getenv("LUA") or "lua5.4",
+    shell_quote(root), shell_quote("lua/?.lua;lua/?/init.lua;;"), "lua5.4",
     table.concat(quoted, " "), shell_quote(out), shell_quote(err))
   local p = assert(io.popen(cmd))
   local pid = tonumber(p:read("*l"))

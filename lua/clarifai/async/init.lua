@@ -34,7 +34,10 @@ end
 
 local CANCELLED = setmetatable({}, { __tostring = function() return "workflow cancelled" end })
 
-local workflows = setmetatable({}, { __mode = "k" }) -- coroutine -> workflow
+-- coroutine -> workflow. Weak both ways: a workflow refers to its coroutine,
+-- and Lua 5.1/LuaJIT weak keys are not ephemerons (that would keep a
+-- cancelled workflow alive); a live coroutine keeps its workflow alive anyway.
+local workflows = setmetatable({}, { __mode = "kv" })
 
 -- The workflow the running coroutine belongs to, or nil.
 function M.current()

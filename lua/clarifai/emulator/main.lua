@@ -9,7 +9,7 @@ local api_mod = require "clarifai.emulator.api"
 local M = {}
 
 local function int(s)
-  return math.tointeger(tonumber(s))
+  return require("clarifai.compat").tointeger(tonumber(s))
 end
 
 local function parser()
@@ -31,7 +31,7 @@ end
 local function alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return false end
-  local stat = f:read("a") or ""
+  local stat = f:read("*a") or ""
   f:close()
   -- A zombie has exited even though its entry is still there.
   return stat:match("^%d+ %b() (%a)") ~= "Z"

@@ -59,7 +59,7 @@ function Server:listen()
   l:settimeout(0)
   self.listener = l
   local _, port = l:getsockname()
-  self.port = math.tointeger(tonumber(port))
+  self.port = tonumber(port)
   return self.host, self.port
 end
 
@@ -338,13 +338,13 @@ local function respond(c, res, keep)
     return false
   end
   if mode == "chunk_cut" then
-    local n = math.min(res.bytes or (#body // 2), #body)
+    local n = math.min(res.bytes or math.floor(#body / 2), #body)
     local ok = send_all(c, head_of(res, "chunked", true))
     if ok then send_all(c, string.format("%x\r\n", #body) .. body:sub(1, n)) end
     return false
   end
   if mode == "truncate" then
-    local n = math.min(res.bytes or (#body // 2), #body)
+    local n = math.min(res.bytes or math.floor(#body / 2), #body)
     local ok = send_all(c, head_of(res, "length", true))
     if ok then send_all(c, body:sub(1, n)) end
     return false

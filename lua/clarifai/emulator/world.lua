@@ -49,7 +49,7 @@ end
 -- Log lines a running run prints, one per tick: JSON objects with a `msg`
 -- field, plain text and multi-line text, as real step containers do.
 local function generated_line(n)
-  local step = "step-" .. ((n - 1) // 4)
+  local step = "step-" .. math.floor((n - 1) / 4)
   local kind = n % 4
   if kind == 1 then
     return json.encode({ level = "info", msg = string.format("%s: processed %d items", step, 40 * n) })
