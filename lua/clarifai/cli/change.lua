@@ -166,9 +166,10 @@ local function print_end(t, report, waited)
   elseif t.many or report.stopped then
     output.err(summary_text(t.action, summary))
   end
-  local record = require "clarifai.cli.record"
-  if waited and waited.signal then record.wait_stopped(t.action, waited) end
-  if report.stopped then record.stop_hint(t.action, t.args, report.signal, t.not_sent, t.unknown) end
+  if waited and waited.signal then require("clarifai.cli.record").wait_stopped(t.action, waited) end
+  if report.stopped then
+    require("clarifai.cli.record").stop_hint(t.action, t.args, report.signal, t.not_sent, t.unknown)
+  end
   output.flush()
 end
 
