@@ -142,6 +142,21 @@ function M.run()
   s.method = M.method_lines()
 end
 
+-- The proxy's measured cost and accuracy, as a clause for the method text.
+function M.proxy_summary()
+  local info, parts = ctx.info, {}
+  for _, c in ipairs(info.proxy_cost or {}) do
+    parts[#parts + 1] = string.format("%s took %s straight to nginx and %s through the proxy at delay 0",
+      c.n == 1 and "one PATCH" or (c.n .. " PATCHes"), report.ms(c.direct), report.ms(c.via))
+  end
+  for _, r in ipairs(info.proxy_rtt or {}) do
+    parts[#parts + 1] = string.format("asked for %d ms it gave round trips of %s (a new connection's first "
+      .. "request: %s)", r.rtt, report.ms(r.round_trip), report.ms(r.first))
+  end
+  if #parts == 0 then return "" end
+  return ": in this run " .. table.concat(parts, "; ")
+end
+
 function M.method_lines()
   local L = ctx.settings.lab
   local info = ctx.info
@@ -162,7 +177,7 @@ function M.method_lines()
       .. "than 1.5 × RTT after the accept, standing in for the TCP handshake that the loopback completes at once: "
       .. "a new connection costs 1 RTT (TCP) + 1 RTT (TLS 1.3) before its first request, as on a real link. "
       .. "`--jitter MS` exists (uniform ± MS per chunk, never reordering) but these figures use none. "
-      .. "Its own cost and accuracy are measured below (*The delay proxy*).",
+      .. "Its own cost and accuracy are measured below (*The delay proxy*)" .. M.proxy_summary() .. ".",
     "- **Time**: from spawn to reap, as everywhere. `runs` PATCH requests, each for a distinct run id, "
       .. "the command with `--parallel P` (ids as arguments) and curl with `--parallel --parallel-max P -K cfg` "
       .. "(the same requests, from the command's `--dry-run`). "

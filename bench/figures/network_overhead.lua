@@ -49,8 +49,9 @@ local function cost(t)
     local direct, via = proc.wall_ms(set[1][1]), proc.wall_ms(set[1][2])
     t.rows[#t.rows + 1] = { set[2], "straight to nginx", report.ms(direct), "1 (baseline)" }
     t.rows[#t.rows + 1] = { set[2], "through the proxy, delay 0", report.ms(via), report.ratio(via / direct) }
-    ctx.info.proxy_cost = ctx.info.proxy_cost or {}
-    ctx.info.proxy_cost[#ctx.info.proxy_cost + 1] = via - direct
+    local cost_of = ctx.info.proxy_cost or {}
+    ctx.info.proxy_cost = cost_of
+    cost_of[#cost_of + 1] = { n = set[1] == one and 1 or #ids, direct = direct, via = via }
   end
 end
 
@@ -73,6 +74,8 @@ local function accuracy(t)
     sock:close()
     px:stop()
     local med = proc.median(xs)
+    ctx.info.proxy_rtt = ctx.info.proxy_rtt or {}
+    ctx.info.proxy_rtt[#ctx.info.proxy_rtt + 1] = { rtt = rtt, round_trip = med, first = first }
     t.rows[#t.rows + 1] = { string.format("round trip at RTT %d ms (keep-alive GET, median of %d)", rtt, #xs),
       "through the proxy", report.ms(med), report.ratio(med / rtt) .. " of the RTT" }
     t.rows[#t.rows + 1] = { string.format("first request on a new connection at RTT %d ms", rtt),
