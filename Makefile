@@ -51,6 +51,11 @@ LUA_SOURCES := $(shell find lua/clarifai -name '*.lua' | sort)
 # Precompiled: what the command loads (not the loader itself, not the emulator).
 LUAC_SOURCES := $(filter-out lua/clarifai/loader.lua lua/clarifai/emulator/%,$(LUA_SOURCES))
 LUAC_STAMP = $(BUILD)/luac/.stamp
+# What every pause/cancel/resume loads, precompiled into one chunk as well.
+BUNDLE_SOURCES := $(addprefix lua/clarifai/,init.lua version.lua errors.lua states.lua compat.lua \
+  defaults.lua text.lua json.lua yaml.lua lockfile.lua ids.lua config.lua client.lua api.lua retry.lua \
+  transport.lua batch.lua runs.lua cli/init.lua cli/flags.lua cli/fastargs.lua cli/output.lua \
+  cli/common.lua cli/change.lua cli/pipelinerun.lua)
 MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(LUAC_STAMP)
 
 BUSTED   = $(LUA) /usr/bin/busted
@@ -75,9 +80,10 @@ $(SYS_SO): csrc/sys.c csrc/common.h
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
 
 # Precompiled chunks of every module (the launchers prefer them when fresh).
-$(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua
+$(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua
 	@rm -rf $(BUILD)/luac
 	@$(LUA) tools/compile.lua $(BUILD)/luac lua $(LUAC_SOURCES)
+	@$(LUA) tools/bundle.lua $(BUILD)/luac/bundle.luac lua $(BUNDLE_SOURCES)
 	@touch $@
 
 # Debian 12 packages the build and the tests need; installed when missing.
@@ -194,7 +200,7 @@ install: all
 	cp $(YAML_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/yaml/core.so
 	cp $(SYS_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/sys/core.so
 	cp -R lua/clarifai $(DESTDIR)$(INST_LUADIR)/
-	cp -R $(BUILD)/luac/clarifai $(DESTDIR)$(INST_LUACDIR)/
+	cp -R $(BUILD)/luac/clarifai $(BUILD)/luac/bundle.luac $(DESTDIR)$(INST_LUACDIR)/
 	sed -e '1s|^#!.*|#!$(LUA_INTERP)|' -e 's|^local LUAC_DIR = nil$$|local LUAC_DIR = "$(INST_LUACDIR)"|' \
 	  bin/clarifai > $(DESTDIR)$(INST_BINDIR)/clarifai
 	sed -e '1s|^#!.*|#!$(LUA_INTERP)|' bin/clarifai-emulator > $(DESTDIR)$(INST_BINDIR)/clarifai-emulator

@@ -170,3 +170,39 @@ describe("help texts", function()
     assert.is_nil(help.request({ "pr", "pause", "--user_id", "-h" }))
   end)
 end)
+
+-- The launchers load modules from precompiled chunks, the hot ones from one
+-- bundle; a chunk older than its source (a checkout being edited) is not used.
+describe("precompiled chunks", function()
+  local cli = require "support.cli"
+  local loader = require "clarifai.loader"
+  local sys = require "clarifai.sys.core"
+
+  it("come from one bundle for the modules every pause loads", function()
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    local chunk = assert(loadfile(build .. "/luac/bundle.luac", "b"))
+    local modules = chunk()
+    for _, name in ipairs({ "clarifai.cli", "clarifai.cli.fastargs", "clarifai.runs", "clarifai.batch",
+      "clarifai.transport", "clarifai.api", "clarifai.ids" }) do
+      assert.is_table(modules[name], name)
+    end
+  end)
+
+  it("are used only when not older than their sources", function()
+    local dir = cli.tmpdir()
+    os.execute("mkdir -p " .. cli.quote(dir .. "/src/clarifai"))
+    local src = dir .. "/src/clarifai/zz_probe.lua"
+    cli.write(src, "return 'from the bundle'\n")
+    os.execute("touch -d '-1 minute' " .. cli.quote(src))
+    assert(os.execute("lua5.4 tools/bundle.lua " .. cli.quote(dir .. "/bundle.luac") .. " " .. cli.quote(dir .. "/src")
+      .. " " .. cli.quote(src)))
+    package.preload["clarifai.zz_probe"] = nil
+    loader.preload_bundle(dir .. "/bundle.luac", sys, { dir .. "/src" })
+    assert.equal("from the bundle", package.preload["clarifai.zz_probe"]())
+    -- edited after the bundle was built: the bundle's copy is stale
+    os.execute("touch -d '+1 minute' " .. cli.quote(src))
+    package.preload["clarifai.zz_probe"] = nil
+    loader.preload_bundle(dir .. "/bundle.luac", sys, { dir .. "/src" })
+    assert.is_nil(package.preload["clarifai.zz_probe"])
+  end)
+end)

@@ -1,7 +1,8 @@
 -- compile.lua OUT_DIR SRC_ROOT FILE... : writes each Lua file as a binary
--- chunk of the running interpreter (debug information kept, so tracebacks
--- still name file and line) under OUT_DIR, at the same path relative to
--- SRC_ROOT, as NAME.luac.
+-- chunk of the running interpreter under OUT_DIR, at the same path relative
+-- to SRC_ROOT, as NAME.luac. Debug information is stripped (smaller chunks
+-- load faster); `clarifai --debug` loads the sources instead, so its
+-- tracebacks still name file and line.
 local out_dir, src_root = arg[1], arg[2]
 for i = 3, #arg do
   local src = arg[i]
@@ -11,7 +12,7 @@ for i = 3, #arg do
   local dir = dest:match("^(.*)/[^/]*$")
   assert(os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'"))
   local f = assert(io.open(dest .. ".tmp", "wb"))
-  f:write(string.dump(chunk))
+  f:write(string.dump(chunk, true))
   f:close()
   assert(os.rename(dest .. ".tmp", dest))
 end

@@ -32,6 +32,7 @@ local function problem(v)
   if c then return "contains '" .. c .. "'" end
   if v:find("[%s]") then return "contains whitespace" end
   if v:find("[%z\1-\31\127]") then return "contains a control character" end
+  if not v:find("[\128-\255]") then return nil end -- plain ASCII: the usual id
   local i, n = 1, #v
   while i <= n do
     local cp, nxt = compat.utf8_decode(v, i)

@@ -74,7 +74,30 @@ function M.install(opts)
     return "\n\tno fresh precompiled chunk for '" .. name .. "'"
   end
   table.insert(package.searchers or package.loaders, 2, search) -- luacheck: ignore 143 (5.1)
+  M.preload_bundle(luac .. "/bundle.luac", sys, check and sources or nil)
   return true
+end
+
+--[[
+preload_bundle(path, sys [, sources]): the modules every pause, cancel and
+resume needs, in one chunk (tools/bundle.lua): one file to open instead of
+two dozen. Each module whose source is not newer than the bundle (checked
+only when sources are given: a checkout) goes to package.preload.
+]]
+function M.preload_bundle(path, sys, sources)
+  local built = sys.mtime(path)
+  if not built then return end
+  local chunk = loadfile(path, "b")
+  local ok, modules = pcall(chunk or error)
+  if not ok or type(modules) ~= "table" then return end
+  for name, m in pairs(modules) do
+    local fresh = true
+    for _, dir in ipairs(sources or {}) do
+      local src = sys.mtime(dir .. "/" .. m.path)
+      if src then fresh = src <= built break end
+    end
+    if fresh and not package.preload[name] then package.preload[name] = m.load end
+  end
 end
 
 return M

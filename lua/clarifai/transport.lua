@@ -86,10 +86,15 @@ function M.pump(c, parallel)
   -- may have left transfers behind: they are not ours
   session:abort_all()
   session:limit(parallel)
-  return setmetatable({ c = c, s = session, parallel = parallel, tags = {}, n = 0, failed = {} }, Pump)
+  -- Until a first exchange has finished, libcurl does not know how many
+  -- streams an HTTP/2 server allows and assumes 100: transfers beyond that
+  -- would each open (and handshake) a connection of their own. So at most
+  -- 100 go first; the rest join once the server's limit is known.
+  local cap = parallel > 100 and 100 or parallel
+  return setmetatable({ c = c, s = session, parallel = parallel, cap = cap, tags = {}, n = 0, failed = {} }, Pump)
 end
 
-function Pump:free() return self.parallel - self.n end
+function Pump:free() return self.cap - self.n end
 function Pump:inflight() return self.n end
 
 function Pump:send(req, tag)
@@ -119,6 +124,7 @@ function Pump:deliver(results)
     end
   end
   self.n = self.n - #out
+  if #out > 0 then self.cap = self.parallel end
   if self.c.trace then
     for _, e in ipairs(out) do self.c:trace_response(e.req, e.resp) end
   end

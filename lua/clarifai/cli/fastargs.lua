@@ -17,10 +17,7 @@ for _, cmd in ipairs(group.commands) do
   if cmd.kind == "change" then ACTIONS[cmd.name] = cmd end
 end
 
--- name -> option, per action (the same for all three, but looked up per command)
-local MAPS = {}
-for name, cmd in pairs(ACTIONS) do MAPS[name] = flags.option_map(cmd) end
-local GLOBAL = flags.option_map({ options = {} })
+local GLOBAL = flags.option_map(flags.root) -- the root has no options of its own: the globals
 
 -- Options argparse accepts only once; a repeat goes to argparse for its error.
 local function set(t, k, v)
@@ -50,7 +47,7 @@ function M.parse(argv)
     local a = argv[i]
     local name, inline = a:match("^(%-%-[%w_-]+)=(.*)$")
     name = name or a
-    local o = (action and MAPS[action][name]) or GLOBAL[name]
+    local o = (action and flags.option_map(ACTIONS[action])[name]) or GLOBAL[name]
     if o and o.argname then
       local v = inline
       if v == nil then

@@ -225,14 +225,18 @@ function M.find(path)
   return cmd
 end
 
--- option_map(cmd) -> name -> option, for cmd's own options and the globals.
+-- option_map(cmd) -> name -> option, for cmd's own options and the globals
+-- (built once per command: the fast path asks on every run).
+local maps = setmetatable({}, { __mode = "k" })
 function M.option_map(cmd)
+  if maps[cmd] then return maps[cmd] end
   local map = {}
   for _, list in ipairs({ M.global, cmd.options or {} }) do
     for _, o in ipairs(list) do
       for _, n in ipairs(o.names) do map[n] = o end
     end
   end
+  maps[cmd] = map
   return map
 end
 
@@ -242,7 +246,7 @@ argv (--config PATH, --config=PATH, --context, -v/--verbose, --debug) as
 target -> value, and the index of the first argument that is not one.
 ]]
 function M.leading_globals(argv)
-  local map, values, i = M.option_map({ options = {} }), {}, 1
+  local map, values, i = M.option_map(ROOT), {}, 1
   while argv[i] do
     local a = argv[i]
     local name, inline = a:match("^(%-%-[%w_-]+)=(.*)$")
