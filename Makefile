@@ -63,7 +63,7 @@ BUSTED   = $(LUA) /usr/bin/busted
 .PHONY: all deps test test-unit test-asan test-valgrind fuzz lint rock-check bench bench-smoke demo install clean \
         check-summary
 
-FUZZ_TIME ?= 60
+FUZZ_TIME ?= 30
 
 all: $(MODULES)
 
@@ -109,8 +109,10 @@ deps:
 RESULTS ?= $(CURDIR)/build/results.txt
 export RESULTS
 # Lua 5.4 runs everything; these run the portable subset of the specs.
-OTHER_LUAS = lua5.1 lua5.2 lua5.3 luajit
-STAGES  = unit asan valgrind fuzz luacheck rockspec bench-smoke $(OTHER_LUAS)
+# The lua5.3 stage is reported by rock-check: it is what `luarocks test`
+# runs there, so the subset does not run twice.
+OTHER_LUAS = lua5.1 lua5.2 luajit
+STAGES  = unit asan valgrind fuzz luacheck rockspec lua5.3 bench-smoke $(OTHER_LUAS)
 STAGE   = sh tools/stage.sh $(RESULTS)
 
 test: deps

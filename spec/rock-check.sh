@@ -10,7 +10,8 @@
 #   - `luarocks show` lists only real modules;
 #   - `luarocks make` for 5.3 after one for 5.4 installs 5.3 objects;
 #   - the event-loop examples run from the installed 5.4 rock;
-#   - `luarocks test` builds and passes (Lua 5.3: the portable specs).
+#   - `luarocks test` builds and passes (Lua 5.3: the portable specs, whose
+#     counts are the lua5.3 stage of `make test`).
 root=$(pwd)
 mkdir -p build/luarocks
 log=build/rock.txt

@@ -56,6 +56,8 @@ function M.reason(resp, err)
   if resp.error_code then return resp.error_code end
   local s = "HTTP " .. tostring(resp.status)
   if err and err.api_name and err.api_code ~= 10000 then s = s .. " " .. err.api_name end
+  -- a 2xx is retried only when its body was not a valid reply: say so
+  if err and err.kind == "protocol" and not err.api_name then s = s .. ", not a valid API reply" end
   return s
 end
 

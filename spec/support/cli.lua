@@ -61,22 +61,17 @@ local function now()
   return os.time()
 end
 
---[[
-run(args, opts) -> { out, err, code, elapsed }
-opts.env: table of variables to set; opts.cwd: working directory (default a
-fresh empty one); opts.home: HOME (default a fresh empty one); opts.stdin: text.
-]]
-function M.run(args, opts)
+-- One CLI invocation as a shell command writing its exit code to job.rc.
+local function prepare(args, opts)
   opts = opts or {}
-  local cwd = opts.cwd or M.tmpdir()
-  local home = opts.home or M.tmpdir()
-  local out, err, inp = os.tmpname(), os.tmpname(), os.tmpname()
-  local f = assert(io.open(inp, "wb"))
+  local job = { opts = opts, cwd = opts.cwd or M.tmpdir(), home = opts.home or M.tmpdir(),
+    out = os.tmpname(), err = os.tmpname(), inp = os.tmpname(), rc = os.tmpname() }
+  local f = assert(io.open(job.inp, "wb"))
   f:write(opts.stdin or "")
   f:close()
   local envs = { "env" }
   for _, k in ipairs(SCRUB) do envs[#envs + 1] = "-u " .. k end
-  envs[#envs + 1] = "HOME=" .. shell_quote(home)
+  envs[#envs + 1] = "HOME=" .. shell_quote(job.home)
   for k, v in pairs(opts.env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
   local argv = {}
   for i, a in ipairs(args) do argv[i] = shell_quote(a) end
@@ -84,18 +79,46 @@ function M.run(args, opts)
   local lua = opts.lua or M.lua
   -- setsid: no controlling terminal, so a developer's own terminal never
   -- receives a prompt (the prompt itself is tested on a pty)
-  local cmd = string.format("cd %s && setsid -w %s %s %s %s <%s >%s 2>%s; echo $?",
-    shell_quote(cwd), table.concat(envs, " "), lua, shell_quote(opts.bin or M.bin), table.concat(argv, " "),
-    shell_quote(inp), shell_quote(out), shell_quote(err))
-  local t0 = now()
-  local p = assert(io.popen(cmd))
-  local code = tonumber(p:read("*l"))
-  p:close()
-  local r = { out = slurp(out), err = slurp(err), code = code, elapsed = now() - t0, cwd = cwd, home = home }
-  os.remove(out); os.remove(err); os.remove(inp)
-  if not opts.cwd then M.rmtree(cwd) end
-  if not opts.home then M.rmtree(home) end
+  job.cmd = string.format("(cd %s && setsid -w %s %s %s %s <%s >%s 2>%s; echo $? > %s)",
+    shell_quote(job.cwd), table.concat(envs, " "), lua, shell_quote(opts.bin or M.bin), table.concat(argv, " "),
+    shell_quote(job.inp), shell_quote(job.out), shell_quote(job.err), shell_quote(job.rc))
+  return job
+end
+
+local function collect(job, elapsed)
+  local r = { out = slurp(job.out), err = slurp(job.err), code = tonumber(slurp(job.rc):match("%d+")),
+    elapsed = elapsed, cwd = job.cwd, home = job.home }
+  for _, f in ipairs({ job.out, job.err, job.inp, job.rc }) do os.remove(f) end
+  if not job.opts.cwd then M.rmtree(job.cwd) end
+  if not job.opts.home then M.rmtree(job.home) end
   return r
+end
+
+--[[
+run(args, opts) -> { out, err, code, elapsed }
+opts.env: table of variables to set; opts.cwd: working directory (default a
+fresh empty one); opts.home: HOME (default a fresh empty one); opts.stdin: text.
+]]
+function M.run(args, opts)
+  return M.run_all({ { args, opts } })[1]
+end
+
+-- run_all({ {args, opts}, ... }) -> results in order. The runs go at once,
+-- so cases that each wait out retries cost the time of one; each elapsed is
+-- the time until the last ended (an upper bound for every run).
+function M.run_all(list)
+  local jobs, parts = {}, {}
+  for i, item in ipairs(list) do
+    jobs[i] = prepare(item[1], item[2])
+    parts[i] = jobs[i].cmd .. " &"
+  end
+  local t0 = now()
+  local p = assert(io.popen(table.concat(parts, " ") .. " wait"))
+  p:read("*a")
+  p:close()
+  local elapsed, out = now() - t0, {}
+  for i, job in ipairs(jobs) do out[i] = collect(job, elapsed) end
+  return out
 end
 
 --[[
@@ -197,29 +220,43 @@ local DOCUMENTED = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true,
 local SLACK = os.getenv("CLARIFAI_SANITIZE") and 6 or 2
 
 --[[
-runner(get_url, token) -> run(argv, opts)
+runner(get_url, token) -> run(argv, opts), run_all({ {argv, opts}, ... })
 run() starts the CLI with CLARIFAI_API_BASE = get_url() and the canary token
 in CLARIFAI_PAT (opts.env adds, opts.unset removes variables) and checks what
 every run must hold: the token appears nowhere, no traceback or Lua error,
 a documented exit code, and (opts.within) an end within that many seconds.
+run_all() does the same for several runs at once (see M.run_all).
 ]]
 function M.runner(get_url, token)
-  return function(argv, opts)
+  local function options(opts)
     opts = opts or {}
     local env = { CLARIFAI_API_BASE = get_url(), CLARIFAI_PAT = token }
     for k, v in pairs(opts.env or {}) do env[k] = v end
     for _, k in ipairs(opts.unset or {}) do env[k] = nil end
-    local r = M.run(argv, { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin })
+    return { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin }
+  end
+  local function check(r, opts)
     assert(not r.out:find(token, 1, true), "token leaked on stdout")
     assert(not r.err:find(token, 1, true), "token leaked on stderr")
     assert(not r.err:find("traceback", 1, true), "traceback on stderr:\n" .. r.err)
     assert(not r.err:find("attempt to ", 1, true), "Lua error:\n" .. r.err)
     assert(DOCUMENTED[r.code], "undocumented exit code " .. tostring(r.code) .. "\n" .. r.err)
-    if opts.within then
+    if opts and opts.within then
       assert(r.elapsed <= opts.within + SLACK, string.format("took %.2fs (bound %gs)", r.elapsed, opts.within))
     end
     return r
   end
+  local function run(argv, opts)
+    return check(M.run(argv, options(opts)), opts)
+  end
+  local function run_all(list)
+    local prepared = {}
+    for i, item in ipairs(list) do prepared[i] = { item[1], options(item[2]) } end
+    local results = M.run_all(prepared)
+    for i, r in ipairs(results) do check(r, list[i][2]) end
+    return results
+  end
+  return run, run_all
 end
 
 function M.write(path, text)

@@ -425,7 +425,7 @@ function Api:fault_response(f, req, ctx)
     res.headers.Location = f.location or req.target
     return res
   elseif kind == "endless" then
-    return { status = f.status or 200, mode = "endless", interval = f.interval,
+    return { status = f.status or 200, mode = "endless", interval = f.interval, chunk = f.chunk,
       body = '{"status":{"code":10000,"description":"Ok"},"pipeline_version_runs":[' }
   elseif kind == "delay" then
     ctx.sleep(f.seconds or 1)
