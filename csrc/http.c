@@ -138,8 +138,9 @@ static int poller_open(void)
 #endif
 }
 
-/* Watch sock for what libcurl asks (CURL_POLL_IN/OUT/INOUT/REMOVE). */
-static void poller_set(int pfd, curl_socket_t sock, int what)
+/* Watch sock for what libcurl asks (CURL_POLL_IN/OUT/INOUT/REMOVE); fresh:
+   the poller does not have it yet (one call instead of a failed MOD first). */
+static void poller_set(int pfd, curl_socket_t sock, int what, int fresh)
 {
 #ifdef POLLER_EPOLL
     if (what == CURL_POLL_REMOVE) {
@@ -150,12 +151,17 @@ static void poller_set(int pfd, curl_socket_t sock, int what)
     memset(&ev, 0, sizeof ev);
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
     ev.data.fd = sock;
-    if (epoll_ctl(pfd, EPOLL_CTL_MOD, sock, &ev) != 0 && errno == ENOENT)
+    if (fresh) {
+        if (epoll_ctl(pfd, EPOLL_CTL_ADD, sock, &ev) != 0 && errno == EEXIST)
+            (void)epoll_ctl(pfd, EPOLL_CTL_MOD, sock, &ev);
+    } else if (epoll_ctl(pfd, EPOLL_CTL_MOD, sock, &ev) != 0 && errno == ENOENT) {
         (void)epoll_ctl(pfd, EPOLL_CTL_ADD, sock, &ev);
+    }
 #else
     struct kevent ch[2];
     int in = what != CURL_POLL_REMOVE && (what & CURL_POLL_IN);
     int out = what != CURL_POLL_REMOVE && (what & CURL_POLL_OUT);
+    (void)fresh;
     EV_SET(&ch[0], sock, EVFILT_READ, in ? EV_ADD : EV_DELETE, 0, 0, NULL);
     EV_SET(&ch[1], sock, EVFILT_WRITE, out ? EV_ADD : EV_DELETE, 0, 0, NULL);
     /* one change at a time: deleting a filter that was never added fails
@@ -278,11 +284,24 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* libcurl's per-socket pointer (curl_multi_assign) remembers what the
+   poller was last told, so an unchanged request costs no system call and a
+   socket new to libcurl's table is added without a failing MOD first. */
+static char watch_marks[4]; /* &watch_marks[what]: the poller watches for `what` */
+
 static int on_socket(CURL *easy, curl_socket_t sock, int what, void *ud, void *sockp)
 {
     Session *s = (Session *)ud;
-    (void)easy; (void)sockp;
-    if (s->pfd >= 0) poller_set(s->pfd, sock, what);
+    (void)easy;
+    if (s->pfd < 0) return 0;
+    if (what == CURL_POLL_REMOVE) {
+        poller_set(s->pfd, sock, what, 0);
+        return 0; /* libcurl forgets the socket, and its pointer with it */
+    }
+    char *mark = &watch_marks[what & 3];
+    if (sockp == (void *)mark) return 0;
+    poller_set(s->pfd, sock, what, sockp == NULL);
+    curl_multi_assign(s->multi, sock, (void *)mark);
     return 0;
 }
 

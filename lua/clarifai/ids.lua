@@ -28,6 +28,8 @@ local function problem(v)
   if type(v) ~= "string" then return "is not a string" end
   if v == "" then return "is empty" end
   if v == "." or v == ".." then return "is a dot segment" end
+  -- the usual id: letters, digits and "-_.~" only (one scan; runs per id of a batch)
+  if not v:find("[^%w%-_.~]") then return nil end
   local c = v:match("[/?#%%]")
   if c then return "contains '" .. c .. "'" end
   if v:find("[%s]") then return "contains whitespace" end

@@ -209,7 +209,6 @@ local function change(action, args)
   if type(ids) ~= "table" then return ids, full end
   local runs = require "clarifai.runs"
   local t = new_tally(action, args, #ids)
-  if args.output ~= "json" then output.stream() end
   t.progress = t.many and output.enable_progress(args.no_progress)
   -- -o json keeps each result as encoded text, unless --wait must update it
   t.keep = args.output == "json" and args.wait
@@ -218,9 +217,13 @@ local function change(action, args)
     client = c, parallel = args.parallel, collect = t.keep, on_retry = common.retry_note,
     should_stop = function() return output.broken end,
     on_result = function(r, i) on_result(t, r, i) end,
-    on_progress = t.progress and function(done, inflight)
-      output.progress(string.format("%d/%d done · %d failed · %d in flight", done, t.n, t.failed, inflight))
-    end or nil,
+    -- after each round of finished runs: their lines go out before the next wait
+    on_progress = function(done, inflight)
+      output.flush_out()
+      if t.progress then
+        output.progress(string.format("%d/%d done · %d failed · %d in flight", done, t.n, t.failed, inflight))
+      end
+    end,
   })
   if not report then return nil, rerr end
   local waited

@@ -23,7 +23,6 @@ local function monitor(args)
     if not f then return nil, errors.new("config", "cannot open log file: " .. tostring(ferr)) end
     log_file = f
   end
-  output.stream()
   local res, merr = require("clarifai.monitor").monitor(full, id, {
     client = c, timeout = args.timeout, interval = args.monitor_interval, on_retry = common.retry_note,
     on_state = function(ev)
@@ -32,6 +31,7 @@ local function monitor(args)
       else
         output.out(string.format("Status: %s (%.1fs)", (ev.state:gsub("^JOB_", "")), ev.elapsed))
       end
+      output.flush_out() -- each event is seen as it happens
     end,
     on_log = function(ev)
       local line = text.sanitize(ev.message)
@@ -43,6 +43,7 @@ local function monitor(args)
       else
         output.out(line)
       end
+      output.flush_out()
     end,
     on_error = function(e)
       if as_json then

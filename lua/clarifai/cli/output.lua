@@ -69,18 +69,14 @@ function M.end_progress()
   progress.enabled = false
 end
 
--- Each line reaches stdout (a pipe, a file) as it is printed. The flush is
--- explicit because it, unlike a line-buffered write, reliably reports a
--- failure (a full disk, a reader that went away).
-local streaming = false
-function M.stream()
-  streaming = true
-end
-
+-- Streaming: lines reach stdout (a pipe, a file) before the process next
+-- waits. A batch calls M.flush() after each round of finished runs, so the
+-- runs a round finished cost one write, not one each. The flush is explicit
+-- because it, unlike a line-buffered write, reliably reports a failure (a
+-- full disk, a reader that went away).
 function M.out(line)
   erase()
   local ok = io.stdout:write(clean(line), "\n")
-  if ok and streaming then ok = io.stdout:flush() end
   if not ok then M.broken = true end
   return ok ~= nil
 end
@@ -94,6 +90,11 @@ end
 function M.err(line)
   erase()
   return io.stderr:write(clean(line), "\n") ~= nil
+end
+
+-- Hands buffered stdout lines on (see M.out); the progress line stays.
+function M.flush_out()
+  if not io.stdout:flush() then M.broken = true end
 end
 
 function M.flush()
