@@ -475,7 +475,7 @@ describe("emulator process", function()
     os.execute(string.format("(env -u LD_PRELOAD lua5.4 bin/clarifai-emulator --port 0 --quiet "
       .. "--exit-with %s >%s/out 2>%s/err </dev/null & echo $! >%s/pid; wait $!; echo $? >%s/rc) "
       .. ">/dev/null 2>&1 &", me, dir, dir, dir, dir))
-    local pid = tonumber(wait_until(function() return read_file(dir .. "/pid") end, 5))
+    local pid = tonumber(wait_until(function() return (read_file(dir .. "/pid") or ""):match("%d+") end, 5))
     return dir, pid
   end
 
@@ -496,8 +496,9 @@ describe("emulator process", function()
     assert.truthy(port)
     local res = emulator.http(port, "POST", "/_emulator/shutdown", "")
     assert.equals(200, res.status)
-    local rc = wait_until(function() return read_file(dir .. "/rc") end, 3)
-    assert.equals("0", rc and rc:match("%d+"))
+    -- the shell creates rc, then writes it: wait for the digits
+    local rc = wait_until(function() return (read_file(dir .. "/rc") or ""):match("%d+") end, 5)
+    assert.equals("0", rc)
   end)
 
   it("exits 0 without a traceback on SIGINT", function()
@@ -506,8 +507,9 @@ describe("emulator process", function()
     local port = port_of(dir)
     assert.truthy(port)
     os.execute("kill -INT " .. pid)
-    local rc = wait_until(function() return read_file(dir .. "/rc") end, 3)
-    assert.equals("0", rc and rc:match("%d+"))
+    -- the shell creates rc, then writes it: wait for the digits
+    local rc = wait_until(function() return (read_file(dir .. "/rc") or ""):match("%d+") end, 5)
+    assert.equals("0", rc)
     assert.equals("", read_file(dir .. "/err"))
   end)
 end)
