@@ -106,7 +106,9 @@ local function main()
   local q = proc.sh_quote
   local rev = proc.command_output("git -C " .. q(ROOT) .. " rev-parse --short HEAD 2>/dev/null")
   if rev:match("^%x+$") then
-    local dirty = proc.command_output("git -C " .. q(ROOT) .. " status --porcelain --untracked-files=no 2>/dev/null")
+    -- the report it is about to rewrite does not count as a change
+    local dirty = proc.command_output("git -C " .. q(ROOT)
+      .. " status --porcelain --untracked-files=no -- . ':!BENCHMARKS.md' 2>/dev/null")
     info.commit = "commit " .. rev .. (dirty ~= "" and " with uncommitted changes" or "")
   end
   proc.mkdir(ctx.work)
