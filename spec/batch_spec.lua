@@ -208,12 +208,7 @@ describe("batches", function()
       local function on_tty(answer)
         local cmd = string.format("printf 'run-train-01\\nrun-train-02\\n' | %s %s pr cancel - %s",
           cli.lua, cli.quote(cli.bin), table.concat(IDS, " "))
-        local p = assert(io.popen(string.format("(sleep 0.5; echo %s) 2>/dev/null | "
-          .. "env CLARIFAI_PAT=%s CLARIFAI_API_BASE=%s script -qec %s /dev/null 2>&1; echo \"rc=$?\"",
-          answer, TOKEN, emu.url, cli.quote(cmd))))
-        local out = p:read("*a")
-        p:close()
-        return out
+        return cli.on_tty(cmd, answer, { CLARIFAI_PAT = TOKEN, CLARIFAI_API_BASE = emu.url })
       end
       local no = on_tty("n")
       assert.matches("Cancel 2 runs (run-train-01, run-train-02)? Cancelled runs cannot be resumed. [y/N]", no, 1, true)

@@ -96,12 +96,7 @@ describe("run control", function()
       local function on_tty(answer, extra)
         local cmd = table.concat({ cli.lua, cli.quote(cli.bin), "pr", "cancel", "run-train-01", "run-train-02",
           extra or "", table.concat(IDS, " ") }, " ")
-        local p = assert(io.popen(string.format("(sleep 0.5; echo %s) 2>/dev/null | "
-          .. "env CLARIFAI_PAT=%s CLARIFAI_API_BASE=%s script -qec %s /dev/null 2>&1; echo \"rc=$?\"",
-          answer, TOKEN, emu.url, cli.quote(cmd))))
-        local out = p:read("*a")
-        p:close()
-        return out
+        return cli.on_tty(cmd, answer, { CLARIFAI_PAT = TOKEN, CLARIFAI_API_BASE = emu.url })
       end
       local no = on_tty("n")
       assert.matches("Cancel 2 runs (run-train-01, run-train-02)? Cancelled runs cannot be resumed. [y/N]",

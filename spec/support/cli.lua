@@ -182,6 +182,22 @@ function Proc:close()
   M.rmtree(self.dir)
 end
 
+--[[
+on_tty(command, answer, env) -> everything the terminal showed, then "rc=N"
+Runs a shell command on a pseudo-terminal (script -qec) and types `answer`
+and Enter half a second later, for prompts read from /dev/tty. env: the
+variables to set (e.g. the token and API base).
+]]
+function M.on_tty(command, answer, env)
+  local sets = {}
+  for k, v in pairs(env or {}) do sets[#sets + 1] = k .. "=" .. shell_quote(v) end
+  local p = assert(io.popen(string.format("(sleep 0.5; echo %s) 2>/dev/null | env %s script -qec %s /dev/null 2>&1;"
+    .. " echo \"rc=$?\"", shell_quote(answer), table.concat(sets, " "), shell_quote(command))))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
 -- The non-empty lines of s.
 function M.lines(s)
   local out = {}
