@@ -32,17 +32,20 @@ chmod 600 "$work/home/.config/clarifai/config"
 printf 'contexts:\n  a: [unclosed\n' > "$work/bad-config"
 
 passed=0; failed=0
+VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+  --show-leak-kinds=definite"
+verdict() { # what ran, its exit code, the expected one
+  if [ "$2" = "$3" ]; then
+    passed=$((passed + 1)); echo "ok - valgrind: $1 (exit $2)"
+  else
+    failed=$((failed + 1)); echo "not ok - valgrind: $1 (exit $2, expected $3)"; tail -30 "$log"
+  fi
+}
 vg() { # expected-exit, then clarifai arguments
   expect=$1; shift
   ( cd "$work" && env -u CLARIFAI_PAT -u CLARIFAI_API_BASE HOME="$work/home" CLARIFAI_CLEAN_EXIT=1 \
-      valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-      --show-leak-kinds=definite lua5.4 "$root/bin/clarifai" "$@" ) >> "$log" 2>&1
-  rc=$?
-  if [ "$rc" = "$expect" ]; then
-    passed=$((passed + 1)); echo "ok - valgrind: clarifai $* (exit $rc)"
-  else
-    failed=$((failed + 1)); echo "not ok - valgrind: clarifai $* (exit $rc, expected $expect)"; tail -30 "$log"
-  fi
+      $VALGRIND lua5.4 "$root/bin/clarifai" "$@" ) >> "$log" 2>&1
+  verdict "clarifai $*" $? "$expect"
 }
 vg 0 pr pause run-train-01
 vg 0 pr pause run-train-01
@@ -81,14 +84,8 @@ os.exit(outcome == (arg[2] == "cancel" and "cancelled" or "ok") and 0 or 1, true
 LUA
 vgs() { # expected-exit, then the script's arguments
   expect=$1; shift
-  ( cd "$work" && valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-      --show-leak-kinds=definite lua5.4 "$work/async.lua" "$@" ) >> "$log" 2>&1
-  rc=$?
-  if [ "$rc" = "$expect" ]; then
-    passed=$((passed + 1)); echo "ok - valgrind: async workflow $* (exit $rc)"
-  else
-    failed=$((failed + 1)); echo "not ok - valgrind: async workflow $* (exit $rc, expected $expect)"; tail -30 "$log"
-  fi
+  ( cd "$work" && $VALGRIND lua5.4 "$work/async.lua" "$@" ) >> "$log" 2>&1
+  verdict "async workflow $*" $? "$expect"
 }
 if lua5.4 -e 'require "luv"' 2>/dev/null; then
   vgs 0 run-train-02

@@ -181,6 +181,16 @@ function M.decode(resp, ctx)
   return nil, api_error(resp, doc.status, code, ctx, fields)
 end
 
+-- The run object of a decoded GetPipelineVersionRun reply, or nil and a
+-- protocol error when the reply has none.
+function M.run_of(doc)
+  local run = doc.pipeline_version_run
+  if type(run) ~= "table" then
+    return nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
+  end
+  return run
+end
+
 -- The run's state code from a PipelineVersionRun object, or nil.
 function M.run_state(run)
   if type(run) ~= "table" then return nil end

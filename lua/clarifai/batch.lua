@@ -185,14 +185,13 @@ function M.run(action, full, ids, c, opts)
   -- A read of the run after a refusal or an ambiguous PATCH.
   local function on_read(i, resp, stopping)
     local doc, err = api.decode(resp, ctx_get)
-    if doc and type(doc.pipeline_version_run) ~= "table" then
-      doc, err = nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
-    end
-    if not doc and not stopping then
+    local run
+    if doc then run, err = api.run_of(doc) end
+    if not run and not stopping then
       local delay = read_again(i, resp, err)
       if delay then return delay end
     end
-    local code = doc and api.run_state(doc.pipeline_version_run) or nil
+    local code = run and api.run_state(run) or nil
     if reading[i] == "refused" then
       -- already there counts as done; anything else is the API's refusal
       local first = refusal[i]

@@ -8,13 +8,11 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
 
 local M = {}
-
--- Failures a later poll may not meet again.
-local PASSING = { transient = true, unknown = true, transport = true }
 
 -- Log lines of one entry: split on newlines; a JSON object line shows its msg.
 local function entry_lines(message)
@@ -101,7 +99,7 @@ local function look(c, full, run_id, opts, w)
     if lerr and opts.on_error then opts.on_error(lerr) end
   end
   if not run then
-    if not PASSING[err.kind] then return nil, err end
+    if not retry.passing(err) then return nil, err end
     if opts.on_error then opts.on_error(err) end
     return false
   end

@@ -44,6 +44,11 @@ function M.classify(resp, err)
   return "definite"
 end
 
+-- Failures of a read that a later poll may not meet again (wait and
+-- monitor poll on through them).
+local PASSING = { transient = true, unknown = true, transport = true }
+function M.passing(err) return PASSING[err.kind] == true end
+
 -- Full-jitter exponential backoff before attempt n+1 (n = attempts so far).
 function M.backoff(n, random)
   random = random or math.random

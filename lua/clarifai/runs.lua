@@ -136,12 +136,11 @@ function M.status(ref, run_ids, opts)
   local report = { runs = json.array(), errors = json.array(), results = json.array(), signal = res.signal }
   for i, id in ipairs(list) do
     local doc, derr = got[i][1], got[i][2]
-    if doc and type(doc.pipeline_version_run) ~= "table" then
-      doc, derr = nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
-    end
-    if doc then
-      report.runs[#report.runs + 1] = doc.pipeline_version_run
-      report.results[i] = { run_id = id, run = doc.pipeline_version_run }
+    local run
+    if doc then run, derr = api.run_of(doc) end
+    if run then
+      report.runs[#report.runs + 1] = run
+      report.results[i] = { run_id = id, run = run }
     else
       report.errors[#report.errors + 1] = { run_id = id, error = derr }
       report.results[i] = { run_id = id, error = derr }

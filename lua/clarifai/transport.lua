@@ -318,10 +318,9 @@ function M.get_run(c, ref, run_id, opts)
   local api = require "clarifai.api"
   local doc, err = M.get(c, api.run_path(ref, run_id), "get pipeline version run", opts)
   if not doc then return nil, err end
-  if type(doc.pipeline_version_run) ~= "table" then
-    return nil, errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
-  end
-  return doc.pipeline_version_run, doc.status.req_id
+  local run, rerr = api.run_of(doc)
+  if not run then return nil, rerr end
+  return run, doc.status.req_id
 end
 
 return M

@@ -8,6 +8,7 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
 
@@ -29,9 +30,6 @@ function M.reached(action, code)
   end
   return false
 end
-
--- Failures a later poll may not meet again.
-local PASSING = { transient = true, unknown = true, transport = true }
 
 -- The states a run waiting on `action` may be in and still get there: the
 -- action's sources, plus its target when that is not terminal (a list of
@@ -83,11 +81,9 @@ local function get_poll(c, full, ids, opts, got)
     parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop })
   for k, id in ipairs(index) do
     local doc, err = res[k][1], res[k][2]
-    local run = doc and doc.pipeline_version_run
-    if doc and type(run) ~= "table" then
-      err = errors.new("protocol", "the API sent a malformed response: no pipeline_version_run")
-    end
-    got[id] = type(run) == "table" and { run = run } or { error = err }
+    local run
+    if doc then run, err = api.run_of(doc) end
+    got[id] = run and { run = run } or { error = err }
   end
   return stop.stopped
 end
@@ -129,7 +125,7 @@ local function settle_poll(action, results, pending, got, on, elapsed)
       else
         still[#still + 1] = i
       end
-    elseif PASSING[g.error.kind] then
+    elseif retry.passing(g.error) then
       still[#still + 1] = i -- poll again
     else
       on.settle(r, "failed", g.error)
