@@ -15,5 +15,6 @@ return {
   wait_per_page = 128,       -- waits that poll the list endpoint: the API's own default page size
   history_per_page = 100,    -- status logs per page
   log_per_page = 50,         -- monitor: log entries per page (the Python CLI's)
+  first_streams = 100,      -- transfers started before an HTTP/2 server's stream limit is known
   grace = 1,                 -- seconds in-flight requests get to finish after a stop
 }

@@ -8,6 +8,7 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local reads = require "clarifai.reads"
 local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
@@ -34,7 +35,7 @@ local function log_reader(c, full, run_id, opts)
   local path = api.run_path(full, run_id) .. "/pipeline.version.run/logs"
   return function(emit)
     for _ = 1, 100 do -- bounded: at most 100 full pages per poll
-      local doc, err = transport.get(c, path .. "?page=" .. page .. "&per_page=" .. per_page, "list log entries",
+      local doc, err = reads.get(c, path .. "?page=" .. page .. "&per_page=" .. per_page, "list log entries",
         { label = "logs of run " .. run_id, on_retry = opts.on_retry })
       if not doc then return err end
       local entries = doc.log_entries
@@ -57,7 +58,7 @@ end
 
 -- The reason a run ended, from the newest status log record for its state.
 local function end_reason(c, full, run_id, code)
-  local doc = transport.get(c, api.run_path(full, run_id) .. "/status_logs?page=1&per_page=100",
+  local doc = reads.get(c, api.run_path(full, run_id) .. "/status_logs?page=1&per_page=100",
     "list pipeline version run status logs", {})
   local logs = doc and doc.pipeline_version_run_status_logs
   if type(logs) ~= "table" then return nil end
@@ -90,7 +91,7 @@ end
 -- One look at the run: reports a change of state; returns the result when
 -- the run has ended, or nil, err when watching cannot go on.
 local function look(c, full, run_id, opts, w)
-  local run, err = transport.get_run(c, full, run_id, { on_retry = opts.on_retry, label = "read of run " .. run_id })
+  local run, err = reads.get_run(c, full, run_id, { on_retry = opts.on_retry, label = "read of run " .. run_id })
   if transport.signal() then return stopped_monitor() end
   if w.read_logs then
     local lerr = w.read_logs(function(line)

@@ -8,6 +8,8 @@
 -- Only not_sent and rejected are retried blindly; ambiguous ones are
 -- reconciled by reading the run first (see clarifai.runs).
 
+local errors = require "clarifai.errors"
+
 local M = {}
 
 M.MAX_ATTEMPTS = 3
@@ -54,6 +56,33 @@ function M.backoff(n, random)
   random = random or math.random
   local ceiling = math.min(M.CAP, M.BASE * 2 ^ (n - 1))
   return random() * ceiling
+end
+
+-- Phases after which a read (safe to repeat) is tried again.
+local READ_AGAIN = { not_sent = true, rejected = true, ambiguous = true }
+
+--[[
+again(resp, err, attempts, left, stopping) -> delay | nil, final_err
+Whether a failed read is worth another attempt: the delay before it, or nil
+(with the error to report when it gave up after several attempts). left:
+seconds of the deadline left; stopping: the batch is stopping.
+]]
+function M.again(resp, err, attempts, left, stopping)
+  if not READ_AGAIN[M.classify(resp, err)] then return nil end
+  local delay = resp.retry_after or M.backoff(attempts)
+  if stopping or attempts >= M.MAX_ATTEMPTS or delay >= left then
+    if attempts > 1 then
+      return nil, errors.derive(err, { message = string.format("%s (after %d attempts)", err.message, attempts) })
+    end
+    return nil
+  end
+  return delay
+end
+
+-- The payload of on_retry: what is retried (label, run_id), when and why.
+function M.notice(label, attempt, delay, resp, err, run_id)
+  return { run_id = run_id, label = label, attempt = attempt, max = M.MAX_ATTEMPTS, delay = delay,
+    reason = M.reason(resp, err) }
 end
 
 -- A short description of why an attempt failed, for retry notes.

@@ -8,6 +8,7 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local reads = require "clarifai.reads"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
 
@@ -131,7 +132,7 @@ function M.status(ref, run_ids, opts)
     paths[i] = api.run_path(full, id)
     labels[i] = "read of run " .. id
   end
-  local got, res = transport.fetch(c, paths, { what = "get pipeline version run", labels = labels,
+  local got, res = reads.fetch(c, paths, { what = "get pipeline version run", labels = labels,
     parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop })
   local report = { runs = json.array(), errors = json.array(), results = json.array(), signal = res.signal }
   for i, id in ipairs(list) do
@@ -158,7 +159,7 @@ end
 
 -- A GET of one page of a list; returns the list field's items and the doc.
 local function get_page(c, path, query, field, what, opts)
-  local doc, err = transport.get(c, path .. (query ~= "" and ("?" .. query) or ""), what, opts)
+  local doc, err = reads.get(c, path .. (query ~= "" and ("?" .. query) or ""), what, opts)
   if not doc then return nil, err end
   local items = doc[field]
   if items == nil then items = {} end

@@ -1,15 +1,22 @@
 -- The transport seam: the only place the library waits. It owns the clock,
--- sleeping, the stop signal, client lookup, and the loop that keeps a
--- bounded number of requests in flight on a client's HTTP session.
+-- sleeping, the stop signal, client lookup, and the pump that keeps a
+-- bounded number of requests in flight on a client's HTTP session. It knows
+-- no API path (clarifai.reads builds the retried reads on top of it).
 --
 -- Every wait goes through wait_io() or sleep(). Called plainly they block
 -- (the session's own poller, nanosleep); inside a workflow started by a
--- clarifai.async scheduler they yield to its event loop instead. Either
--- way the code above them is the same.
+-- clarifai.async scheduler they yield to its event loop instead; inside a
+-- coroutine made by clarifai.async.coroutine they are handed up, with a
+-- private yield, to whoever resumes it. Either way the code above them is
+-- the same.
+--
+-- Calls nest: a library call made from a callback of another (on_result,
+-- on_retry, monitor's on_state, ...) gets a pump of its own on the same or
+-- another session. A pump only ever sees, waits for and aborts the transfers
+-- it started; what a session delivers for another pump is kept for it (the
+-- session's mailbox), so neither call loses or steals a result.
 
-local errors = require "clarifai.errors"
 local defaults = require "clarifai.defaults"
-local retry = require "clarifai.retry"
 local sys = require "clarifai.sys.core"
 
 local M = {}
@@ -18,21 +25,94 @@ function M.now() return sys.monotime() end
 
 -- coroutine -> scheduler, filled by clarifai.async for the workflows it runs.
 M.schedulers = setmetatable({}, { __mode = "k" })
+-- coroutine -> true for coroutines made by clarifai.async.coroutine: their
+-- waits are handed up to whoever resumes them.
+M.handed_up = setmetatable({}, { __mode = "k" })
+-- The private yield's marker (clarifai.async.coroutine passes it on).
+M.PRIVATE = setmetatable({}, { __tostring = function() return "clarifai: private yield" end })
 
-local function scheduler()
+M.FOREIGN_COROUTINE = "clarifai: called from a coroutine the scheduler does not run; "
+  .. "use clarifai.async.coroutine.wrap"
+
+-- Waits in a coroutine made by clarifai.async.coroutine: a private yield
+-- that its resume() performs in its own context (see M.perform).
+local handed_up = {
+  wait_io = function(_, mux, timeout) return coroutine.yield(M.PRIVATE, "wait_io", mux, timeout) end,
+  sleep = function(_, seconds) return coroutine.yield(M.PRIVATE, "sleep", seconds) end,
+  client = function() return coroutine.yield(M.PRIVATE, "client") end,
+  adopt = function(_, pump) return coroutine.yield(M.PRIVATE, "adopt", pump) end,
+}
+
+-- The way the running code waits: a workflow's scheduler, the hand-up of a
+-- clarifai.async coroutine, or nil (block). A coroutine nobody registered,
+-- running inside a workflow, would block the host's loop: that raises.
+local function context()
   local co = coroutine.running()
-  return co and M.schedulers[co] or nil
+  if not co then return nil end
+  local sch = M.schedulers[co]
+  if sch then return sch end
+  if M.handed_up[co] then return handed_up end
+  for wco in pairs(M.schedulers) do
+    if wco ~= co and coroutine.status(wco) == "normal" then error(M.FOREIGN_COROUTINE, 0) end
+  end
+  return nil
 end
-M.scheduler = scheduler
+
+-- A session's mailbox: results it delivered that belong to a pump which is
+-- not the one polling (calls nest on one session).
+local function mux_of(c)
+  local s = c:session()
+  local m = c._mux
+  if not m or m.s ~= s then
+    m = { s = s, stash = {}, pumps = {} }
+    c._mux = m
+  end
+  return m
+end
+
+-- Polls the session (at most timeout seconds); every result goes to the mailbox.
+local function poll_into(m, timeout)
+  local stash = m.stash
+  for _, r in ipairs(m.s:poll(timeout)) do stash[r.key] = r end
+end
+
+-- Waits at most timeout seconds for the session to have news, the way the
+-- running code waits (see context).
+local function wait_io(m, timeout)
+  local sch = context()
+  if not sch then return poll_into(m, timeout) end
+  if sch == handed_up then return sch:wait_io(m, timeout) end
+  local t = m.s:timeout()
+  if t == nil or t > timeout then t = timeout end
+  sch:wait_fd(m.s:fd(), t, m.s)
+  return poll_into(m, 0)
+end
 
 -- sleep(seconds) -> true, or false when a signal stopped it.
 function M.sleep(seconds)
-  local sch = scheduler()
-  if sch then
-    if seconds > 0 then sch:sleep(seconds) end
-    return true
+  local sch = context()
+  if not sch then return sys.sleep(seconds) end
+  if seconds > 0 then sch:sleep(seconds) end
+  return true
+end
+
+--[[
+perform(op, ...): a wait handed up from a clarifai.async coroutine, done in
+the context of the code that resumed it (which may hand it up again).
+]]
+function M.perform(op, ...)
+  if op == "wait_io" then
+    return wait_io(...)
+  elseif op == "sleep" then
+    return M.sleep(...)
+  elseif op == "client" then
+    return M.client({})
+  elseif op == "adopt" then
+    local sch = context()
+    if sch and sch.adopt then return sch:adopt(...) end
+    return nil
   end
-  return sys.sleep(seconds)
+  error("clarifai: unknown private operation " .. tostring(op), 2)
 end
 
 -- The signal that asked us to stop (SIGINT, SIGTERM, SIGHUP), or nil. Only
@@ -51,21 +131,9 @@ function M.client(opts)
   for _, k in ipairs(CONFIG_KEYS) do
     if opts[k] ~= nil then return client_mod.from_config(opts) end
   end
-  local sch = scheduler()
+  local sch = context()
   if sch then return sch:client() end -- each workflow has its own session
   return client_mod.default()
-end
-
--- Waits for the session: its finished transfers, within timeout seconds.
-local function wait_io(session, timeout)
-  local sch = scheduler()
-  if not sch then return session:poll(timeout) end
-  local results = session:poll(0)
-  if #results > 0 or timeout <= 0 then return results end
-  local t = session:timeout()
-  if t == nil or t > timeout then t = timeout end
-  sch:wait_fd(session:fd(), t, session)
-  return session:poll(0)
 end
 
 --[[
@@ -73,25 +141,42 @@ pump(client, parallel) -> pump
 Keeps at most `parallel` requests in flight on the client's session.
   pump:free()                 slots left
   pump:send(request, tag)     start a request (when a slot is free)
-  pump:wait(seconds)          -> { {tag, resp}, ... } as transfers finish
-  pump:abort_all()            -> the same, for every transfer still in flight
+  pump:wait(seconds)          -> { {tag, resp}, ... } as this pump's transfers
+                                 finish (early on a signal)
+  pump:abort_all()            -> the same, for every transfer of this pump
+                                 still in flight
+  pump:close()                aborts what is left; the pump is done
 The client's trace function sees each request (token redacted) and status.
 ]]
 local Pump = {}
 Pump.__index = Pump
 
+-- The session's limit follows the widest pump alive on it.
+local function set_limit(m)
+  local widest = 1
+  for p in pairs(m.pumps) do
+    if p.parallel > widest then widest = p.parallel end
+  end
+  if widest ~= m.limit then
+    m.s:limit(widest)
+    m.limit = widest
+  end
+end
+
 function M.pump(c, parallel)
-  local session = c:session()
-  -- a batch that ended by an error (out of memory, a raising callback)
-  -- may have left transfers behind: they are not ours
-  session:abort_all()
-  session:limit(parallel)
+  local m = mux_of(c)
   -- Until a first exchange has finished, libcurl does not know how many
   -- streams an HTTP/2 server allows and assumes 100: transfers beyond that
   -- would each open (and handshake) a connection of their own. So at most
-  -- 100 go first; the rest join once the server's limit is known.
-  local cap = parallel > 100 and 100 or parallel
-  return setmetatable({ c = c, s = session, parallel = parallel, cap = cap, tags = {}, n = 0, failed = {} }, Pump)
+  -- that many go first; the rest join once the server's limit is known.
+  local first = defaults.first_streams
+  local p = setmetatable({ c = c, m = m, s = m.s, parallel = parallel, cap = math.min(parallel, first),
+    tags = {}, n = 0, failed = {} }, Pump)
+  m.pumps[p] = true
+  set_limit(m)
+  local sch = context()
+  if sch and sch.adopt then sch:adopt(p) end -- a cancelled workflow aborts its pumps
+  return p
 end
 
 function Pump:free() return self.cap - self.n end
@@ -111,18 +196,22 @@ function Pump:send(req, tag)
   self.n = self.n + 1
 end
 
-function Pump:deliver(results)
-  local out = {}
-  for _, f in ipairs(self.failed) do out[#out + 1] = f end
+-- This pump's results from the mailbox (and its failed submits).
+function Pump:take()
+  local out, stash, tags = self.failed, self.m.stash, self.tags
   self.failed = {}
-  for _, r in ipairs(results) do
-    local entry = self.tags[r.key]
+  for key, r in pairs(stash) do
+    local entry = tags[key]
     if entry then
-      self.tags[r.key] = nil
+      stash[key], tags[key] = nil, nil
       entry.resp = r
       out[#out + 1] = entry
     end
   end
+  return out
+end
+
+function Pump:deliver(out)
   self.n = self.n - #out
   if #out > 0 then self.cap = self.parallel end
   if self.c.trace then
@@ -131,24 +220,95 @@ function Pump:deliver(results)
   return out
 end
 
+-- Nothing of ours arrived and the session has nothing left at all: our
+-- transfers were taken by someone else. Waiting on would spin.
+function Pump:check_alive()
+  local active, done = self.s:active()
+  if active == 0 and done == 0 and next(self.m.stash) == nil then
+    error(string.format("clarifai: %d transfer(s) of this call are no longer on the HTTP session "
+      .. "(aborted by another caller?)", self.n), 0)
+  end
+end
+
 function Pump:wait(timeout)
-  if #self.failed > 0 then return self:deliver({}) end
+  local out = self:take()
+  if #out > 0 then return self:deliver(out) end
   if self.n == 0 then
     if timeout > 0 then M.sleep(timeout) end
-    return {}
+    return out
   end
-  return self:deliver(wait_io(self.s, timeout))
+  local deadline, sig = M.now() + timeout, sys.signal()
+  while true do
+    wait_io(self.m, math.max(0, deadline - M.now()))
+    out = self:take()
+    if #out > 0 or M.now() >= deadline or sys.signal() ~= sig then break end
+    self:check_alive()
+  end
+  return self:deliver(out)
 end
 
 function Pump:abort_all()
-  return self:deliver(self.s:abort_all())
+  local s, stash = self.s, self.m.stash
+  for key in pairs(self.tags) do
+    local r = s:abort(key)
+    if r then stash[key] = r end
+  end
+  return self:deliver(self:take())
+end
+
+function Pump:close()
+  if self.closed then return end
+  self.closed = true
+  -- a session closed meanwhile (its client closed) has nothing left to abort
+  if next(self.tags) then pcall(self.abort_all, self) end
+  self.m.pumps[self] = nil
+  set_limit(self.m)
+end
+
+-- The queue of items a drive() has to start: new ones in index order, ready
+-- ones (to go again at once) first, delayed ones when their time comes.
+local function new_queue(n)
+  return { next_i = 1, n = n, ready = {}, head = 1, tail = 0, delayed = {} }
+end
+
+local function next_ready(q, now)
+  if q.head <= q.tail then
+    local i = q.ready[q.head]
+    q.ready[q.head], q.head = nil, q.head + 1
+    return i
+  end
+  for k = 1, #q.delayed do
+    if q.delayed[k].at <= now then return table.remove(q.delayed, k).i end
+  end
+  if q.next_i <= q.n then
+    q.next_i = q.next_i + 1
+    return q.next_i - 1
+  end
+  return nil
+end
+
+-- Seconds until the next delayed item is due (at most `limit`).
+local function next_due(q, now, limit)
+  local wait = limit
+  for _, d in ipairs(q.delayed) do
+    if d.at - now < wait then wait = d.at - now end
+  end
+  return wait < 0 and 0 or wait
+end
+
+-- Every item a stop leaves unfinished.
+local function unfinished(q, pump, stop)
+  for _, entry in ipairs(pump:abort_all()) do stop(entry.tag, entry.resp) end
+  for k = q.head, q.tail do stop(q.ready[k], nil) end
+  for _, d in ipairs(q.delayed) do stop(d.i, nil) end
+  for i = q.next_i, q.n do stop(i, nil) end
 end
 
 --[[
 drive(client, n, step, opts) -> { stopped = bool, signal = number? }
 Runs n items, each a small state machine over HTTP exchanges, with at most
-opts.parallel (default 8) requests in flight; items start in index order and
-a freed slot is refilled before the next wait.
+opts.parallel (default: clarifai.defaults) requests in flight; items start
+in index order and a freed slot is refilled before the next wait.
   step.start(i) -> request       the next exchange of item i
   step.finish(i, resp, stopping) -> nil when item i is finished, or a delay
                                  in seconds before its next exchange
@@ -157,170 +317,56 @@ a freed slot is refilled before the next wait.
                                  it was in flight, else nil
 opts.on_progress(done, inflight) is told after each wait.
 A stop comes from a trapped signal or opts.should_stop(): nothing new is
-sent, requests in flight get opts.grace seconds (default 1) to finish (their
-finish() sees stopping = true), then the rest are aborted.
+sent, requests in flight get opts.grace seconds to finish (their finish()
+sees stopping = true), then the rest are aborted. An error (from a step or
+a callback) aborts this drive's transfers and is raised again.
 ]]
-function M.drive(c, n, step, opts)
-  local parallel = opts.parallel or defaults.parallel
-  local grace = opts.grace or defaults.grace
-  local should_stop = opts.should_stop
-  local pump = M.pump(c, parallel)
-  local next_i = 1          -- items not started yet: next_i..n, in order
-  local queue, qhead, qtail = {}, 1, 0 -- items ready to go again (FIFO)
-  local delayed = {}        -- { i, at } waiting for their time
-  local stop_at, stopped, sig
+local function run(pump, q, step, opts)
+  local grace, should_stop = opts.grace or defaults.grace, opts.should_stop
+  local stop_at, sig
   local done = 0
-
-  local function check_stop()
-    if stop_at then return end
-    sig = M.signal()
-    if sig or (should_stop and should_stop()) then
-      stopped = true
-      stop_at = M.now() + grace
-    end
-  end
-
-  local function next_ready(now)
-    if qhead <= qtail then
-      local i = queue[qhead]
-      queue[qhead] = nil
-      qhead = qhead + 1
-      return i
-    end
-    for k = 1, #delayed do
-      if delayed[k].at <= now then return table.remove(delayed, k).i end
-    end
-    if next_i <= n then
-      next_i = next_i + 1
-      return next_i - 1
-    end
-    return nil
-  end
-
-  local function handle(entry)
-    local i = entry.tag
-    local delay = step.finish(i, entry.resp, stop_at ~= nil)
-    if delay == nil then
-      done = done + 1
-    elseif stop_at then
-      step.stop(i, nil)
-      done = done + 1
-    elseif delay <= 0 then
-      qtail = qtail + 1
-      queue[qtail] = i
-    else
-      delayed[#delayed + 1] = { i = i, at = M.now() + delay }
-    end
-  end
-
-  while done < n do
-    check_stop()
+  while done < q.n do
     local now = M.now()
+    if not stop_at then
+      sig = M.signal()
+      if sig or (should_stop and should_stop()) then stop_at = now + grace end
+    end
     if stop_at then
       if pump:inflight() == 0 or now >= stop_at then break end
     else
       while pump:free() > 0 do
-        local i = next_ready(now)
+        local i = next_ready(q, now)
         if not i then break end
         pump:send(step.start(i), i)
       end
     end
-    -- wait for the network, or until the next delayed item is due
-    local wait = stop_at and (stop_at - now) or 3600
-    for _, d in ipairs(delayed) do
-      if d.at - now < wait then wait = d.at - now end
+    for _, entry in ipairs(pump:wait(next_due(q, now, stop_at and (stop_at - now) or 3600))) do
+      local i = entry.tag
+      local delay = step.finish(i, entry.resp, stop_at ~= nil)
+      if delay == nil then
+        done = done + 1
+      elseif stop_at then
+        step.stop(i, nil)
+        done = done + 1
+      elseif delay <= 0 then
+        q.tail = q.tail + 1
+        q.ready[q.tail] = i
+      else
+        q.delayed[#q.delayed + 1] = { i = i, at = M.now() + delay }
+      end
     end
-    if wait < 0 then wait = 0 end
-    local finished = pump:wait(wait)
-    for _, entry in ipairs(finished) do handle(entry) end
     if opts.on_progress then opts.on_progress(done, pump:inflight()) end
   end
-
-  if stop_at then
-    for _, entry in ipairs(pump:abort_all()) do
-      step.stop(entry.tag, entry.resp)
-    end
-    for k = qhead, qtail do step.stop(queue[k], nil) end
-    for _, d in ipairs(delayed) do step.stop(d.i, nil) end
-    for i = next_i, n do step.stop(i, nil) end
-  end
-  return { stopped = stopped, signal = sig }
+  if stop_at then unfinished(q, pump, step.stop) end
+  return { stopped = stop_at ~= nil, signal = sig }
 end
 
---[[
-fetch(client, paths, opts) -> { {doc | nil, err}, ... }, stop
-GETs, safe to repeat: a failure that is not definite is retried (at most
-retry.MAX_ATTEMPTS attempts, full-jitter backoff, Retry-After, within
-opts.deadline or the client's). opts: what (for messages), labels (per path,
-for on_retry), on_retry{label, attempt, max, delay, reason}, parallel,
-should_stop. Items a stop leaves unread get a "not_sent" error.
-]]
-function M.fetch(c, paths, opts)
-  opts = opts or {}
-  local api = require "clarifai.api"
-  local ctx = c:decode_context(opts.what or "call the API")
-  local budget = opts.deadline or c.deadline or defaults.deadline
-  local out, attempts, deadline = {}, {}, {}
-  local step = {}
-  function step.start(i)
-    attempts[i] = (attempts[i] or 0) + 1
-    local now = M.now()
-    deadline[i] = deadline[i] or (now + budget)
-    local req = c:build("GET", paths[i])
-    req.timeout = math.max(0.1, math.min(req.timeout, deadline[i] - now))
-    return req
-  end
-  function step.finish(i, resp, stopping)
-    local doc, err = api.decode(resp, ctx)
-    out[i] = { doc, err }
-    if doc then return nil end
-    local phase = retry.classify(resp, err)
-    if phase ~= "not_sent" and phase ~= "rejected" and phase ~= "ambiguous" then return nil end
-    local delay = resp.retry_after or retry.backoff(attempts[i])
-    local n = attempts[i]
-    if stopping or n >= retry.MAX_ATTEMPTS or M.now() + delay >= deadline[i] then
-      if n > 1 then
-        out[i][2] = errors.derive(err, { message = string.format("%s (after %d attempts)", err.message, n) })
-      end
-      return nil
-    end
-    if opts.on_retry then
-      opts.on_retry({ label = opts.labels and opts.labels[i] or paths[i], attempt = n + 1,
-        max = retry.MAX_ATTEMPTS, delay = delay, reason = retry.reason(resp, err) })
-    end
-    return delay
-  end
-  function step.stop(i, resp)
-    if out[i] and out[i][1] then return end
-    local why = resp and "the request was in flight" or "it was not sent"
-    out[i] = { nil, errors.new("not_sent", "not read: the command was stopped and " .. why) }
-  end
-  local res = M.drive(c, #paths, step, { parallel = opts.parallel, should_stop = opts.should_stop })
-  return out, res
-end
-
--- get(client, path, what, opts) -> doc | nil, err (one retrying GET; opts.label
--- names it in retry notes)
-function M.get(c, path, what, opts)
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
-  o.what, o.labels = what, { o.label or what }
-  local out, res = M.fetch(c, { path }, o)
-  local doc, err = out[1][1], out[1][2]
-  if res.signal and not doc then
-    err = errors.new("interrupted", "interrupted", { signal = res.signal })
-  end
-  return doc, err
-end
-
--- get_run(client, ref, run_id, opts) -> run object, req_id | nil, err
-function M.get_run(c, ref, run_id, opts)
-  local api = require "clarifai.api"
-  local doc, err = M.get(c, api.run_path(ref, run_id), "get pipeline version run", opts)
-  if not doc then return nil, err end
-  local run, rerr = api.run_of(doc)
-  if not run then return nil, rerr end
-  return run, doc.status.req_id
+function M.drive(c, n, step, opts)
+  local pump = M.pump(c, opts.parallel or defaults.parallel)
+  local ok, res = pcall(run, pump, new_queue(n), step, opts)
+  pump:close()
+  if not ok then error(res, 0) end
+  return res
 end
 
 return M

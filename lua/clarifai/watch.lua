@@ -8,6 +8,7 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local reads = require "clarifai.reads"
 local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
@@ -53,7 +54,7 @@ local function list_poll(c, full, ids, action, opts, got)
   for _, id in ipairs(ids) do wanted[id] = true end
   local pages = 0
   for page = 1, #ids do -- more pages than runs: GETs are cheaper
-    local doc = transport.get(c, api.runs_path(full) .. "?page=" .. page .. "&per_page=" .. per_page .. "&"
+    local doc = reads.get(c, api.runs_path(full) .. "?page=" .. page .. "&per_page=" .. per_page .. "&"
       .. table.concat(q, "&"), "list pipeline version runs", { on_retry = opts.on_retry, label = "list page " .. page })
     if transport.signal() or (opts.should_stop and opts.should_stop()) then return pages, true end
     local items = doc and doc.pipeline_version_runs
@@ -77,7 +78,7 @@ local function get_poll(c, full, ids, opts, got)
     end
   end
   if #rest == 0 then return false end
-  local res, stop = transport.fetch(c, rest, { what = "get pipeline version run", labels = labels,
+  local res, stop = reads.fetch(c, rest, { what = "get pipeline version run", labels = labels,
     parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop })
   for k, id in ipairs(index) do
     local doc, err = res[k][1], res[k][2]

@@ -36,6 +36,16 @@ function M.new(respond)
     self.queue = {}
     return out
   end
+  function s.abort(self, key)
+    for i, q in ipairs(self.queue) do
+      if q.key == key then
+        table.remove(self.queue, i)
+        return { key = key, error_code = "ABORTED", error = "aborted", sent = false, responded = false }
+      end
+    end
+    return nil
+  end
+  function s.active(self) return #self.queue, 0 end
   function s.limit(self, n) self.limit_seen = n end
   function s.fd() return -1 end
   function s.timeout() return nil end

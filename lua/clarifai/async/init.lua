@@ -24,6 +24,14 @@ local transport = require "clarifai.transport"
 
 local M = {}
 
+-- Coroutines of your own inside a workflow: see clarifai.async.coroutine.
+setmetatable(M, { __index = function(t, k)
+  if k ~= "coroutine" then return nil end
+  local mod = require "clarifai.async.coroutine"
+  rawset(t, k, mod)
+  return mod
+end })
+
 -- Lua 5.1 cannot yield across pcall, which the library uses: refuse there.
 local function check_version()
   if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
@@ -67,14 +75,14 @@ local function cancelled_error(w)
   return errors.new("cancelled", "workflow cancelled" .. (w.reason and (": " .. w.reason) or ""))
 end
 
--- The transport's two waits, inside a workflow. A wait remembers the
--- session it waits on, so a cancel can release its transfers at once.
-function Scheduler:wait_fd(fd, timeout, session)
+-- The transport's two waits, inside a workflow. A wait remembers the fd it
+-- waits on, so a cancel can make the hooks forget it at once.
+function Scheduler:wait_fd(fd, timeout)
   local w = M.current()
   if w and w.cancelled then error(CANCELLED, 0) end
-  if w then w.session, w.fd = session, fd end
+  if w then w.fd = fd end
   self.hooks.wait_fd(fd, timeout)
-  if w then w.session, w.fd = nil, nil end
+  if w then w.fd = nil end
   if w and w.cancelled then error(CANCELLED, 0) end
 end
 
@@ -83,6 +91,13 @@ function Scheduler:sleep(seconds)
   if w and w.cancelled then error(CANCELLED, 0) end
   self.hooks.sleep(seconds)
   if w and w.cancelled then error(CANCELLED, 0) end
+end
+
+-- The transport's pumps started inside a workflow: a cancel aborts exactly
+-- their transfers (another workflow's, on a shared client, are left alone).
+function Scheduler.adopt(_, pump)
+  local w = M.current()
+  if w then w.pumps[pump] = true end
 end
 
 -- The workflow's own client, resolved as the CLI resolves the default one.
@@ -97,12 +112,10 @@ function Scheduler.client()
   return w.client
 end
 
--- What a workflow holds: the transfers it waits on, its own client.
+-- What a workflow holds: the transfers it started, its own client.
 local function release(w)
-  if w.session then
-    pcall(w.session.abort_all, w.session) -- a closed session has nothing left
-    w.session = nil
-  end
+  for pump in pairs(w.pumps) do pump:close() end
+  w.pumps = setmetatable({}, { __mode = "k" })
   if w.client then
     w.client:close()
     w.client = nil
@@ -112,12 +125,7 @@ end
 local function pack(...) return { n = select("#", ...), ... } end
 local unpack = require("clarifai.compat").unpack
 
--- The end of a workflow: release its session, then tell on_done (once).
-local function finish(w, res)
-  release(w)
-  if w.done then return end
-  w.done = true
-  if not w.on_done then return end
+local function tell(w, res)
   if res[1] then
     w.on_done(true, unpack(res, 2, res.n))
   elseif res[2] == CANCELLED then
@@ -125,6 +133,19 @@ local function finish(w, res)
   else
     w.on_done(false, res[2])
   end
+end
+
+-- The end of a workflow: tell on_done (once), then release what it holds.
+-- on_done runs inside the workflow when the workflow ended by itself, so it
+-- may call the library (with the workflow's client); an error it raises
+-- goes to whoever resumed the workflow, after the release.
+local function finish(w, res)
+  if w.done then return release(w) end
+  w.done = true
+  local ok, err = true, nil
+  if w.on_done then ok, err = pcall(tell, w, res) end
+  release(w)
+  if not ok then error(err, 0) end
 end
 
 local Handle = {}
@@ -138,7 +159,8 @@ cancelled workflow ends with an error of kind "cancelled".
 ]]
 function Scheduler:spawn(fn, on_done)
   assert(type(fn) == "function", "spawn needs a function")
-  local w = { sched = self, on_done = on_done, done = false, cancelled = false }
+  local w = { sched = self, on_done = on_done, done = false, cancelled = false,
+    pumps = setmetatable({}, { __mode = "k" }) }
   local function body()
     w.co = coroutine.running()
     workflows[w.co] = w

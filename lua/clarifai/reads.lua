@@ -1,0 +1,80 @@
+-- Retried reads of the API on top of the transport: GETs are safe to repeat,
+-- so a failure that is not definite is tried again (clarifai.retry decides).
+
+local api = require "clarifai.api"
+local defaults = require "clarifai.defaults"
+local errors = require "clarifai.errors"
+local retry = require "clarifai.retry"
+local transport = require "clarifai.transport"
+
+local M = {}
+
+--[[
+fetch(client, paths, opts) -> { {doc | nil, err}, ... }, stop
+GETs, safe to repeat: a failure that is not definite is retried (at most
+retry.MAX_ATTEMPTS attempts, full-jitter backoff, Retry-After, within
+opts.deadline or the client's). opts: what (for messages), labels (per path,
+for on_retry), on_retry{label, attempt, max, delay, reason}, parallel,
+should_stop. Items a stop leaves unread get a "not_sent" error.
+]]
+function M.fetch(c, paths, opts)
+  opts = opts or {}
+  local ctx = c:decode_context(opts.what or "call the API")
+  local budget = opts.deadline or c.deadline or defaults.deadline
+  local out, attempts, deadline = {}, {}, {}
+  local step = {}
+  function step.start(i)
+    attempts[i] = (attempts[i] or 0) + 1
+    local now = transport.now()
+    deadline[i] = deadline[i] or (now + budget)
+    local req = c:build("GET", paths[i])
+    req.timeout = math.max(0.1, math.min(req.timeout, deadline[i] - now))
+    return req
+  end
+  function step.finish(i, resp, stopping)
+    local doc, err = api.decode(resp, ctx)
+    out[i] = { doc, err }
+    if doc then return nil end
+    local delay, final = retry.again(resp, err, attempts[i], deadline[i] - transport.now(), stopping)
+    if not delay then
+      if final then out[i][2] = final end
+      return nil
+    end
+    if opts.on_retry then
+      opts.on_retry(retry.notice(opts.labels and opts.labels[i] or paths[i], attempts[i] + 1, delay, resp, err))
+    end
+    return delay
+  end
+  function step.stop(i, resp)
+    if out[i] and out[i][1] then return end
+    local why = resp and "the request was in flight" or "it was not sent"
+    out[i] = { nil, errors.new("not_sent", "not read: the command was stopped and " .. why) }
+  end
+  local res = transport.drive(c, #paths, step, { parallel = opts.parallel, should_stop = opts.should_stop })
+  return out, res
+end
+
+-- get(client, path, what, opts) -> doc | nil, err (one retrying GET; opts.label
+-- names it in retry notes)
+function M.get(c, path, what, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.what, o.labels = what, { o.label or what }
+  local out, res = M.fetch(c, { path }, o)
+  local doc, err = out[1][1], out[1][2]
+  if res.signal and not doc then
+    err = errors.new("interrupted", "interrupted", { signal = res.signal })
+  end
+  return doc, err
+end
+
+-- get_run(client, ref, run_id, opts) -> run object, req_id | nil, err
+function M.get_run(c, ref, run_id, opts)
+  local doc, err = M.get(c, api.run_path(ref, run_id), "get pipeline version run", opts)
+  if not doc then return nil, err end
+  local run, rerr = api.run_of(doc)
+  if not run then return nil, rerr end
+  return run, doc.status.req_id
+end
+
+return M
