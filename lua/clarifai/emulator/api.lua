@@ -381,7 +381,8 @@ end
 function Api:take_fault(req)
   for i, f in ipairs(self.faults) do
     if (not f.method or f.method:upper() == req.method)
-      and (not f.path or req.path:find(f.path, 1, true)) then
+      and (not f.path or req.path:find(f.path, 1, true))
+      and (not f.contains or (req.body or ""):find(f.contains, 1, true)) then
       f.remaining = f.remaining - 1
       if f.remaining == 0 then table.remove(self.faults, i) end
       return f
