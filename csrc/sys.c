@@ -1,7 +1,8 @@
 /*
  * clarifai.sys.core: the few operating-system facts the CLI needs and Lua
  * lacks: signals and time (the stop flag and its handler, an interruptible
- * sleep, a monotonic clock), terminal checks and a safe file read. Loading
+ * sleep, a monotonic clock), output that a blocked reader cannot hold past a
+ * stop, terminal checks and a safe file read. Loading
  * it does not load libcurl or libyaml, so commands that send nothing stay
  * cheap.
  *
@@ -9,11 +10,15 @@
  * number of the first one caught) instead of killing the process. Lua polls
  * it with signal(); the HTTP module reads the same flag through a pointer
  * published once in the registry (SIGNAL_KEY), so a wait for the network
- * returns as soon as a signal arrives. Nothing is trapped unless asked: a
+ * returns as soon as a signal arrives, and write() gives up writing once the
+ * grace after the signal is over. Nothing is trapped unless asked: a
  * host program embedding the library keeps its own handlers.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +26,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <limits.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,10 +35,31 @@
 /* ---- signals and time ----------------------------------------------------- */
 
 static volatile sig_atomic_t caught = 0;
+/* When it was caught (CLOCK_MONOTONIC, written before the flag): the stop's
+   grace for in-flight requests and for output counts from here. */
+static volatile sig_atomic_t caught_sec = 0, caught_nsec = 0;
 
 static void on_signal(int sig)
 {
-    if (!caught) caught = sig;
+    if (!caught) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+        caught_sec = (sig_atomic_t)ts.tv_sec;
+        caught_nsec = (sig_atomic_t)ts.tv_nsec;
+        caught = sig;
+    }
+}
+
+static double monotime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double caught_at(void)
+{
+    return (double)caught_sec + (double)caught_nsec / 1e9;
 }
 
 /* trap_signals(): SIGINT, SIGTERM and SIGHUP set the flag (idempotent). */
@@ -51,12 +76,13 @@ static int l_trap_signals(lua_State *L)
     return 0;
 }
 
-/* signal() -> number of the first signal caught | nil */
+/* signal() -> number of the first signal caught, its monotime() | nil */
 static int l_signal(lua_State *L)
 {
     if (!caught) return 0;
     lua_pushinteger(L, (lua_Integer)caught);
-    return 1;
+    lua_pushnumber(L, (lua_Number)caught_at());
+    return 2;
 }
 
 /* clear_signal(): forget a caught signal (tests, a host that handled it). */
@@ -64,15 +90,6 @@ static int l_clear_signal(lua_State *L)
 {
     (void)L;
     caught = 0;
-    return 0;
-}
-
-/* raise_signal(sig): deliver a signal to this process (tests). */
-static int l_raise_signal(lua_State *L)
-{
-    lua_Integer sig = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, sig == SIGINT || sig == SIGTERM || sig == SIGHUP, 1, "SIGINT, SIGTERM or SIGHUP only");
-    raise((int)sig);
     return 0;
 }
 
@@ -103,9 +120,133 @@ static int l_isatty(lua_State *L)
 /* monotime() -> seconds as a float, from CLOCK_MONOTONIC */
 static int l_monotime(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    lua_pushnumber(L, (lua_Number)monotime());
+    return 1;
+}
+
+/*
+ * write(fd, data [, grace]) -> bytes | bytes written, message, code
+ * Writes all of data, never blocking in write(2): it waits in poll(2) for
+ * the fd to take more, then writes at most PIPE_BUF bytes (whole writes to
+ * regular files), so a signal is noticed while a reader holds the pipe
+ * full. Once a trapped signal has been caught, waiting goes on only until
+ * `grace` seconds after it (default 1); past that, only what the fd takes
+ * at once is written, and the rest is code "TIMEOUT". Other codes:
+ * "EPIPE" (the reader went away), "ENOSPC", "EBADF", "EIO". The descriptor's
+ * flags are never changed (it may be shared with other processes).
+ */
+static int l_write(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    lua_Number grace = luaL_optnumber(L, 3, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, 1, "file descriptor out of range");
+    luaL_argcheck(L, grace >= 0, 3, "grace must be a non-negative number"); /* NaN fails too */
+    if (grace > 86400) grace = 86400;
+    struct stat st;
+    int whole = fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode);
+    size_t off = 0;
+    const char *code = NULL;
+    int err = 0;
+    while (off < len) {
+        int wait_ms = 100; /* a slice: a signal landing just before poll() is seen soon */
+        int late = 0;
+        if (caught) {
+            double left = caught_at() + (double)grace - monotime();
+            if (left <= 0) {
+                late = 1; /* past the grace: only what the fd takes without waiting */
+                wait_ms = 0;
+            } else if (left < 0.1) {
+                wait_ms = (int)(left * 1000.0) + 1;
+            }
+        }
+        struct pollfd pfd;
+        pfd.fd = (int)fd;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+        int r = poll(&pfd, 1, wait_ms);
+        if (r < 0 && errno != EINTR) {
+            err = errno;
+            break;
+        }
+        if (r == 0 && late) {
+            code = "TIMEOUT";
+            break;
+        }
+        if (r <= 0) continue;
+        size_t n = len - off;
+        if (!whole && n > PIPE_BUF) n = PIPE_BUF;
+        ssize_t w = write((int)fd, data + off, n);
+        if (w < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            err = errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    lua_pushinteger(L, (lua_Integer)off);
+    if (off == len) return 1;
+    if (code) {
+        lua_pushliteral(L, "the output could not be written within the grace after a signal");
+        lua_pushstring(L, code);
+        return 3;
+    }
+    lua_pushstring(L, strerror(err));
+    lua_pushstring(L, err == EPIPE ? "EPIPE" : err == ENOSPC ? "ENOSPC" : err == EBADF ? "EBADF" : "EIO");
+    return 3;
+}
+
+/*
+ * save(name, data) -> path | nil, message, code
+ * Writes data to a new file $TMPDIR/clarifai-<name>-XXXXXX (else /tmp),
+ * mode 0600, and returns its path: for output that could not reach its
+ * reader and for lists of ids too long to print.
+ */
+static int l_save(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    lua_pushfstring(L, "%s/clarifai-%s-XXXXXX", dir, name);
+    size_t tlen;
+    const char *t = lua_tolstring(L, -1, &tlen);
+    char *path = (char *)lua_newuserdatauv(L, tlen + 1, 0); /* mkstemp edits it in place */
+    memcpy(path, t, tlen + 1);
+    int fd = mkstemp(path);
+    if (fd < 0) return clarifai_fail(L, strerror(errno), "EIO");
+    (void)fchmod(fd, 0600);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            (void)unlink(path);
+            return clarifai_fail(L, strerror(e), "EIO");
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        (void)unlink(path);
+        return clarifai_fail(L, strerror(e), "EIO");
+    }
+    lua_pushstring(L, path);
+    return 1;
+}
+
+/* columns(fd) -> the terminal's width in columns | nil */
+static int l_columns(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, 1, "file descriptor out of range");
+    struct winsize ws;
+    if (ioctl((int)fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) return 0;
+    lua_pushinteger(L, (lua_Integer)ws.ws_col);
     return 1;
 }
 
@@ -279,15 +420,16 @@ static int l_exec(lua_State *L)
 }
 
 /*
- * quick_exit_process(code): flushes C streams and ends the process without
- * running exit handlers and library destructors (libcurl's dependencies
- * register many; the kernel reclaims everything anyway). For the CLI's last
- * step only, after every output has been written.
+ * quick_exit(code [, flush]): flushes C streams (unless flush is false: a
+ * stopped command whose reader blocks must not wait for it) and ends the
+ * process without running exit handlers and library destructors (libcurl's
+ * dependencies register many; the kernel reclaims everything anyway). For
+ * the CLI's last step only, after every output has been written.
  */
 static int l_quick_exit(lua_State *L)
 {
     lua_Integer code = luaL_checkinteger(L, 1);
-    fflush(NULL);
+    if (lua_isnoneornil(L, 2) || lua_toboolean(L, 2)) fflush(NULL);
     _exit((int)(code & 0xff));
     return 0;
 }
@@ -296,7 +438,6 @@ static const luaL_Reg funcs[] = {
     {"trap_signals", l_trap_signals},
     {"signal", l_signal},
     {"clear_signal", l_clear_signal},
-    {"raise_signal", l_raise_signal},
     {"sleep", l_sleep},
     {"tty_foreground", l_tty_foreground},
     {"quick_exit", l_quick_exit},
@@ -304,6 +445,9 @@ static const luaL_Reg funcs[] = {
     {"mtime", l_mtime},
     {"exec", l_exec},
     {"isatty", l_isatty},
+    {"write", l_write},
+    {"save", l_save},
+    {"columns", l_columns},
     {"monotime", l_monotime},
     {"ignore_sigpipe", l_ignore_sigpipe},
     {"read_file", l_read_file},

@@ -115,8 +115,9 @@ function M.perform(op, ...)
   error("clarifai: unknown private operation " .. tostring(op), 2)
 end
 
--- The signal that asked us to stop (SIGINT, SIGTERM, SIGHUP), or nil. Only
--- set when the host asked for signals to be trapped (the CLI does).
+-- The signal that asked us to stop (SIGINT, SIGTERM, SIGHUP) and when it
+-- came (M.now's clock), or nil. Only set when the host asked for signals to
+-- be trapped (the CLI does).
 function M.signal()
   return sys.signal()
 end
@@ -328,8 +329,12 @@ local function run(pump, q, step, opts)
   while done < q.n do
     local now = M.now()
     if not stop_at then
-      sig = M.signal()
-      if sig or (should_stop and should_stop()) then stop_at = now + grace end
+      local at
+      sig, at = M.signal()
+      -- the grace counts from the signal itself (it may have come while
+      -- output was blocked), or from now for should_stop
+      if sig then stop_at = math.min(at, now) + grace
+      elseif should_stop and should_stop() then stop_at = now + grace end
     end
     if stop_at then
       if pump:inflight() == 0 or now >= stop_at then break end

@@ -197,13 +197,20 @@ function M.main(argv)
       code = errors.exit_codes.internal
     end
   end
-  output.flush()
+  -- a stdout that could not be written fails the command (a batch that
+  -- stopped sending because of it has said so already)
+  local finished = output.finish()
+  if output.broken and code ~= errors.exit_codes.output and not (code > 128 and code < 160) then
+    output.err("Error: cannot write to standard output (" .. tostring(output.problem) .. ")")
+    code = errors.exit_codes.output
+  end
   -- Closing the Lua state frees every object one by one and exit handlers
   -- tear down libcurl's dependencies; the kernel reclaims all of it faster.
-  -- CLARIFAI_CLEAN_EXIT asks for the full close (memory checkers).
+  -- CLARIFAI_CLEAN_EXIT asks for the full close (memory checkers). Output a
+  -- blocked reader would not take is not waited for (M.finish saved it).
   if os.getenv("CLARIFAI_CLEAN_EXIT") then os.exit(code, true) end
   local loaded, sys = pcall(require, "clarifai.sys.core")
-  if loaded then sys.quick_exit(code) end
+  if loaded then sys.quick_exit(code, finished) end
   os.exit(code)
 end
 

@@ -2,7 +2,14 @@
 -- terminal a live progress line on stderr. Every line passes through here,
 -- so the token is scrubbed in one place, the progress line is erased before
 -- normal output, and a failed write to stdout is noticed (M.broken).
+--
+-- Writes go through clarifai.sys.core's write(), never blocking in write(2):
+-- a reader that holds the pipe full cannot hold a stop back. After a signal,
+-- output goes on only until the grace after it is over; what is left then is
+-- saved to a file (M.finish names it) and the process ends without waiting.
 
+local defaults = require "clarifai.defaults"
+local sys = require "clarifai.sys.core"
 local text = require "clarifai.text"
 
 local M = {}
@@ -29,38 +36,71 @@ end
 M.clean = clean
 
 -- true once a write to stdout failed (closed pipe, full disk): the caller
--- stops sending and exits 74.
+-- stops sending and exits 74. M.problem says why.
 M.broken = false
 
+-- fd -> what could not be written within the grace after a signal
+local lost = {}
+
+-- Writes s to fd; false when it could not all be written.
+local function put(fd, s)
+  if lost[fd] then
+    lost[fd][#lost[fd] + 1] = s
+    return false
+  end
+  local n, msg, code = sys.write(fd, s, defaults.grace)
+  if n == #s then return true end
+  if code == "TIMEOUT" then
+    lost[fd] = { s:sub(n + 1) }
+  elseif fd == 1 and not M.broken then
+    M.broken, M.problem = true, msg
+  end
+  return false
+end
+
+-- Stdout is written in rounds (see M.flush_out), or line by line on a terminal.
+local pending, npending, pending_bytes = {}, 0, 0
+local out_is_tty
+
+local function flush_pending()
+  if npending == 0 then return true end
+  local s = table.concat(pending, "", 1, npending)
+  pending, npending, pending_bytes = {}, 0, 0
+  if M.broken then return false end
+  return put(1, s)
+end
+
 -- The progress line: shown only on a terminal, redrawn at most ten times a
--- second, erased before any other output.
+-- second, erased before any other output, cut to the terminal's width.
 local progress = { enabled = false, shown = false, last = -1, text = nil }
 
 local function erase()
   if progress.shown then
-    io.stderr:write("\r\27[K")
+    put(2, "\r\27[K")
     progress.shown = false
   end
 end
 
--- progress_enabled(no_progress_flag) -> whether a live line may be drawn.
+-- enable_progress(no_progress_flag) -> whether a live line may be drawn
+-- (NO_COLOR counts when set to anything but the empty string).
 function M.enable_progress(no_progress)
-  local sys = require "clarifai.sys.core"
-  local term = os.getenv("TERM")
+  local term, no_color = os.getenv("TERM"), os.getenv("NO_COLOR")
   progress.enabled = not no_progress and sys.isatty(2) and term ~= nil and term ~= "dumb" and term ~= ""
-    and os.getenv("NO_COLOR") == nil
+    and (no_color == nil or no_color == "")
   return progress.enabled
 end
 
 -- progress(line [, force]): redraw the live line (throttled).
 function M.progress(line, force)
   if not progress.enabled then return end
-  local now = require("clarifai.sys.core").monotime()
+  local now = sys.monotime()
   progress.text = line
   if not force and now - progress.last < 0.1 then return end
   progress.last = now
-  io.stderr:write("\r\27[K", text.sanitize(line))
-  io.stderr:flush()
+  line = text.sanitize(line)
+  local width = sys.columns(2)
+  if width and #line >= width then line = text.truncate(line, math.max(1, width - 2)) end
+  put(2, "\r\27[K" .. line)
   progress.shown = true
 end
 
@@ -70,37 +110,61 @@ function M.end_progress()
 end
 
 -- Streaming: lines reach stdout (a pipe, a file) before the process next
--- waits. A batch calls M.flush() after each round of finished runs, so the
--- runs a round finished cost one write, not one each. The flush is explicit
--- because it, unlike a line-buffered write, reliably reports a failure (a
--- full disk, a reader that went away).
+-- waits. A batch calls M.flush_out() after each round of finished runs, so
+-- the runs a round finished cost one write, not one each.
 function M.out(line)
   erase()
-  local ok = io.stdout:write(clean(line), "\n")
-  if not ok then M.broken = true end
-  return ok ~= nil
+  M.write(line)
+  M.write("\n")
+  if out_is_tty == nil then out_is_tty = sys.isatty(1) end
+  if out_is_tty then flush_pending() end
+  return not M.broken
 end
 
 -- A piece of stdout (no newline added), for large documents.
 function M.write(piece)
-  erase()
-  if not io.stdout:write(clean(piece)) then M.broken = true end
+  piece = clean(piece)
+  npending = npending + 1
+  pending[npending] = piece
+  pending_bytes = pending_bytes + #piece
+  if pending_bytes >= 65536 then flush_pending() end
 end
 
 function M.err(line)
   erase()
-  return io.stderr:write(clean(line), "\n") ~= nil
+  return put(2, clean(line) .. "\n")
 end
 
 -- Hands buffered stdout lines on (see M.out); the progress line stays.
 function M.flush_out()
-  if not io.stdout:flush() then M.broken = true end
+  flush_pending()
 end
 
 function M.flush()
   erase()
-  if not io.stdout:flush() then M.broken = true end
-  io.stderr:flush()
+  flush_pending()
+end
+
+--[[
+finish() -> true when everything was written. The command's last step:
+output that could not be written within the grace after a signal goes to a
+file (mode 0600, in $TMPDIR) whose path is tried on stderr; then the caller
+ends the process without flushing anything more.
+]]
+function M.finish()
+  M.flush()
+  if not next(lost) then return true end
+  local notes = {}
+  for fd, parts in pairs(lost) do
+    local name = fd == 1 and "stdout" or "stderr"
+    local path = sys.save(name, table.concat(parts))
+    if path then
+      notes[#notes + 1] = "clarifai: what could not be written to " .. name .. " within the grace is in " .. path
+    end
+  end
+  -- one short try (the grace is over: a blocked stderr gets nothing)
+  if #notes > 0 and not lost[2] then sys.write(2, table.concat(notes, "\n") .. "\n", 0) end
+  return false
 end
 
 return M

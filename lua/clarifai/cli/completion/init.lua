@@ -148,13 +148,14 @@ function M.script(shell)
 end
 
 function M.run(args)
+  local output = require "clarifai.cli.output"
   if args.shell == "contexts" then
     for _, name in ipairs(require("clarifai.config").context_names({ config_path = args.config })) do
-      io.stdout:write(name, "\n")
+      output.out(name)
     end
     return 0
   end
-  io.stdout:write(M.script(args.shell))
+  output.write(M.script(args.shell))
   return 0
 end
 
