@@ -7,3 +7,4 @@ busted.subscribe({ "suite", "end" }, function()
   cli.cleanup()
   return nil, true
 end)
+

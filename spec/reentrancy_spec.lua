@@ -143,6 +143,7 @@ describe("library calls from inside library calls #portable", function()
         local c = new_client()
         local outcome, after
         local guard = uv.new_timer()
+        uv.update_time()
         guard:start(5000, 0, function() uv.stop() end)
         async.spawn(function() return nested_apply(c, c) end, function(ok, report, seen, states)
           outcome = { ok, report, seen, states }
@@ -192,6 +193,7 @@ describe("library calls from inside library calls #portable", function()
             if not t:is_closing() then t:stop() t:close() end
           end
         end
+        uv.update_time()
         ticker:start(50, 50, function() ticks = ticks + 1 end)
         guard:start(5000, 0, stop)
         start(stop)

@@ -14,6 +14,13 @@ local M = {}
 
 local function ms(seconds) return math.max(0, math.floor(seconds * 1000 + 0.5)) end
 
+-- A timer counts from the loop's cached time, which is stale when the loop
+-- has not run for a while (a workflow spawned before uv.run): refresh it.
+local function start_timer(timer, seconds, fn)
+  uv.update_time()
+  timer:start(ms(seconds), 0, fn)
+end
+
 local function close(h)
   if h and not h:is_closing() then
     if h.stop then h:stop() end
@@ -43,14 +50,14 @@ function hooks.wait_fd(fd, timeout)
   local poll, timer = uv.new_poll(fd), timeout and uv.new_timer() or nil
   local wake = park(w, { poll, timer })
   poll:start("r", wake)
-  if timer then timer:start(ms(timeout), 0, wake) end
+  if timer then start_timer(timer, timeout, wake) end
   coroutine.yield()
 end
 
 function hooks.sleep(seconds)
   local timer = uv.new_timer()
   local wake = park(async.current(), { timer })
-  timer:start(ms(seconds), 0, wake)
+  start_timer(timer, seconds, wake)
   coroutine.yield()
 end
 
