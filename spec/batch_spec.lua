@@ -119,6 +119,42 @@ describe("batches", function()
     assert.matches("jq -r", err, 1, true)
   end)
 
+  it("a signal wins over a stdout nobody reads: exit 143 within 1.5 s, the unwritten rest in a 0600 file", function()
+    local n = 3000
+    emu:put_runs("w", n)
+    local p = cli.spawn(args("pr", "pause", "-", "--parallel", "64", IDS), {
+      env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN },
+      stdin = table.concat(id_list("w", n), "\n") .. "\n",
+      blocked_stdout = true,
+    })
+    os.execute("sleep 1.2")
+    p:kill("TERM")
+    local code, took = p:wait(20)
+    local err, piped = p:err(), p:drain()
+    p:close()
+    assert.equal(143, code, err:sub(-2000))
+    assert.is_true(took < 1.5 + SLACK, "exited " .. tostring(took) .. " s after the signal")
+    local path = err:match("clarifai: what could not be written to stdout within the grace is in (%S+)\n")
+    assert.is_string(path, err:sub(-2000))
+    local saved = cli.slurp(path)
+    local mode = io.popen("stat -c %a " .. cli.quote(path)):read("*l")
+    os.remove(path)
+    assert.equal("600", mode)
+    assert.is_true(#saved > 0)
+    -- every id once: in the pipe, in the file, or on stderr (not sent, unknown)
+    local seen = {}
+    for _, l in ipairs(lines(piped .. saved)) do
+      local id = l:match("^Pipeline version run (%S+) has been paused%.$")
+      if id then seen[id] = (seen[id] or 0) + 1 end
+    end
+    for _, l in ipairs(lines(err)) do
+      local id = l:match("^not sent: (%S+)$") or l:match("^unknown: (%S+)$")
+      if id then seen[id] = (seen[id] or 0) + 1 end
+    end
+    assert.equal(n, count(seen))
+    for id, times in pairs(seen) do assert.equal(1, times, id) end
+  end)
+
   it("prints each run's line as it finishes, not at the end #portable", function()
     emu:put_runs("s", 6)
     emu:fault({ kind = "delay", seconds = 0.4, method = "PATCH", times = 6 })

@@ -123,7 +123,9 @@ end
 
 --[[
 spawn(args, opts) -> handle: starts the CLI in the background, detached
-from any terminal, stdout and stderr to files (opts: env, stdin, cwd).
+from any terminal, stdout and stderr to files (opts: env, stdin, cwd;
+blocked_stdout: stdout is a FIFO whose reader holds it open and never reads,
+so writes block once the pipe is full; handle:drain() reads what it holds).
   handle:kill(sig)        send a signal ("INT", "TERM", "HUP")
   handle:wait(seconds)    -> exit code, seconds from the call to the exit | nil
   handle:out(), handle:err(), handle:close()
@@ -142,6 +144,10 @@ function M.spawn(args, opts)
   for k, v in pairs(opts.env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
   local argv = {}
   for i, a in ipairs(args) do argv[i] = shell_quote(a) end
+  if opts.blocked_stdout then
+    os.execute(string.format("mkfifo %s && (sleep 120 < %s & echo $! > %s)", shell_quote(dir .. "/out"),
+      shell_quote(dir .. "/out"), shell_quote(dir .. "/reader")))
+  end
   local inner = string.format("echo $$ > %s; exec %s %s %s %s <%s >%s 2>%s", shell_quote(dir .. "/pid"),
     table.concat(envs, " "), M.lua, shell_quote(M.bin), table.concat(argv, " "), shell_quote(dir .. "/stdin"),
     shell_quote(dir .. "/out"), shell_quote(dir .. "/err"))
@@ -176,9 +182,20 @@ function Proc:wait(seconds)
 end
 
 function Proc:out() return slurp(self.dir .. "/out") end
+-- With blocked_stdout, after the exit: what the FIFO holds (written, never read).
+function Proc:drain()
+  -- opened read-write, so the open does not wait for a writer; cat then
+  -- blocks on the empty pipe, and timeout ends it
+  local p = assert(io.popen("timeout 1 cat 0<> " .. shell_quote(self.dir .. "/out")))
+  local s = p:read("*a")
+  p:close()
+  return s
+end
 function Proc:err() return slurp(self.dir .. "/err") end
 function Proc:close()
   if not slurp(self.dir .. "/rc"):match("%d+") then self:kill("KILL") self:wait(5) end
+  local reader = tonumber((slurp(self.dir .. "/reader"):match("%d+")))
+  if reader then os.execute("kill " .. reader .. " 2>/dev/null") end
   M.rmtree(self.dir)
 end
 
