@@ -54,6 +54,13 @@
 #define POOL_MAX 64          /* idle easy handles kept for reuse */
 #define MAX_WAIT_SLICE 0.25  /* longest single wait: bounds a signal that lands just before it */
 #define HEADER_MAX (256 * 1024)
+/* Hard limits: the largest values this module can hand libcurl (a number of
+   seconds whose milliseconds fit a 32-bit long; a byte count a double holds
+   exactly). Larger request values are clamped to them; exported as
+   http.core.limits for Lua to read. */
+#define MAX_SECONDS 2000000.0
+#define MAX_BYTES 9007199254740992.0
+#define MAX_PARALLEL 1024
 
 static double monotime(void)
 {
@@ -434,7 +441,7 @@ static int session_limit(lua_State *L)
 {
     Session *s = check_session(L);
     lua_Integer n = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, n >= 1 && n <= 1024, 2, "limit must be 1..1024");
+    luaL_argcheck(L, n >= 1 && n <= MAX_PARALLEL, 2, "limit must be 1..1024");
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)(n > 64 ? n : 64));
     curl_multi_setopt(s->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)(n > 100 ? n : 100));
     return 0;
@@ -454,25 +461,26 @@ static const char *opt_string(lua_State *L, int idx, const char *k, int required
     return v;
 }
 
-static double opt_number(lua_State *L, int idx, const char *k, double dflt)
+/* A non-negative number (NaN and negatives raise), clamped to max. */
+static double opt_number(lua_State *L, int idx, const char *k, double dflt, double max)
 {
     lua_getfield(L, idx, k);
     double v = dflt;
     if (lua_type(L, -1) == LUA_TNUMBER) v = (double)lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1)) luaL_error(L, "request field '%s' must be a number", k);
     lua_pop(L, 1);
-    if (v != v || v < 0) luaL_error(L, "request field '%s' must be a non-negative number", k);
-    return v;
+    if (!(v >= 0)) luaL_error(L, "request field '%s' must be a non-negative number", k);
+    return v > max ? max : v;
 }
 
 static const char *const known_fields[] = {
     "method", "url", "headers", "body", "connect_timeout", "timeout", "max_size",
-    "low_speed_limit", "low_speed_time", "ca_file", "ca_path", NULL
+    "low_speed_limit", "low_speed_time", "ca_file", "ca_path", "proxy", "noproxy", NULL
 };
 
 /* A request, read and checked in full before anything is allocated. */
 typedef struct {
-    const char *url, *method, *cafile, *capath, *body;
+    const char *url, *method, *cafile, *capath, *body, *proxy, *noproxy;
     size_t body_len;
     double connect_timeout, timeout, max_size, low_limit, low_time;
     lua_Integer nheaders;
@@ -496,11 +504,13 @@ static void read_request(lua_State *L, int idx, Request *r)
     if (!r->method) r->method = "GET";
     r->cafile = opt_string(L, idx, "ca_file", 0);
     r->capath = opt_string(L, idx, "ca_path", 0);
-    r->connect_timeout = opt_number(L, idx, "connect_timeout", 10);
-    r->timeout = opt_number(L, idx, "timeout", 30);
-    r->max_size = opt_number(L, idx, "max_size", 1024 * 1024);
-    r->low_limit = opt_number(L, idx, "low_speed_limit", 0);
-    r->low_time = opt_number(L, idx, "low_speed_time", 0);
+    r->proxy = opt_string(L, idx, "proxy", 0);
+    r->noproxy = opt_string(L, idx, "noproxy", 0);
+    r->connect_timeout = opt_number(L, idx, "connect_timeout", 10, MAX_SECONDS);
+    r->timeout = opt_number(L, idx, "timeout", 30, MAX_SECONDS);
+    r->max_size = opt_number(L, idx, "max_size", 1024 * 1024, MAX_BYTES);
+    r->low_limit = opt_number(L, idx, "low_speed_limit", 0, MAX_SECONDS);
+    r->low_time = opt_number(L, idx, "low_speed_time", 0, MAX_SECONDS);
     r->body = NULL;
     r->body_len = 0;
     lua_getfield(L, idx, "body");
@@ -557,6 +567,9 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
     curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)t);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     if (r->cafile) curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile);
+    /* the proxy Lua resolved ("" = none): libcurl then reads no environment */
+    if (r->proxy) curl_easy_setopt(e, CURLOPT_PROXY, r->proxy);
+    if (r->noproxy) curl_easy_setopt(e, CURLOPT_NOPROXY, r->noproxy);
     if (r->capath) curl_easy_setopt(e, CURLOPT_CAPATH, r->capath);
     if (strcmp(r->method, "GET") == 0 && !r->body) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -583,7 +596,8 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
  * session:submit(request) -> key | nil, message, code
  * request: {method, url, headers = {"Name: value", ...}, body,
  *   connect_timeout, timeout, max_size, low_speed_limit, low_speed_time,
- *   ca_file, ca_path} (times in seconds). A malformed request raises
+ *   ca_file, ca_path, proxy, noproxy} (times in seconds; numbers above
+ *   http.core.limits are clamped to them). A malformed request raises
  * before anything is allocated. The transfer starts at the next poll().
  */
 static int session_submit(lua_State *L)
@@ -599,7 +613,7 @@ static int session_submit(lua_State *L)
     Transfer *t = (Transfer *)calloc(1, sizeof(Transfer));
     if (!t) return clarifai_fail(L, "out of memory", "OUT_OF_MEMORY");
     t->state = T_SETUP;
-    t->max_size = (size_t)r.max_size;
+    t->max_size = r.max_size >= (double)SIZE_MAX ? SIZE_MAX : (size_t)r.max_size;
     link_transfer(s, t); /* owned from here on */
     if (s->npool > 0) {
         t->easy = s->pool[--s->npool];
@@ -944,5 +958,13 @@ CLARIFAI_EXPORT int luaopen_clarifai_http_core(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, funcs);
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, MAX_SECONDS);
+    lua_setfield(L, -2, "seconds");
+    lua_pushnumber(L, MAX_BYTES);
+    lua_setfield(L, -2, "bytes");
+    lua_pushinteger(L, MAX_PARALLEL);
+    lua_setfield(L, -2, "parallel");
+    lua_setfield(L, -2, "limits");
     return 1;
 }

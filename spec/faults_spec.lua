@@ -289,13 +289,29 @@ describe("reliability", function()
     end)
 
     it("23: proxy credentials from the environment are masked everywhere", function()
+      -- a remote base goes through the proxy (nothing listens there: refused)
       local r = run(args("--verbose", "pr", "status", "run-train-01", FAST, IDS),
-        { env = { http_proxy = "http://user:pr0xy-s3cret@127.0.0.1:1" }, within = 6 })
+        { env = { CLARIFAI_API_BASE = "https://api.clarifai.invalid",
+          https_proxy = "http://user:pr0xy-s3cret@127.0.0.1:1" }, within = 6 })
       assert.equal(5, r.code)
       assert.is_nil(r.err:find("pr0xy-s3cret", 1, true))
-      local bypass = run(args("pr", "status", "run-train-01", FAST, IDS),
-        { env = { http_proxy = "http://user:pr0xy-s3cret@127.0.0.1:1", NO_PROXY = "127.0.0.1" }, within = 2 })
-      assert.equal(0, bypass.code, bypass.err)
+      assert.matches("* proxy: http://***@127.0.0.1:1", r.err, 1, true)
+    end)
+
+    it("23b: a loopback base never goes through a proxy: the token stays on this host", function()
+      local socket = require "socket"
+      local proxy = assert(socket.bind("127.0.0.1", 0))
+      local _, port = proxy:getsockname()
+      local url = "http://user:pr0xy-s3cret@127.0.0.1:" .. port
+      local r = run(args("--verbose", "pr", "status", "run-train-01", FAST, IDS),
+        { env = { http_proxy = url, HTTPS_PROXY = url, ALL_PROXY = url }, within = 3 })
+      proxy:settimeout(0)
+      local conn = proxy:accept()
+      proxy:close()
+      assert.is_nil(conn, "the proxy was contacted")
+      assert.equal(0, r.code, r.err)
+      assert.matches("* no proxy (direct: localhost,127.0.0.0/8,::1)", r.err, 1, true)
+      assert.equal(1, #requests("GET"))
     end)
 
     it("24: connection refused: at most 3 attempts with jittered delays, exit 5 within budget #portable", function()

@@ -25,6 +25,57 @@ local function ca_from_env(getenv)
   return file, dir
 end
 
+-- Does `host` match a NO_PROXY list (libcurl's rules: "*", names matching
+-- themselves and their subdomains, a leading dot ignored, IPv4 addresses
+-- and CIDR ranges)?
+local function no_proxy_match(list, host)
+  host = host:lower():gsub("^%[(.*)%]$", "%1")
+  local function ipv4(s)
+    local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+    if not a then return nil end
+    return ((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c)) * 256 + tonumber(d)
+  end
+  for entry in list:gmatch("[^,%s]+") do
+    entry = entry:lower():gsub("^%.", "")
+    if entry == "*" or entry == host then return true end
+    local net, bits = entry:match("^([%d.]+)/(%d+)$")
+    local h = ipv4(host)
+    if net and h and ipv4(net) then
+      local span = 2 ^ (32 - math.min(32, tonumber(bits)))
+      if math.floor(h / span) == math.floor(ipv4(net) / span) then return true end
+    elseif #host > #entry and host:sub(-#entry - 1) == "." .. entry then
+      return true
+    end
+  end
+  return false
+end
+
+-- Loopback is always reached directly: the token must not go to a proxy
+-- in clear text (plain http is allowed only because it stays on this host).
+local ALWAYS_DIRECT = "localhost,127.0.0.0/8,::1"
+
+--[[
+proxy_for(base, getenv) -> proxy URL or "" (none), the no-proxy list
+The proxy libcurl would take from the environment, resolved here so it is
+explicit: https_proxy/HTTPS_PROXY for https, http_proxy (never HTTP_PROXY,
+as libcurl) for http, else all_proxy/ALL_PROXY; none for loopback or a host
+NO_PROXY names.
+]]
+function M.proxy_for(base, getenv)
+  local scheme, authority = base:match("^(%a+)://([^/]*)")
+  local host = authority:match("^(%[[^%]]*%])") or authority:match("^([^:]*)")
+  local no = getenv("no_proxy") or getenv("NO_PROXY") or ""
+  local noproxy = no ~= "" and (no .. "," .. ALWAYS_DIRECT) or ALWAYS_DIRECT
+  if config.is_loopback(host) or no_proxy_match(noproxy, host) then return "", noproxy end
+  local function env(a, b)
+    local v = getenv(a) or (b and getenv(b))
+    return v ~= "" and v or nil
+  end
+  local p = (scheme == "https" and env("https_proxy", "HTTPS_PROXY") or (scheme == "http" and env("http_proxy")))
+    or env("all_proxy", "ALL_PROXY")
+  return p or "", noproxy
+end
+
 --[[
 new{ pat, api_base?, connect_timeout?, request_timeout?, deadline?, max_size?,
      trace?, trap_signals? } -> client | nil, err
@@ -55,6 +106,7 @@ function M.new(opts)
     ca_path = opts.ca_path or ca_path,
     user_agent = opts.user_agent or M.USER_AGENT,
   }, Client)
+  c.proxy, c.noproxy = M.proxy_for(checked, getenv)
   return c
 end
 
@@ -131,6 +183,8 @@ function Client:build(method, path, body)
     low_speed_time = math.max(1, math.floor(self.request_timeout)),
     ca_file = self.ca_file,
     ca_path = self.ca_path,
+    proxy = self.proxy,
+    noproxy = self.noproxy,
   }
 end
 
@@ -165,6 +219,11 @@ end
 
 -- Trace lines for --verbose: the exact request (token redacted), then the outcome.
 function Client:trace_request(req)
+  if not self.proxy_told then
+    self.proxy_told = true
+    self.trace("* " .. (self.proxy ~= "" and ("proxy: " .. text.mask_userinfo(self.proxy)) or "no proxy")
+      .. " (direct: " .. self.noproxy .. ")")
+  end
   for _, line in ipairs(M.describe(req, false)) do self.trace(line) end
 end
 

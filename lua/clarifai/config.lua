@@ -60,13 +60,16 @@ local function context_value(ctx, key)
 end
 
 -- Only loopback hosts may be reached over plain http.
-local function is_loopback(host)
+function M.is_loopback(host)
   host = host:lower()
-  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+  return host == "localhost" or host == "[::1]" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
+local is_loopback = M.is_loopback
 
--- check_base(url) -> normalised url | nil, err
+-- check_base(url) -> normalised url | nil, err. A base without a scheme
+-- (`api.clarifai.com`) is https, never plain http.
 function M.check_base(url)
+  if not url:find("://", 1, true) and url:match("^[%w.-]") then url = "https://" .. url end
   local scheme, authority, rest = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
   if not scheme then
     return nil, errors.new("config", "API base '" .. url .. "' is not an http(s) URL")
