@@ -53,8 +53,8 @@ LUAC_SOURCES := $(filter-out lua/clarifai/loader.lua lua/clarifai/emulator/%,$(L
 LUAC_STAMP = $(BUILD)/luac/.stamp
 # What every pause/cancel/resume loads, precompiled into one chunk as well.
 BUNDLE_SOURCES := $(addprefix lua/clarifai/,init.lua version.lua errors.lua states.lua compat.lua \
-  defaults.lua text.lua json.lua yaml.lua lockfile.lua ids.lua config.lua client.lua api.lua retry.lua \
-  transport.lua batch.lua runs.lua cli/init.lua cli/flags.lua cli/fastargs.lua cli/output.lua \
+  limits.lua defaults.lua text.lua json.lua yaml.lua lockfile.lua ids.lua config.lua client.lua api.lua retry.lua \
+  transport.lua reads.lua batch.lua runs.lua cli/init.lua cli/flags.lua cli/fastargs.lua cli/output.lua \
   cli/common.lua cli/change.lua cli/pipelinerun.lua)
 MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(LUAC_STAMP)
 

@@ -78,7 +78,7 @@ end)
 -- included), so a flag added to clarifai.cli.flags cannot drift.
 describe("the flag table", function()
   local flags = require "clarifai.cli.flags"
-  local SAMPLE = { text = "v1", seconds = "2.5", positive_seconds = "3", count = "4" }
+  local SAMPLE = { text = "v1", number = "4" }
   for _, action in ipairs({ "pause", "cancel", "resume" }) do
     local cmd = flags.find({ "pr", action })
     for _, o in ipairs(cmd.options) do
@@ -102,7 +102,7 @@ describe("the flag table", function()
       local sl = slow({ "pr", action, "r1" })
       assert.same(sl, f)
       assert.equal(require("clarifai.defaults").parallel, f.parallel)
-      assert.equal(require("clarifai.defaults").wait_timeout, f.timeout)
+      assert.is_nil(f.timeout) -- filled in by the library: the command must see whether it was given
     end)
   end
 end)

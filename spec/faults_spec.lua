@@ -669,15 +669,19 @@ describe("reliability", function()
       assert.equal(130, rc2)
     end)
 
-    it("55: a closed stdout pipe does not kill the process with SIGPIPE", function()
+    it("55: a closed stdout pipe does not kill the process with SIGPIPE: exit 74 saying why", function()
+      local err = os.tmpname()
       local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s " .. cli.lua
-        .. " %s pr list --per_page 100 %s "
+        .. " %s pr list --per_page 100 %s 2>%s "
         .. "| (exec 0<&-); echo ${PIPESTATUS[0]}", cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin),
-        table.concat(IDS, " "))
+        table.concat(IDS, " "), cli.quote(err))
       local q = io.popen("bash -c " .. cli.quote(script))
       local rc = tonumber(q:read("*l"))
       q:close()
-      assert.is_true(rc ~= nil and rc < 128, "exit " .. tostring(rc))
+      local text = cli.slurp(err)
+      os.remove(err)
+      assert.equal(74, rc)
+      assert.equal("Error: cannot write to standard output (Broken pipe)\n", text)
     end)
 
     it("56: -o json: one document on success; on failure empty stdout and one JSON line on stderr #portable", function()

@@ -158,7 +158,7 @@ describe("config.resolve #portable", function()
     assert.is_nil(config.check_base("http://api.clarifai.com"))
     assert.is_nil(config.check_base("ftp://x"))
     assert.is_nil(config.check_base("https://user:pw@host"))
-    assert.is_nil(config.check_base("api.clarifai.com"))
+    assert.equal("https://api.clarifai.com", config.check_base("api.clarifai.com")) -- no scheme: https, never http
   end)
 
   it("refuses tokens with whitespace or control characters", function()

@@ -168,7 +168,7 @@ describe("response mutation loop #portable", function()
           if not res then return check_error(e, where) end
           assert.is_table(res.status_logs)
         else
-          local res, e = watch.monitor(ref, "r1", { client = opts.client, lockfile = false, timeout = 0, interval = 0,
+          local res, e = watch.monitor(ref, "r1", { client = opts.client, lockfile = false, timeout = 0, interval = 0.001,
             on_state = function() end, on_log = function(ev) assert.is_string(ev.message) end,
             on_error = function(x) check_error(x, where) end })
           if not res then return check_error(e, where) end

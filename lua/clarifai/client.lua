@@ -3,6 +3,7 @@
 -- carries and reports each exchange to an optional trace function (with the
 -- Authorization header redacted).
 
+local args = require "clarifai.args"
 local config = require "clarifai.config"
 local text = require "clarifai.text"
 local version = require "clarifai.version"
@@ -82,8 +83,15 @@ new{ pat, api_base?, connect_timeout?, request_timeout?, deadline?, max_size?,
 trace(line) receives the request line, headers (Authorization redacted) and
 the response status of each exchange. Defaults: clarifai.defaults.
 ]]
+local NUMBERS = { connect_timeout = "connect_timeout", request_timeout = "request_timeout", deadline = "deadline",
+  max_size = "max_size" }
+
 function M.new(opts)
-  assert(type(opts) == "table", "client options must be a table")
+  local fn = "clarifai.client.new"
+  args.of(fn, "argument #1 (options)", "table", opts)
+  args.opts(fn, opts, NUMBERS)
+  for _, k in ipairs({ "pat", "api_base", "ca_file", "ca_path", "user_agent" }) do args.of(fn, k, "string", opts[k], true) end
+  for _, k in ipairs({ "trace", "getenv" }) do args.of(fn, k, "function", opts[k], true) end
   local base = opts.api_base or config.DEFAULT_BASE
   local checked, err = config.check_base(base)
   if not checked then return nil, err end
@@ -179,7 +187,7 @@ function Client:build(method, path, body)
     connect_timeout = self.connect_timeout,
     timeout = self.request_timeout,
     max_size = self.max_size,
-    low_speed_limit = 1,
+    low_speed_limit = defaults.low_speed_limit,
     low_speed_time = math.max(1, math.floor(self.request_timeout)),
     ca_file = self.ca_file,
     ca_path = self.ca_path,

@@ -4,6 +4,7 @@
 -- yields).
 
 local api = require "clarifai.api"
+local args = require "clarifai.args"
 local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
@@ -34,7 +35,7 @@ local function log_reader(c, full, run_id, opts)
   local page, per_page, seen = 1, defaults.log_per_page, {}
   local path = api.run_path(full, run_id) .. "/pipeline.version.run/logs"
   return function(emit)
-    for _ = 1, 100 do -- bounded: at most 100 full pages per poll
+    for _ = 1, defaults.log_pages do -- bounded: full pages read per poll
       local doc, err = reads.get(c, path .. "?page=" .. page .. "&per_page=" .. per_page, "list log entries",
         { label = "logs of run " .. run_id, on_retry = opts.on_retry })
       if not doc then return err end
@@ -131,7 +132,10 @@ result = { status = "success"|"failed"|"cancelled"|"timeout", exit_code,
   ended, from its status log)
 ]]
 function M.monitor(ref, run_id, opts)
-  opts = opts or {}
+  local fn = "clarifai.monitor.monitor"
+  args.of(fn, "argument #1 (ref)", "table", ref)
+  args.of(fn, "argument #2 (run_id)", "string", run_id)
+  opts = args.opts(fn, opts, { timeout = "monitor_timeout", interval = "monitor_interval" })
   local full, ferr = ids_mod.resolve(ref, opts)
   if not full then return nil, ferr end
   local ok, ierr = ids_mod.check(run_id, "pipeline_version_run_id")

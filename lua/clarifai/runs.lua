@@ -3,6 +3,7 @@
 -- prints, never exits.
 
 local api = require "clarifai.api"
+local args = require "clarifai.args"
 local batch = require "clarifai.batch"
 local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
@@ -15,9 +16,11 @@ local transport = require "clarifai.transport"
 local M = {}
 
 local function complete(ref, opts)
-  if type(ref) ~= "table" then error("run reference must be a table", 3) end
   return ids_mod.resolve(ref, opts)
 end
+
+-- Options every call that sends takes, with their limits.
+local SEND_OPTS = { parallel = "parallel", deadline = "deadline" }
 
 -- The scope, the client and the checked run ids a call needs.
 local function prepare(ref, run_ids, opts)
@@ -46,9 +49,11 @@ report = { action, results = { {run_id, action, outcome = "ok"|"noop"|"failed"|
   summary = {ok, noop, failed, unknown, not_sent}, stopped?, signal? }
 ]]
 function M.apply(action, ref, run_ids, opts)
-  opts = opts or {}
-  if not states.actions[action] then error("unknown action '" .. tostring(action) .. "'", 2) end
-  if type(run_ids) ~= "table" then error("run ids must be a list", 2) end
+  local fn = "clarifai.runs.apply"
+  if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
+  args.of(fn, "argument #2 (ref)", "table", ref)
+  args.list(fn, "argument #3 (run_ids)", run_ids)
+  opts = args.opts(fn, opts, SEND_OPTS)
   local full, c, list = prepare(ref, run_ids, opts)
   if not full then return nil, c end
   return batch.run(action, full, list, c, opts)
@@ -67,12 +72,14 @@ function M.result_view(r)
 end
 
 function M.view(report)
+  args.of("clarifai.runs.view", "argument #1 (report)", "table", report)
   local results = json.array()
   for i, r in ipairs(report.results or {}) do results[i] = M.result_view(r) end
   return { action = report.action, results = results, summary = report.summary }
 end
 
 function M.to_json(report)
+  args.of("clarifai.runs.to_json", "argument #1 (report)", "table", report)
   return json.encode(M.view(report))
 end
 
@@ -97,9 +104,12 @@ end
 
 -- One run: result | nil, err.
 local function single(action)
+  local fn = "clarifai.runs." .. action
   return function(ref, opts)
-    if type(ref) ~= "table" then error("run reference must be a table", 2) end
-    if type(ref.run_id) ~= "string" or ref.run_id == "" then
+    args.of(fn, "argument #1 (ref)", "table", ref)
+    args.of(fn, "ref.run_id", "string", ref.run_id, true)
+    opts = args.opts(fn, opts, SEND_OPTS)
+    if ref.run_id == nil or ref.run_id == "" then
       return nil, errors.new("usage", "a run id (run_id) is required", { missing = { "pipeline_version_run_id" } })
     end
     local report, err = M.apply(action, ref, { ref.run_id }, opts)
@@ -124,7 +134,10 @@ report = { runs = { <the API's run objects, in input order> },
 opts: client, parallel, on_retry, should_stop.
 ]]
 function M.status(ref, run_ids, opts)
-  opts = opts or {}
+  local fn = "clarifai.runs.status"
+  args.of(fn, "argument #1 (ref)", "table", ref)
+  args.list(fn, "argument #2 (run_ids)", run_ids)
+  opts = args.opts(fn, opts, SEND_OPTS)
   local full, c, list = prepare(ref, run_ids, opts)
   if not full then return nil, c end
   local paths, labels = {}, {}
@@ -183,22 +196,28 @@ function M.status_codes(list)
 end
 
 --[[
-list(ref, { status = {names or codes}, page = 1, per_page = 16, all = false,
-            max = 100000 }, opts) -> { runs, page, per_page }, info | nil, err
+list(ref, { status = {names or codes}, page, per_page, all = false, max },
+     opts) -> { runs, page, per_page }, info | nil, err
+Defaults and ranges: clarifai.limits (page, per_page; with all, pages of
+the API's own size, api_per_page; max, list_max).
 With all, pages are followed until a short page; a page that brings no run
 not seen before (a server that ignores `page`) ends the walk, and so does
 reaching `max` runs; info.warnings says so. info.more: the last page read
 was full (another may follow).
 ]]
 function M.list(ref, query, opts)
-  opts, query = opts or {}, query or {}
+  local fn = "clarifai.runs.list"
+  args.of(fn, "argument #1 (ref)", "table", ref)
+  query = args.opts(fn, query, { page = "page", per_page = "per_page", max = "list_max" })
+  opts = args.opts(fn, opts, SEND_OPTS)
   local full, err = complete(ref, opts)
   if not full then return nil, err end
   local codes, serr = M.status_codes(query.status)
   if not codes then return nil, serr end
   local c, cerr = transport.client(opts)
   if not c then return nil, cerr end
-  local page, per_page = query.page or 1, query.per_page or defaults.list_per_page
+  local page = query.page or defaults.page
+  local per_page = query.per_page or (query.all and defaults.api_per_page or defaults.per_page)
   local max = query.max or defaults.list_max
   local out = { runs = json.array(), page = page, per_page = per_page }
   local info = { warnings = {}, more = false }
@@ -238,7 +257,10 @@ end
 history(ref, run_id, opts) -> { status_logs = {...} }  (every page)
 ]]
 function M.history(ref, run_id, opts)
-  opts = opts or {}
+  local fn = "clarifai.runs.history"
+  args.of(fn, "argument #1 (ref)", "table", ref)
+  args.of(fn, "argument #2 (run_id)", "string", run_id)
+  opts = args.opts(fn, opts, SEND_OPTS)
   local full, c, list = prepare(ref, { run_id }, opts)
   if not full then return nil, c end
   local out = { status_logs = json.array() }
@@ -249,7 +271,7 @@ function M.history(ref, run_id, opts)
       "list pipeline version run status logs", opts)
     if not items then return nil, doc end
     for _, r in ipairs(items) do out.status_logs[#out.status_logs + 1] = r end
-    if #items < per_page or page >= 1000 then break end
+    if #items < per_page or page >= defaults.history_pages then break end
     page = page + 1
   end
   return out

@@ -4,6 +4,7 @@
 -- every terminal state instead of polling on.
 
 local api = require "clarifai.api"
+local args = require "clarifai.args"
 local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
@@ -47,7 +48,7 @@ end
 -- Reads through the list endpoint: the waited-for runs it shows, into got.
 -- Returns the pages read, and true on a stop.
 local function list_poll(c, full, ids, action, opts, got)
-  local per_page = defaults.wait_per_page
+  local per_page = defaults.api_per_page
   local q = {}
   for _, code in ipairs(live_states(action)) do q[#q + 1] = "status_codes=" .. code end
   local wanted = {}
@@ -92,7 +93,7 @@ end
 --[[
 A poll of the runs still waited for: id -> { run = object } | { error = err },
 and true on a stop. Through the list endpoint (status_codes filter,
-defaults.wait_per_page a page) when that is fewer requests than one GET per
+defaults.api_per_page a page) when that is fewer requests than one GET per
 run; a run the list does not show (it left those states) is read with a GET.
 ]]
 local function poll(c, full, ids, action, opts, state)
@@ -163,8 +164,11 @@ A stop (signal or should_stop) ends the wait at once: the runs still
 waited for are "stopped".
 ]]
 function M.wait(action, ref, run_ids, opts)
-  opts = opts or {}
-  if not states.actions[action] then error("unknown action '" .. tostring(action) .. "'", 2) end
+  local fn = "clarifai.watch.wait"
+  if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
+  args.of(fn, "argument #2 (ref)", "table", ref)
+  args.list(fn, "argument #3 (run_ids)", run_ids)
+  opts = args.opts(fn, opts, { timeout = "wait_timeout", interval = "wait_interval", parallel = "parallel" })
   local full, ferr = ids_mod.resolve(ref, opts)
   if not full then return nil, ferr end
   local list, lerr = ids_mod.unique(run_ids, "pipeline_version_run_id")

@@ -248,8 +248,8 @@ function M.args(...)
   return t
 end
 
-local DOCUMENTED = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [6] = true,
-  [7] = true, [70] = true, [124] = true, [130] = true }
+local DOCUMENTED = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [6] = true, [8] = true,
+  [7] = true, [70] = true, [74] = true, [124] = true, [129] = true, [130] = true, [143] = true }
 local SLACK = os.getenv("CLARIFAI_SANITIZE") and 6 or 2
 
 --[[

@@ -189,6 +189,9 @@ end
 
 -- The checked ids, the scope and the client; or an exit code, or nil, err.
 local function prepare(action, args)
+  if not args.wait and (args.timeout or args.interval) then
+    output.err("warning: --timeout and --interval apply only with --wait; ignored")
+  end
   local ids, ierr = common.checked_ids(args)
   if ids == false then return 0 end
   if not ids then return nil, ierr end

@@ -108,7 +108,7 @@ local function setting(args, o)
   if args[o.target] ~= nil then return args[o.target] end
   local raw = os.getenv(o.env)
   if raw == nil or raw == "" then return nil end
-  local v, problem = flags.kinds[o.kind](raw)
+  local v, problem = flags.convert(o, raw)
   if v == nil then
     return nil, errors.new("config", string.format("%s=%s is not valid: it %s", o.env,
       text.sanitize(text.truncate(raw, 40)), problem))

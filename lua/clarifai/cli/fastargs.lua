@@ -27,7 +27,7 @@ local function set(t, k, v)
 end
 
 local function convert(o, v)
-  local value = flags.kinds[o.kind](v)
+  local value = flags.convert(o, v)
   if value == nil then return nil end
   if o.choices then
     for _, c in ipairs(o.choices) do

@@ -1,39 +1,45 @@
 -- Every command and flag of `clarifai`, once. The argparse tree
 -- (clarifai.cli.parser), the fast path (clarifai.cli.fastargs), help texts
 -- (clarifai.cli.help) and completion scripts (clarifai.cli.completion) are
--- all built from this table, and defaults come from clarifai.defaults, so
+-- all built from this table, and defaults and ranges come from clarifai.limits, so
 -- none of them can disagree. A new flag goes here and nowhere else.
 
-local defaults = require "clarifai.defaults"
+local limits = require "clarifai.limits"
 
 local M = {}
 
--- Value kinds: convert(text) -> value | nil, problem.
-local function number_kind(min_exclusive)
-  return function(s)
-    local n = tonumber(s)
-    if not n or n ~= n or n == math.huge or n < 0 or (min_exclusive and n == 0) then
-      return nil, min_exclusive and "must be a positive number of seconds" or "must be a non-negative number of seconds"
-    end
-    return n
+--[[
+convert(option, text) -> value | nil, problem
+A flag's value from its text: as typed for kind "text"; otherwise a number
+in the option's range from clarifai.limits (o.limit), e.g. "must be a whole
+number 1..1024". An out-of-range value is a usage error, never clamped.
+]]
+function M.convert(o, s)
+  if o.kind == "text" or not o.kind then return s end
+  local n = tonumber(s)
+  local l = limits.table[o.limit]
+  if not n then
+    return nil, "must be " .. ((l and l.integer) and "a whole number " or "a number ") .. limits.range(o.limit)
   end
+  return limits.check(o.limit, n)
 end
 
-M.kinds = {
-  text = function(s) return s end,
-  seconds = number_kind(false),         -- 0 allowed (e.g. --timeout 0: look once)
-  positive_seconds = number_kind(true), -- timeouts and intervals where 0 is meaningless
-  count = function(s)
-    local n = tonumber(s)
-    if not n or n ~= math.floor(n) or n < 1 or n > 1024 * 1024 then return nil, "must be a positive whole number" end
-    return math.floor(n)
-  end,
-}
-
 -- An option: names (the first is the canonical one; for argparse, a name
--- with "_" also accepts "-"), target key, argname (nil for a flag), kind,
--- default, choices, help, complete ("file", "context", "state", or choices).
-local function opt(t) return t end
+-- with "_" also accepts "-"), target key, argname (nil for a flag), kind
+-- ("text" or "number": then `limit`, its entry in clarifai.limits, gives
+-- the range and the default), choices, help, complete ("file", "context",
+-- "state", or choices). A number's default is filled in before the command
+-- runs unless `later` (the command must see whether it was given; help
+-- still shows it).
+local function opt(t)
+  if t.limit then
+    local l = assert(limits.table[t.limit], t.limit)
+    t.kind, t.range = "number", limits.range(t.limit, true)
+    if t.default == nil and not t.later then t.default = l.default end
+    t.shown_default = l.default
+  end
+  return t
+end
 
 local RUN_ID = opt { names = { "--pipeline_version_run_id", "--pipeline-version-run-id" },
   target = "pipeline_version_run_id", argname = "ID", kind = "text", help = "The run id (a positional id wins)." }
@@ -51,13 +57,12 @@ local SCOPE = {
 
 local NET = {
   opt { names = { "--connect-timeout", "--connect_timeout" }, target = "connect_timeout", argname = "S",
-    kind = "positive_seconds", default = defaults.connect_timeout, env = "CLARIFAI_CONNECT_TIMEOUT",
+    limit = "connect_timeout", env = "CLARIFAI_CONNECT_TIMEOUT",
     help = "Seconds to establish a connection." },
   opt { names = { "--request-timeout", "--request_timeout" }, target = "request_timeout", argname = "S",
-    kind = "positive_seconds", default = defaults.request_timeout, env = "CLARIFAI_REQUEST_TIMEOUT",
+    limit = "request_timeout", env = "CLARIFAI_REQUEST_TIMEOUT",
     help = "Seconds for one HTTP attempt." },
-  opt { names = { "--deadline" }, target = "deadline", argname = "S", kind = "positive_seconds",
-    default = defaults.deadline, env = "CLARIFAI_DEADLINE",
+  opt { names = { "--deadline" }, target = "deadline", argname = "S", limit = "deadline", env = "CLARIFAI_DEADLINE",
     help = "Seconds for one run's change, retries and reconciliation included." },
 }
 
@@ -66,8 +71,8 @@ local function output(choices, default)
     choices = choices, default = default, help = "Output format: " .. table.concat(choices, ", ") .. "." }
 end
 
-local PARALLEL = opt { names = { "--parallel" }, target = "parallel", argname = "N", kind = "count",
-  default = defaults.parallel, help = "Requests in flight at once." }
+local PARALLEL = opt { names = { "--parallel" }, target = "parallel", argname = "N", limit = "parallel",
+  help = "Requests in flight at once." }
 
 local NO_PROGRESS = opt { names = { "--no-progress" }, target = "no_progress",
   help = "No live progress line on stderr (it is shown only on a terminal)." }
@@ -106,10 +111,10 @@ local function change_command(name, summary)
         help = name == "cancel" and "Do not ask before cancelling more than one run."
           or "Accepted for symmetry with cancel (nothing to confirm)." },
       opt { names = { "--wait" }, target = "wait", help = "Wait until the transition has happened." },
-      opt { names = { "--timeout" }, target = "timeout", argname = "S", kind = "seconds",
-        default = defaults.wait_timeout, help = "With --wait: give up after this many seconds (exit 124)." },
-      opt { names = { "--interval" }, target = "interval", argname = "S", kind = "positive_seconds",
-        default = defaults.wait_interval, help = "With --wait: seconds between polls." },
+      opt { names = { "--timeout" }, target = "timeout", argname = "S", limit = "wait_timeout", later = true,
+        help = "With --wait: give up after this many seconds (exit 124)." },
+      opt { names = { "--interval" }, target = "interval", argname = "S", limit = "wait_interval", later = true,
+        help = "With --wait: seconds between polls." },
       opt { names = { "--dry-run" }, target = "dry_run",
         help = "Print the exact HTTP request(s), token redacted, and send nothing." },
       NO_PROGRESS,
@@ -138,23 +143,22 @@ M.commands = {
         options = concat(SCOPE,
           opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
             help = "Only runs in these states (comma-separated: running,paused,…)." },
-          opt { names = { "--page", "--page_no", "--page-no" }, target = "page", argname = "N", kind = "count",
-            default = 1, help = "Page number." },
-          opt { names = { "--per_page", "--per-page" }, target = "per_page", argname = "N", kind = "count",
-            default = defaults.list_per_page, help = "Runs per page." },
+          opt { names = { "--page", "--page_no", "--page-no" }, target = "page", argname = "N", limit = "page",
+            later = true, help = "Page number." },
+          opt { names = { "--per_page", "--per-page" }, target = "per_page", argname = "N", limit = "per_page",
+            later = true, help = "Runs per page (with --all: " .. limits.defaults.api_per_page .. ")." },
           opt { names = { "--all" }, target = "all",
-            help = "Follow every page (at most " .. defaults.list_max .. " runs)." },
+            help = "Follow every page (at most " .. limits.defaults.list_max .. " runs)." },
           output({ "table", "json", "ids" }, "table"), NET),
       },
       {
         name = "monitor", summary = "Watch a run's state and logs until it ends.",
         args = { ID_ARG },
         options = concat(RUN_ID, SCOPE,
-          opt { names = { "--timeout" }, target = "timeout", argname = "S", kind = "seconds",
-            default = defaults.monitor_timeout, help = "Give up after this many seconds (exit 124)." },
+          opt { names = { "--timeout" }, target = "timeout", argname = "S", limit = "monitor_timeout",
+            help = "Give up after this many seconds (exit 124)." },
           opt { names = { "--monitor_interval", "--monitor-interval", "--interval" }, target = "monitor_interval",
-            argname = "S", kind = "positive_seconds", default = defaults.monitor_interval,
-            help = "Seconds between polls." },
+            argname = "S", limit = "monitor_interval", help = "Seconds between polls." },
           opt { names = { "--log_file", "--log-file" }, target = "log_file", argname = "PATH", kind = "text",
             complete = "file", help = "Append log lines to this file instead of stdout." },
           output({ "text", "jsonl", "json" }, "text"), NET),

@@ -124,7 +124,10 @@ local function option_row(o)
   local left = table.concat(shown_names(o), ", ") .. (o.argname and (" " .. o.argname) or "")
   local help = o.help or ""
   local extra = {}
-  if o.default ~= nil then extra[#extra + 1] = "default: " .. tostring(o.default) end
+  local default = o.shown_default
+  if default == nil then default = o.default end
+  if default ~= nil then extra[#extra + 1] = "default: " .. tostring(default) end
+  if o.range then extra[#extra + 1] = o.range end
   if o.env then extra[#extra + 1] = "env " .. o.env end
   if #extra > 0 then help = help:gsub("%.$", "") .. " (" .. table.concat(extra, "; ") .. ")." end
   return left, help

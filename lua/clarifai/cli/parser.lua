@@ -20,11 +20,10 @@ local function argparse_names(o)
 end
 
 local function converter(o)
-  local kind = flags.kinds[o.kind]
   local name = o.names[1]
   return function(s)
-    local v, problem = kind(s)
-    if v == nil then return nil, name .. " " .. problem end
+    local v, problem = flags.convert(o, s)
+    if v == nil then return nil, name .. " " .. problem .. " (got " .. s .. ")" end
     return v
   end
 end

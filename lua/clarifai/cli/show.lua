@@ -77,6 +77,7 @@ local function split_csv(s)
 end
 
 local function list(args)
+  if args.all and args.page then return common.usage("--page and --all cannot be used together: --all reads every page") end
   local full, err = common.resolve(args)
   if not full then return nil, err end
   local runs = require "clarifai.runs"
