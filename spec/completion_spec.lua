@@ -13,6 +13,19 @@ local STATES = { "queued", "running", "completed", "failed", "cancelled", "unexp
 local CONTEXTS = { "dev-eu", "prod", "staging" }  -- in ~/.config/clarifai/config
 local OTHER_CONTEXTS = { "alpha", "beta" }         -- in the file given with --config
 
+-- Context names that are shell code, in the file evil.yaml given with --config:
+-- each would create a file in PWN (an absolute directory) if a shell ran it,
+-- while completing or once the completed word is on the command line.
+local function evil_contexts(pwn)
+  return {
+    "$(touch${IFS}" .. pwn .. "/pwned-dollar)",
+    "`touch${IFS}" .. pwn .. "/pwned-backtick`",
+    "$(touch " .. pwn .. "/pwned-space)",
+    "a'b\";touch${IFS}" .. pwn .. "/pwned-semicolon",
+    "safe",
+  }
+end
+
 local function have(program)
   return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
 end
@@ -136,8 +149,41 @@ done
 zpty -d z
 ]=]
 
+-- a"b\c -> "a\"b\\c": a double-quoted YAML scalar.
+local function yaml_quote(s)
+  return '"' .. s:gsub('[\\"]', "\\%0") .. '"'
+end
+
+local function prefixed(prefix, list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = prefix .. v end
+  return out
+end
+
+-- read_back(shell, words, quote) -> what SHELL makes of each word put on a
+-- command line (after an open QUOTE, ' or ", that completion closes): "1 NAME"
+-- for one word NAME. Code a word ran instead would show in the spec's PWN.
+local function read_back(shell, words, quote)
+  quote = quote == '"' and '\\"' or quote or ""
+  local argv = {}
+  for i, w in ipairs(words) do argv[i] = q(w) end
+  local script = 'ws=("$@"); for w in "${ws[@]}"; do eval "set -- ' .. quote .. '$w' .. quote
+    .. '"; printf "%s %s\\n" "$#" "$1"; done'
+  return lines_of(capture(shell .. " -c " .. q(script) .. " _ " .. table.concat(argv, " ")))
+end
+
 describe("shell completion", function()
   local dir, env, scripts, files = nil, nil, {}, nil
+  local pwn, evil, EVIL = nil, nil, nil -- see evil_contexts
+
+  -- The files the evil context names made: none, ever. Each test starts
+  -- from an empty PWN, so one shell's failure does not show in another's.
+  local function pwned()
+    return lines_of(capture("ls -A " .. q(pwn)))
+  end
+  local function clear_pwned()
+    os.execute("rm -f " .. q(pwn) .. "/pwned-*")
+  end
 
   setup(function()
     dir = cli.tmpdir()
@@ -150,6 +196,12 @@ describe("shell completion", function()
     end
     cli.write(home .. "/.config/clarifai/config", config(CONTEXTS))
     cli.write(dir .. "/other.yaml", config(OTHER_CONTEXTS))
+    pwn, evil = dir .. "/pwn", dir .. "/evil.yaml"
+    os.execute("mkdir -p " .. q(pwn))
+    EVIL = evil_contexts(pwn)
+    local quoted = {}
+    for i, n in ipairs(EVIL) do quoted[i] = yaml_quote(n) end
+    cli.write(evil, config(quoted))
     cli.write(dir .. "/files/flow.lua", "")
     files = dir .. "/files"
     -- `clarifai` on PATH is this checkout's bin/clarifai (the scripts run it for --context)
@@ -189,6 +241,14 @@ describe("shell completion", function()
       r = cli.run({ "completion", "contexts" }, { cwd = cli.root }) -- an empty HOME: no config
       assert.equal(0, r.code, r.err)
       assert.equal("", r.out)
+    end)
+
+    it("lists context names that are shell code as they are", function()
+      clear_pwned()
+      local r = cli.run({ "--config", evil, "completion", "contexts" }, { cwd = cli.root, home = dir .. "/home" })
+      assert.equal(0, r.code, r.err)
+      assert.equal(table.concat(sorted(EVIL), "\n") .. "\n", r.out)
+      assert.same({}, pwned())
     end)
   end)
 
@@ -267,6 +327,39 @@ describe("shell completion", function()
       assert_same_set(OTHER_CONTEXTS, complete({ "clarifai", "--config", "=", dir .. "/other.yaml", "--context", "" }))
     end)
 
+    it("completes --context names that are shell code as data, quoted, never running them", function()
+      clear_pwned()
+      local got = complete("clarifai --config " .. evil .. " --context ")
+      assert.same({}, pwned())
+      -- each name %q-quoted, as bash's printf %q writes it
+      local argv = {}
+      for i, n in ipairs(EVIL) do argv[i] = q(n) end
+      local quoted = lines_of(capture("bash -c " .. q('printf "%q\\n" "$@"') .. " _ " .. table.concat(argv, " ")))
+      assert.equal(#EVIL, #quoted)
+      assert_same_set(quoted, got)
+      assert.is_nil(count(got)[EVIL[1]], "a name offered unquoted")
+      -- on the command line, each offered word is the name, one word, and runs nothing
+      assert_same_set(prefixed("1 ", EVIL), read_back("bash", got))
+      assert_same_set(prefixed("--context=", quoted),
+        complete("clarifai pr ls --config=" .. evil .. " --context="))
+      assert_same_set(quoted, complete({ "clarifai", "--config", "=", evil, "--context", "" }))
+      -- a prefix, typed as the name reads or as it is quoted
+      assert_same_set({ quoted[1], quoted[3] }, complete({ "clarifai", "--config", evil, "--context", "$(" }))
+      assert_same_set({ quoted[1], quoted[3] }, complete({ "clarifai", "--config", evil, "--context", "\\$\\(" }))
+      -- after an open quote readline completes the text behind it, then closes the quote
+      local single = { EVIL[1], EVIL[3] }
+      assert_same_set(single, complete({ "clarifai", "--config", evil, "--context", "'$(" }))
+      got = complete({ "clarifai", "--config", evil, "--context", "'a" })
+      assert.same({ (EVIL[4]:gsub("'", "'\\''")) }, got)
+      assert.same({ "1 " .. EVIL[4] }, read_back("bash", got, "'"))
+      got = complete({ "clarifai", "--config", evil, "--context", '"' })
+      local double = {}
+      for i, n in ipairs(EVIL) do double[i] = n:gsub('[\\$`"]', "\\%0") end
+      assert_same_set(double, got)
+      assert_same_set(prefixed("1 ", EVIL), read_back("bash", got, '"'))
+      assert.same({}, pwned())
+    end)
+
     it("completes file names for --config, --log_file and script's FILE", function()
       assert.same({ files .. "/flow.lua" }, complete("clarifai --config " .. files .. "/fl"))
       assert.same({ files .. "/flow.lua" }, complete("clarifai pr monitor --log_file " .. files .. "/fl"))
@@ -337,6 +430,17 @@ describe("shell completion", function()
         assert_same_set({ "pipelinerun", "pr", "completion", "script", "help" }, complete("clarifai --context pr "))
       end)
 
+      it("completes --context names that are shell code as data, never running them", function()
+        clear_pwned()
+        -- complete -C lists the names themselves: fish escapes a completion as it inserts it
+        assert_same_set(EVIL, complete("clarifai --config " .. evil .. " --context "))
+        assert.same({}, pwned())
+        assert_same_set(prefixed("--context=", EVIL), complete("clarifai pr ls --config=" .. evil .. " --context="))
+        assert_same_set({ EVIL[1], EVIL[3] }, complete("clarifai --config " .. evil .. " --context '$("))
+        assert_same_set({ EVIL[1], EVIL[3] }, complete("clarifai --config " .. evil .. " --context \\$\\("))
+        assert.same({}, pwned())
+      end)
+
       it("offers every command's options, each once", function()
         for _, path in ipairs(command_paths()) do
           local got = complete(table.concat({ "clarifai", table.unpack(path) }, " ") .. " -")
@@ -373,6 +477,25 @@ describe("shell completion", function()
     pending("zsh is not installed (apt-get install zsh): zsh -n and live zsh completion skipped")
   else
     describe("zsh, live", function()
+      -- complete(out, lines) -> { line = the matches zsh's compadd was handed for it }
+      local function complete(out, lines)
+        local argv = {}
+        for i, l in ipairs(lines) do argv[i] = q(l) end
+        capture("timeout 120 " .. env .. " zsh -f " .. q(dir .. "/driver.zsh") .. " " .. q(scripts.zsh) .. " "
+          .. q(out) .. " " .. table.concat(argv, " "))
+        local got, current = {}, nil
+        for _, l in ipairs(lines_of(cli.slurp(out))) do
+          if l:sub(1, 3) == "## " then
+            current = l:sub(4)
+            got[current] = {}
+          elseif l ~= "##end" and current then
+            table.insert(got[current], l)
+          end
+        end
+        assert(got[lines[1]], "the zsh driver recorded nothing (zsh/zpty?)")
+        return got
+      end
+
       it("passes zsh -n", function()
         assert.equal("", capture("zsh -n " .. q(scripts.zsh)))
       end)
@@ -390,21 +513,7 @@ describe("shell completion", function()
           option_lines[line] = path
           lines[#lines + 1] = line
         end
-        local out = dir .. "/zsh.out"
-        local argv = {}
-        for i, l in ipairs(lines) do argv[i] = q(l) end
-        capture("timeout 120 " .. env .. " zsh -f " .. q(dir .. "/driver.zsh") .. " " .. q(scripts.zsh) .. " "
-          .. q(out) .. " " .. table.concat(argv, " "))
-        local got, current = {}, nil
-        for _, l in ipairs(lines_of(cli.slurp(out))) do
-          if l:sub(1, 3) == "## " then
-            current = l:sub(4)
-            got[current] = {}
-          elseif l ~= "##end" and current then
-            table.insert(got[current], l)
-          end
-        end
-        assert(got["clarifai pr "], "the zsh driver recorded nothing (zsh/zpty?)")
+        local got = complete(dir .. "/zsh.out", lines)
         assert_same_set({ "pause", "cancel", "resume", "status", "get", "list", "ls", "monitor", "history",
           "transitions" }, got["clarifai pr "])
         assert_same_set(STATES, got["clarifai pr list --status "])
@@ -425,6 +534,30 @@ describe("shell completion", function()
           assert_each_once(got[line], line)
           assert_same_set(expected_options(path), got[line], line)
         end
+      end)
+
+      it("completes --context names that are shell code as data, never running them", function()
+        clear_pwned()
+        local lines = {
+          "clarifai --config " .. evil .. " --context ", "clarifai pr ls --config=" .. evil .. " --context=",
+          "clarifai --config " .. evil .. " --context \\$\\(", "clarifai --config " .. evil .. " --context '$(",
+        }
+        local got = complete(dir .. "/zsh-evil.out", lines)
+        assert.same({}, pwned())
+        -- compadd was handed each name, which zsh quotes as it inserts it (what the driver records):
+        -- ${(q)name}; on the command line that is the name again, one word
+        local argv = {}
+        for i, n in ipairs(EVIL) do argv[i] = q(n) end
+        local quoted = lines_of(capture("zsh -fc " .. q('print -rl -- "${(@q)@}"') .. " _ " .. table.concat(argv, " ")))
+        assert.equal(#EVIL, #quoted)
+        assert_same_set(quoted, got[lines[1]])
+        assert.is_nil(count(got[lines[1]])[EVIL[1]], "a name offered unquoted")
+        assert_same_set(prefixed("1 ", EVIL), read_back("zsh -f", got[lines[1]]))
+        assert_same_set(prefixed("--context=", quoted), got[lines[2]])
+        assert_same_set({ quoted[1], quoted[3] }, got[lines[3]])
+        -- after an open quote: zsh completes (and quotes for) the text behind it
+        assert_same_set(prefixed("1 ", { EVIL[1], EVIL[3] }), read_back("zsh -f", got[lines[4]], "'"))
+        assert.same({}, pwned())
       end)
     end)
   end

@@ -6,16 +6,56 @@ local sq, wrap, assoc_items, shell_tables = shared.sq, shared.wrap, shared.assoc
 local M = {}
 
 local BASH_FUNCTIONS = [=[
+# Every completed word is data: word lists are split with read -a (never
+# compgen -W, which expands its words) and matched against $cur as strings.
+
+# COMPREPLY+= each WORD that starts with $cur.
+_clarifai_add() {
+  local w
+  for w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done
+  return 0
+}
+
+# COMPREPLY+= each word of the space-separated LIST that starts with $cur.
+_clarifai_add_list() {
+  local -a list=()
+  read -ra list <<<"$1"
+  _clarifai_add "${list[@]}"
+}
+
+# COMPREPLY+= each context name (one a line on stdin) that starts with $cur,
+# quoted for the command line: a name is inserted, never run. After an open
+# quote (' or "), readline completes the text behind it and closes it.
+_clarifai_add_contexts() {
+  local name word typed
+  while IFS= read -r name; do
+    [[ -n $name ]] || continue
+    case $cur in
+      \'*) typed=${cur#\'} word=${name//"'"/"'\''"} ;;
+      \"*) typed=${cur#\"} word=${name//'\'/'\\'} word=${word//'$'/'\$'} word=${word//'`'/'\`'} word=${word//'"'/'\"'} ;;
+      *) typed=$cur; printf -v word %q "$name" ;;
+    esac
+    # the name typed as it reads, or quoted as it is inserted
+    [[ $name == "$typed"* || $word == "$typed"* ]] && COMPREPLY+=("$word")
+  done
+  return 0
+}
+
 # Completes a value of KIND (file, context, state, choices) for the word $cur.
 _clarifai_value() {
-  local kind=$1 key=$2
+  local kind=$1 key=$2 head w
+  local -a list=()
   shift 2
   case $kind in
     file) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
-    context) mapfile -t COMPREPLY < <(compgen -W "$(clarifai "$@" completion contexts 2>/dev/null)" -- "$cur") ;;
-    state) mapfile -t COMPREPLY < <(compgen -P "${cur%"${cur##*,}"}" -W "$_clarifai_states" -- "${cur##*,}") ;;
-    choices) mapfile -t COMPREPLY < <(compgen -W "${_clarifai_choices[$key]-}" -- "$cur") ;;
+    context) _clarifai_add_contexts < <(clarifai "$@" completion contexts 2>/dev/null) ;;
+    state) # after the states already typed: "running,pa" -> running,paused
+      head=${cur%"${cur##*,}"}
+      read -ra list <<<"$_clarifai_states"
+      for w in "${list[@]}"; do [[ $w == "${cur##*,}"* ]] && COMPREPLY+=("$head$w"); done ;;
+    choices) _clarifai_add_list "${_clarifai_choices[$key]-}" ;;
   esac
+  return 0
 }
 
 _clarifai() {
@@ -48,13 +88,15 @@ _clarifai() {
   if [[ -n $kind ]]; then
     _clarifai_value "$kind" "$key" "${config[@]}"
   elif [[ $cur == -* ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "${_clarifai_opts[$cmd]}" -- "$cur")
+    _clarifai_add_list "${_clarifai_opts[$cmd]-}"
   elif [[ -n ${_clarifai_subs[$cmd]-} ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "${_clarifai_subs[$cmd]}" -- "$cur")
+    _clarifai_add_list "${_clarifai_subs[$cmd]}"
   else
     _clarifai_value "${_clarifai_args[$cmd]-}" "$cmd" "${config[@]}"
   fi
-  [[ -n $pre ]] && COMPREPLY=("${COMPREPLY[@]/#/$pre}")
+  if [[ -n $pre ]]; then
+    for i in "${!COMPREPLY[@]}"; do COMPREPLY[i]=$pre${COMPREPLY[i]}; done
+  fi
   return 0
 }
 

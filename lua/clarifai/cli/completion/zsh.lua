@@ -55,14 +55,15 @@ local ZSH_BODY = [=[
   local cmd=clarifai word kind= key= i
   local -a config items
   # Walk the words before the cursor: follow subcommands, skip option values.
+  # A --config file name is the word typed, its quotes removed by (Q) (which expands nothing).
   for (( i = 2; i < CURRENT; i++ )); do
     word=$words[i]
     case $word in
-      (-*=*) [[ $word == --config=* ]] && config=(--config ${word#*=}) ;;
+      (-*=*) [[ $word == --config=* ]] && config=(--config "${(Q)word#*=}") ;;
       (-*)
         [[ -n ${vals[$word]} ]] || continue
         if (( i + 1 == CURRENT )); then kind=${vals[$word]} key="$cmd $word"; break; fi
-        [[ $word == --config ]] && config=(--config $words[i+1])
+        [[ $word == --config ]] && config=(--config "${(Q)words[i+1]}")
         (( i += 1 )) ;;
       (*) [[ -n ${next[$cmd $word]} ]] && cmd=${next[$cmd $word]} ;;
     esac
@@ -72,12 +73,14 @@ local ZSH_BODY = [=[
     kind=${vals[${PREFIX%%=*}]} key="$cmd ${PREFIX%%=*}"
     compset -P 1 '*='
   fi
+  # Every word offered is data: compadd gets it as an argument (never through
+  # eval or ${(e)...}) and quotes it on insertion; static lists split at spaces.
   if [[ -z $kind && $PREFIX == -* ]]; then
-    for word in ${=opts[$cmd]}; do items+=("$word:${descs[$cmd $word]:-${descs[$word]}}"); done
+    for word in ${(s: :)opts[$cmd]}; do items+=("$word:${descs[$cmd $word]:-${descs[$word]}}"); done
     _describe -t options option items
     return
   elif [[ -z $kind && -n ${subs[$cmd]} ]]; then
-    for word in ${=subs[$cmd]}; do items+=("$word:${descs[$cmd $word]:-${descs[$word]}}"); done
+    for word in ${(s: :)subs[$cmd]}; do items+=("$word:${descs[$cmd $word]:-${descs[$word]}}"); done
     _describe -t commands command items
     return
   elif [[ -z $kind ]]; then
@@ -85,9 +88,9 @@ local ZSH_BODY = [=[
   fi
   case $kind in
     (file) _files ;;
-    (context) items=(${(f)"$(clarifai $config completion contexts 2>/dev/null)"}); compadd -a items ;;
+    (context) items=(${(f)"$(clarifai "${config[@]}" completion contexts 2>/dev/null)"}); compadd -a items ;;
     (state) compset -P '*,'; compadd -a states ;;
-    (choices) items=(${=choices[$key]}); compadd -a items ;;
+    (choices) items=(${(s: :)choices[$key]}); compadd -a items ;;
     (*) return 1 ;;
   esac
 }
@@ -108,6 +111,8 @@ end
 
 function M.emit(data)
   local t = shell_tables(data)
+  local quoted = {}
+  for i, s in ipairs(data.states) do quoted[i] = sq(s) end
   return table.concat({
     ZSH_HEAD,
     zsh_assoc("subs", t.subs, true),
@@ -117,7 +122,7 @@ function M.emit(data)
     zsh_assoc("choices", t.choices),
     zsh_assoc("args", t.args),
     zsh_assoc("descs", descriptions(data), true),
-    "  states=(" .. table.concat(data.states, " ") .. ")\n",
+    "  states=(" .. table.concat(quoted, " ") .. ")\n",
     ZSH_BODY,
   })
 end
