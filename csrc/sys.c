@@ -419,6 +419,17 @@ static int l_exec(lua_State *L)
     return clarifai_fail(L, strerror(errno), "EXEC");
 }
 
+/* setenv(name, value): for the process and what it execs (the hand-over mark). */
+static int l_setenv(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *value = luaL_checkstring(L, 2);
+    luaL_argcheck(L, *name && !strchr(name, '='), 1, "invalid variable name");
+    if (setenv(name, value, 1) != 0) return clarifai_fail(L, strerror(errno), "EIO");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /*
  * quick_exit(code [, flush]): flushes C streams (unless flush is false: a
  * stopped command whose reader blocks must not wait for it) and ends the
@@ -444,6 +455,7 @@ static const luaL_Reg funcs[] = {
     {"realpath", l_realpath},
     {"mtime", l_mtime},
     {"exec", l_exec},
+    {"setenv", l_setenv},
     {"isatty", l_isatty},
     {"write", l_write},
     {"save", l_save},

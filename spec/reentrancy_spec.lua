@@ -30,7 +30,7 @@ local function within(seconds, fn)
   local res = pack(pcall(fn))
   debug.sethook()
   if not res[1] then error(res[2], 0) end
-  return (table.unpack or unpack)(res, 2, res.n)
+  return require("clarifai.compat").unpack(res, 2, res.n)
 end
 
 describe("library calls from inside library calls #portable", function()
@@ -278,7 +278,8 @@ describe("library calls from inside library calls #portable", function()
           if not p.fd or coroutine.status(p.co) ~= "suspended" then
             if coroutine.status(p.co) == "suspended" then require("clarifai.async").resume(p.co) end
           else
-            socket.select({ { getfd = function() return p.fd end } }, nil, math.min(0.05, math.max(0, p.at - socket.gettime())))
+            local left = math.max(0, p.at - socket.gettime())
+            socket.select({ { getfd = function() return p.fd end } }, nil, math.min(0.05, left))
             require("clarifai.async").resume(p.co)
           end
         end

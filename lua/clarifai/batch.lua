@@ -134,7 +134,7 @@ function M.run(action, full, ids, c, opts)
       end
       ambiguous[i], refusal[i], reading[i], reads[i] = reason, err, "reconcile", 0
       return 0
-    elseif err.kind == "api" and not stopping then
+    elseif retry.read_after_refusal(err) and not stopping then
       refusal[i], reading[i], reads[i] = err, "refused", 0
       return 0
     end

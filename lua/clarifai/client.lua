@@ -90,7 +90,9 @@ function M.new(opts)
   local fn = "clarifai.client.new"
   args.of(fn, "argument #1 (options)", "table", opts)
   args.opts(fn, opts, NUMBERS)
-  for _, k in ipairs({ "pat", "api_base", "ca_file", "ca_path", "user_agent" }) do args.of(fn, k, "string", opts[k], true) end
+  for _, k in ipairs({ "pat", "api_base", "ca_file", "ca_path", "user_agent" }) do
+    args.of(fn, k, "string", opts[k], true)
+  end
   for _, k in ipairs({ "trace", "getenv" }) do args.of(fn, k, "function", opts[k], true) end
   local base = opts.api_base or config.DEFAULT_BASE
   local checked, err = config.check_base(base)

@@ -105,6 +105,16 @@ function M.check_pat(pat)
   return pat
 end
 
+-- At most 20 names, sanitized: "a, b, …, and 12 more".
+local function name_list(names)
+  local text = require "clarifai.text"
+  local shown = {}
+  for i = 1, math.min(#names, 20) do shown[i] = text.sanitize(names[i]) end
+  local list = table.concat(shown, ", ")
+  if #names > 20 then list = list .. ", …, and " .. (#names - 20) .. " more" end
+  return list
+end
+
 -- The context a resolution uses: --context NAME, else current_context.
 -- -> { ctx, name, dangling = why current_context names no context } | nil, err
 local function pick_context(opts, doc, path)
@@ -117,12 +127,12 @@ local function pick_context(opts, doc, path)
   end
   if opts.context and type(ctx) ~= "table" then
     return nil, errors.new("usage", string.format("Context '%s' not found. Available contexts: %s",
-      opts.context, table.concat(sorted_keys(contexts), ", ")))
+      opts.context, name_list(sorted_keys(contexts))))
   end
   if name and type(ctx) ~= "table" then
     local names = sorted_keys(contexts)
     return { dangling = string.format("current_context '%s' of %s names no context (contexts: %s)", name, path,
-      #names > 0 and table.concat(names, ", ") or "none") }
+      #names > 0 and name_list(names) or "none") }
   end
   return { ctx = ctx, name = name }
 end

@@ -17,7 +17,8 @@ M.exit_codes = {
   protocol = 5,     -- malformed or unexpected response
   unknown = 6,      -- outcome unknown
   transient = 6,    -- a transient failure that persisted
-  partial = 7,      -- some runs of a batch failed
+  partial = 7,      -- some runs of a batch failed (or some results could not be shown)
+  declined = 8,     -- the user said no at a confirmation prompt; nothing was sent
   internal = 70,
   output = 74,      -- the output could not be written (stdout closed or full)
   timeout = 124,    -- a wait ran out of time
@@ -35,7 +36,8 @@ M.exit_table = {
   { "4", "authentication or permission refused by the API" },
   { "5", "transport or protocol failure (cannot connect, TLS, malformed response, redirect)" },
   { "6", "outcome unknown, or a transient failure that persisted" },
-  { "7", "some runs of a batch succeeded and some failed" },
+  { "7", "some runs of a batch succeeded and some failed; or some results could not be shown" },
+  { "8", "declined at the confirmation prompt; nothing was sent" },
   { "70", "internal error" },
   { "74", "the output could not be written; nothing more was sent" },
   { "124", "a wait timed out" },

@@ -17,10 +17,11 @@ local M = {}
 M.FIELDS = { "user_id", "app_id", "pipeline_id", "pipeline_version_id" }
 
 -- Unicode whitespace and controls beyond ASCII (C1, NBSP, the U+2000 block,
--- line/paragraph separators, ideographic space, BOM).
+-- line/paragraph separators, ideographic space) and invisible format
+-- characters (Cf: BOM, zero-width and bidi controls).
 local function bad_codepoint(cp)
   return (cp >= 0x80 and cp <= 0xa0) or cp == 0x1680 or (cp >= 0x2000 and cp <= 0x200b)
-    or cp == 0x2028 or cp == 0x2029 or cp == 0x202f or cp == 0x205f or cp == 0x3000 or cp == 0xfeff
+    or cp == 0x2028 or cp == 0x2029 or cp == 0x202f or cp == 0x205f or cp == 0x3000 or text.is_format(cp)
 end
 
 -- Why v cannot be an id, or nil when it can.
@@ -39,7 +40,7 @@ local function problem(v)
   while i <= n do
     local cp, nxt = compat.utf8_decode(v, i)
     if not cp then return "is not valid UTF-8" end
-    if bad_codepoint(cp) then return "contains whitespace or a control character" end
+    if bad_codepoint(cp) then return "contains whitespace, a control or an invisible format character" end
     i = nxt
   end
   return nil
@@ -108,6 +109,11 @@ function M.resolve(ref, opts)
     local still = {}
     for _, f in ipairs(missing) do
       local v = lock.ids[f]
+      local wrong = lock.wrong and lock.wrong[f]
+      if wrong then
+        return nil, errors.new("usage", string.format("%s pipeline.%s is %s, not an id (give --%s)", lockfile.NAME,
+          lockfile.key_of(f), wrong, f), { field = f, source = lockfile.NAME })
+      end
       if v then
         local ok, err = M.check(v, f, lockfile.NAME .. " pipeline." .. lockfile.key_of(f))
         if not ok then return nil, err end

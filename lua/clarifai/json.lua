@@ -31,7 +31,55 @@ function M.decode(text)
   return v
 end
 
-local encode_string = cjson.encode -- a Lua string encodes as a JSON string
+local plain_string = cjson.encode -- a Lua string encodes as a JSON string
+
+local SHORT = { [8] = "\\b", [9] = "\\t", [10] = "\\n", [12] = "\\f", [13] = "\\r" }
+local function u(cp)
+  if cp < 0x10000 then return string.format("\\u%04x", cp) end
+  cp = cp - 0x10000
+  return string.format("\\u%04x\\u%04x", 0xd800 + math.floor(cp / 0x400), 0xdc00 + cp % 0x400)
+end
+
+-- A string as JSON. Control characters (C0, DEL, C1) and invisible format
+-- characters are escaped as \uXXXX, never rewritten, so the text reads back
+-- exactly and cannot drive a terminal; a byte that is not UTF-8 is written
+-- as the code point of its value (\u00XX).
+local function encode_string(str)
+  if not str:find("[%z\1-\31\127-\255]") then return plain_string(str) end
+  local out, i, n = { '"' }, 1, #str
+  local decode, is_format = compat.utf8_decode, require("clarifai.text").is_format
+  while i <= n do
+    local b = str:byte(i)
+    if b < 0x20 or b == 0x7f then
+      out[#out + 1] = SHORT[b] or u(b)
+      i = i + 1
+    elseif b < 0x80 then
+      local j = str:find('[%z\1-\31"\\/\127-\255]', i) or n + 1
+      if j > i then
+        out[#out + 1] = str:sub(i, j - 1)
+        i = j
+      else
+        out[#out + 1] = "\\" .. str:sub(i, i)
+        i = i + 1
+      end
+    else
+      local cp, nxt = decode(str, i)
+      if not cp then
+        out[#out + 1] = u(b)
+        i = i + 1
+      elseif cp <= 0x9f or is_format(cp) then
+        out[#out + 1] = u(cp)
+        i = nxt
+      else
+        out[#out + 1] = str:sub(i, nxt - 1)
+        i = nxt
+      end
+    end
+  end
+  out[#out + 1] = '"'
+  return table.concat(out)
+end
+M.encode_string = encode_string
 
 -- The shortest of %.15g, %.16g, %.17g that reads back as n.
 local function number(n)

@@ -24,7 +24,9 @@ function M.key_of(field)
   return nil
 end
 
--- read([dir]) -> { status = "absent" | "invalid" | "ok", ids = {...}, message = ... }
+-- read([dir]) -> { status = "absent" | "invalid" | "ok", ids = {...},
+-- wrong = { field = "a list" | "a mapping" } (a key that is not a scalar),
+-- message = ... }
 function M.read(dir)
   local path = (dir and dir ~= "." and (dir .. "/") or "") .. M.NAME
   local doc, err, code = yaml.load_file(path, yaml.LOCKFILE_MAX)
@@ -36,12 +38,18 @@ function M.read(dir)
   if type(doc) ~= "table" or type(doc.pipeline) ~= "table" then
     return { status = "invalid", path = path, message = path .. ": no 'pipeline' mapping" }
   end
-  local ids = {}
+  local ids, wrong = {}, {}
   for _, k in ipairs(M.KEYS) do
     local v = doc.pipeline[k.key]
-    if type(v) == "string" and v ~= "" then ids[k.id] = v end
+    if type(v) == "string" and v ~= "" then
+      ids[k.id] = v
+    elseif type(v) == "table" then
+      wrong[k.id] = (#v > 0 or next(v) == nil) and "a list" or "a mapping"
+    elseif v ~= nil and v ~= "" then
+      wrong[k.id] = "a " .. type(v)
+    end
   end
-  return { status = "ok", path = path, ids = ids }
+  return { status = "ok", path = path, ids = ids, wrong = wrong }
 end
 
 return M

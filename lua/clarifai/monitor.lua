@@ -83,17 +83,19 @@ local OUTCOMES = {
 
 local function tenth(x) return math.floor(x * 10 + 0.5) / 10 end
 
-local function stopped_monitor()
+-- A stop (a signal, or should_stop): the error says where the run was.
+local function stopped_monitor(w)
   local sig = transport.signal()
   return nil, errors.new("interrupted", "interrupted while monitoring", { signal = sig,
-    exit_code = sig and (128 + sig) or nil })
+    exit_code = sig and (128 + sig) or nil, state = w.last and states.name(w.last) or nil, state_code = w.last,
+    elapsed = tenth(w.now() - w.start) })
 end
 
 -- One look at the run: reports a change of state; returns the result when
 -- the run has ended, or nil, err when watching cannot go on.
 local function look(c, full, run_id, opts, w)
   local run, err = reads.get_run(c, full, run_id, { on_retry = opts.on_retry, label = "read of run " .. run_id })
-  if transport.signal() then return stopped_monitor() end
+  if transport.signal() or (opts.should_stop and opts.should_stop()) then return stopped_monitor(w) end
   if w.read_logs then
     local lerr = w.read_logs(function(line)
       if opts.on_log then opts.on_log({ event = "log", run_id = run_id, message = line }) end
@@ -126,7 +128,9 @@ monitor(ref, run_id, opts) -> result | nil, err
 Watches one run until it ends: on_state{state, state_code, elapsed} on every
 change (Paused is reported and watching goes on), on_log{message} for each new
 log line, on_error(err) for a failed poll that will be retried.
-opts: timeout (3600 s), interval (10 s), logs (default true).
+opts: timeout, interval (clarifai.limits), logs (default true), should_stop()
+(a stop ends it with an "interrupted" error that names the run's last
+state, state_code and the elapsed time).
 result = { status = "success"|"failed"|"cancelled"|"timeout", exit_code,
   state, state_code, elapsed, run, reason? } (reason: why a run that failed
   ended, from its status log)
@@ -158,7 +162,9 @@ function M.monitor(ref, run_id, opts)
                state = w.last and states.name(w.last) or json.null, state_code = w.last or json.null,
                elapsed = tenth(w.now() - w.start) }
     end
-    if not sleep(math.min(interval, left)) then return stopped_monitor() end
+    if not sleep(math.min(interval, left)) or (opts.should_stop and opts.should_stop()) then
+      return stopped_monitor(w)
+    end
   end
 end
 

@@ -46,6 +46,13 @@ function M.classify(resp, err)
   return "definite"
 end
 
+-- A refusal of a change after which reading the run may show it already in
+-- the target state ("already paused"). Not when the run does not exist:
+-- the read could only say so again.
+function M.read_after_refusal(err)
+  return err.kind == "api" and err.http_status ~= 404 and err.api_code ~= 11101
+end
+
 -- Failures of a read that a later poll may not meet again (wait and
 -- monitor poll on through them).
 local PASSING = { transient = true, unknown = true, transport = true }

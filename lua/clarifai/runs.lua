@@ -62,12 +62,19 @@ end
 --[[
 view(report) -> the -o json document of apply() (and wait): every result has
 run_id, outcome, state, state_code, req_id and error (the flat error object),
-absent values null; to_json(report) encodes it.
+absent values null; a result whose wait ended also has wait = {outcome =
+"reached"|"failed"|"timeout"|"stopped", state, state_code, error};
+to_json(report) encodes it.
 ]]
 function M.result_view(r)
   local v = { run_id = r.run_id, outcome = r.outcome, state = r.state or json.null,
     state_code = r.state_code or json.null, req_id = r.req_id or json.null, error = errors.view(r.error) }
   if r.note then v.note = r.note end
+  if r.wait then
+    local w = r.wait
+    v.wait = { outcome = w.outcome, state = w.state or json.null, state_code = w.state_code or json.null,
+      error = errors.view(w.error) }
+  end
   return v
 end
 

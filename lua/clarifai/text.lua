@@ -8,8 +8,26 @@ local M = {}
 
 local function hex(c) return string.format("\\x%02x", c:byte()) end
 
--- Escapes C0 controls, DEL, C1 controls and bytes that are not valid UTF-8.
--- With keep_newlines, "\n" passes through (multi-line log text).
+-- Unicode's invisible format characters (general category Cf): bidi
+-- overrides and isolates (U+202A..202E, U+2066..2069) can make text read
+-- differently from what it is; zero-width ones (U+200B..200F, U+2060..2064,
+-- U+FEFF) hide in plain sight.
+local FORMAT_RANGES = {
+  { 0xad, 0xad }, { 0x600, 0x605 }, { 0x61c, 0x61c }, { 0x6dd, 0x6dd }, { 0x70f, 0x70f }, { 0x890, 0x891 },
+  { 0x8e2, 0x8e2 }, { 0x180e, 0x180e }, { 0x200b, 0x200f }, { 0x202a, 0x202e }, { 0x2060, 0x2064 },
+  { 0x2066, 0x206f }, { 0xfeff, 0xfeff }, { 0xfff9, 0xfffb }, { 0x110bd, 0x110bd }, { 0x110cd, 0x110cd },
+  { 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 }, { 0xe0020, 0xe007f },
+}
+function M.is_format(cp)
+  for _, r in ipairs(FORMAT_RANGES) do
+    if cp >= r[1] and cp <= r[2] then return true end
+  end
+  return false
+end
+
+-- Escapes C0 controls, DEL, C1 controls, invisible format characters (Cf)
+-- and bytes that are not valid UTF-8. With keep_newlines, "\n" passes
+-- through (multi-line log text).
 function M.sanitize(s, keep_newlines)
   if type(s) ~= "string" then s = tostring(s) end
   if not s:find("[%z\1-\31\127-\255]") then return s end -- plain printable ASCII: the common case
@@ -28,8 +46,8 @@ function M.sanitize(s, keep_newlines)
       if not cp then
         out[#out + 1] = hex(s:sub(i, i))
         i = i + 1
-      elseif cp <= 0x9f then
-        out[#out + 1] = string.format("\\u%04x", cp)
+      elseif cp <= 0x9f or M.is_format(cp) then
+        out[#out + 1] = string.format(cp > 0xffff and "\\U%08x" or "\\u%04x", cp)
         i = nxt
       else
         out[#out + 1] = s:sub(i, nxt - 1)
@@ -38,6 +56,11 @@ function M.sanitize(s, keep_newlines)
     end
   end
   return table.concat(out)
+end
+
+-- A table cell: sanitized, and tabs escaped too (they would break columns).
+function M.cell(s)
+  return (M.sanitize(s):gsub("\t", "\\t"))
 end
 
 -- Replaces every literal occurrence of each secret with a marker.

@@ -109,7 +109,10 @@ end
 -- One run's wait ended: a failed wait turns an accepted run into a failure.
 local function on_waited(t, report, i, wr)
   local r = report.results and report.results[i]
-  if r then r.state_code, r.state = wr.state_code or r.state_code, wr.state or r.state end
+  if r then
+    r.state_code, r.state = wr.state_code or r.state_code, wr.state or r.state
+    r.wait = { outcome = wr.outcome, state = wr.state, state_code = wr.state_code, error = wr.error }
+  end
   local failed = wr.error and wr.outcome ~= "stopped"
   if failed then
     local s = report.summary
@@ -179,6 +182,7 @@ local function exit_code(t, report, signal)
     if output.broken and not signal then
       output.err("Error: cannot write to standard output; stopped sending (" .. summary_text(t.action, report.summary)
         .. ").")
+      output.told = true
     end
     return stop
   end
@@ -199,8 +203,7 @@ local function prepare(action, args)
   if not full then return nil, err end
   if args.dry_run then return require("clarifai.cli.dryrun").run(action, full, ids, args) end
   if action == "cancel" and #ids > 1 and not args.yes and not confirm_cancel(ids) then
-    output.err("Nothing was cancelled.")
-    return 1
+    return nil, errors.new("declined", "declined at the prompt; nothing was sent (nothing was cancelled)")
   end
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end

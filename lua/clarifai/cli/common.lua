@@ -20,10 +20,11 @@ M.MISSING_LINE = "Missing required parameters. Either provide --user_id, --app_i
 function M.usage(msg, fields) return nil, errors.new("usage", msg, fields) end
 
 --[[
-run_ids(args) -> ids, source(i), from_stdin
+run_ids(args) -> ids, source(i), from_stdin | nil, message (stdin unreadable)
 Run ids from the positional list (which wins) or the flag; "-" reads them
-from stdin: one or more per line, blank lines and lines starting with "#"
-skipped. source(i) says where the i-th id came from (for messages).
+from stdin: one or more per line, blank lines skipped, "#" starting a
+comment to the end of the line. source(i) says where the i-th id came from
+(for messages).
 ]]
 function M.run_ids(args)
   local list, flag = args.ids or {}, false
@@ -34,14 +35,14 @@ function M.run_ids(args)
       if not stdin_used then
         stdin_used = true
         local n = 0
-        for line in ((io.stdin:read("*a") or "") .. "\n"):gmatch("([^\n]*)\n") do
+        local data, rerr = io.stdin:read("*a")
+        if not data then return nil, rerr end
+        for line in (data .. "\n"):gmatch("([^\n]*)\n") do
           n = n + 1
-          local t = line:match("^%s*(.-)%s*$")
-          if t ~= "" and t:sub(1, 1) ~= "#" then
-            for word in t:gmatch("%S+") do
-              out[#out + 1] = word
-              lines[#out] = n
-            end
+          -- "#" starts a comment to the end of the line (no valid id has one)
+          for word in line:gsub("#.*$", ""):gmatch("%S+") do
+            out[#out + 1] = word
+            lines[#out] = n
           end
         end
       end
@@ -65,6 +66,7 @@ ids: the note is printed; nothing to do, exit 0)
 ]]
 function M.checked_ids(args)
   local raw, source, from_stdin = M.run_ids(args)
+  if not raw then return M.usage("cannot read run ids from standard input: " .. tostring(source)) end
   if #raw == 0 then
     if from_stdin then
       output.err("no run ids on standard input: nothing to do")
@@ -155,7 +157,7 @@ function M.print_table(header, rows)
   for i, h in ipairs(header) do widths[i] = #h end
   for _, row in ipairs(rows) do
     for i, cell in ipairs(row) do
-      row[i] = text.sanitize(cell)
+      row[i] = text.cell(cell)
       if width(row[i]) > widths[i] then widths[i] = width(row[i]) end
     end
   end

@@ -4,6 +4,7 @@
 local errors = require "clarifai.errors"
 local flags = require "clarifai.cli.flags"
 local output = require "clarifai.cli.output"
+local text = require "clarifai.text"
 local version = require "clarifai.version"
 
 local M = {}
@@ -73,37 +74,63 @@ local function report(argv, err)
 end
 M.report = report
 
+-- The head of a regular file (a FIFO must not block us), or nil.
+local function head_of(sys, real)
+  local _, _, kind = sys.read_file(real, 0)
+  local f = (kind == "TOO_LARGE") and io.open(real, "rb") or nil
+  local head = f and f:read(4096)
+  if f then f:close() end
+  return head
+end
+
+-- Is the file at `real` this tool's launcher? Another copy would hand the
+-- command straight back (the Python CLI's own script imports
+-- clarifai.cli.base, so match our launcher's line).
+local function is_this_tool(sys, real, head)
+  local me = arg and arg[0] and sys.realpath(arg[0])
+  return real == me or (head ~= nil and head:find('require("clarifai.cli")', 1, true) ~= nil)
+end
+
 -- The Python clarifai CLI to hand unknown commands to: CLARIFAI_PYTHON_CLI,
--- else another `clarifai` on PATH that is not this tool.
+-- else another `clarifai` on PATH that is not this tool. nil, err when
+-- CLARIFAI_PYTHON_CLI names this tool.
 local function find_python_cli()
   local sys = require "clarifai.sys.core"
   local explicit = os.getenv("CLARIFAI_PYTHON_CLI")
-  if explicit and explicit ~= "" then return explicit end
-  local me = arg and arg[0] and sys.realpath(arg[0])
-  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
-    local cand = dir .. "/clarifai"
-    local real = sys.realpath(cand)
-    if real and real ~= me then
-      -- regular files only (a FIFO must not block us); then just the head
-      local _, _, kind = sys.read_file(real, 0)
-      local f = (kind == "TOO_LARGE") and io.open(real, "rb") or nil
-      local head = f and f:read(4096)
-      if f then f:close() end
-      -- another copy of this tool would hand the command straight back (the
-      -- Python CLI's own script imports clarifai.cli.base: match our launcher)
-      if head and not head:find('require("clarifai.cli")', 1, true) then return real end
+  if explicit and explicit ~= "" then
+    local real = sys.realpath(explicit)
+    if real and is_this_tool(sys, real, head_of(sys, real)) then
+      return nil, errors.new("config", "CLARIFAI_PYTHON_CLI=" .. text.sanitize(explicit) .. " is this tool, which "
+        .. "would hand the command to itself; set it to the Python clarifai CLI")
     end
+    return explicit
+  end
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    local real = sys.realpath(dir .. "/clarifai")
+    local head = real and head_of(sys, real)
+    if head and not is_this_tool(sys, real, head) then return real end
   end
   return nil
 end
 
+-- Set on the Python CLI we exec: seeing it when about to hand over again
+-- means a script handed the command back to us (it would loop for ever).
+local HANDED = "CLARIFAI_HANDED_OVER"
+
 local function hand_over(argv, name)
-  local py = find_python_cli()
+  if os.getenv(HANDED) then
+    return report(argv, errors.new("config", "'" .. text.sanitize(name) .. "' came back from the CLI it was handed to ("
+      .. text.sanitize(os.getenv("CLARIFAI_PYTHON_CLI") or os.getenv(HANDED)) .. "); set CLARIFAI_PYTHON_CLI to the "
+      .. "Python clarifai CLI"))
+  end
+  local py, perr = find_python_cli()
+  if perr then return report(argv, perr) end
   if py then
     local sys = require "clarifai.sys.core"
     local full = { py }
     for _, a in ipairs(argv) do full[#full + 1] = a end
     output.flush()
+    sys.setenv(HANDED, py)
     local _, err = sys.exec(py, full)
     output.err("Error: cannot run the Python clarifai CLI at " .. py .. ": " .. tostring(err))
     return errors.exit_codes.usage
@@ -117,11 +144,11 @@ end
 
 local function show_help(argv, words)
   local help = require "clarifai.cli.help"
-  local text = help.render(words)
-  if not text then
+  local rendered = help.render(words)
+  if not rendered then
     return usage_error(argv, "no command '" .. table.concat(words, " ") .. "'; see 'clarifai --help'")
   end
-  output.out(text)
+  output.out(rendered)
   return 0
 end
 
@@ -158,7 +185,7 @@ local function run(argv)
       if parsed:match("^unknown command") then
         parsed = parsed .. "; see 'clarifai " .. table.concat(w, " ") .. (#w > 0 and " " or "") .. "--help'"
       end
-      return usage_error(argv, parsed)
+      return report(argv, errors.new("usage", parsed))
     end
     args = parsed
   end
@@ -200,7 +227,7 @@ function M.main(argv)
   -- a stdout that could not be written fails the command (a batch that
   -- stopped sending because of it has said so already)
   local finished = output.finish()
-  if output.broken and code ~= errors.exit_codes.output and not (code > 128 and code < 160) then
+  if output.broken and not output.told and not (code > 128 and code < 160) then
     output.err("Error: cannot write to standard output (" .. tostring(output.problem) .. ")")
     code = errors.exit_codes.output
   end

@@ -36,8 +36,9 @@ end
 M.clean = clean
 
 -- true once a write to stdout failed (closed pipe, full disk): the caller
--- stops sending and exits 74. M.problem says why.
-M.broken = false
+-- stops sending and exits 74. M.problem says why; M.told is set by a caller
+-- that said so itself (else the command's last step does).
+M.broken, M.told = false, false
 
 -- fd -> what could not be written within the grace after a signal
 local lost = {}

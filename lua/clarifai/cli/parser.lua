@@ -47,11 +47,18 @@ local function add_command(parent, spec)
   for _, arg in ipairs(spec.args or {}) do
     local a = cmd:argument(arg.name):argname(arg.argname)
     if arg.many then a:args("*") elseif arg.optional then a:args("?") end
-    if arg.choices then
-      local all = {}
-      for _, c in ipairs(arg.choices) do all[#all + 1] = c end
-      for _, c in ipairs(arg.hidden_choices or {}) do all[#all + 1] = c end
-      a:choices(all)
+    if arg.choices and arg.hidden_choices then
+      -- accepted but never offered: the error lists the visible choices only
+      local ok = {}
+      for _, c in ipairs(arg.choices) do ok[c] = true end
+      for _, c in ipairs(arg.hidden_choices) do ok[c] = true end
+      a:convert(function(v)
+        if ok[v] then return v end
+        return nil, "argument '" .. arg.name .. "' must be one of " .. table.concat(arg.choices, ", ")
+          .. " (got " .. v .. ")"
+      end)
+    elseif arg.choices then
+      a:choices(arg.choices)
     end
   end
   for _, o in ipairs(spec.options or {}) do add_option(cmd, o) end

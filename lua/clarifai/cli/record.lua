@@ -24,12 +24,21 @@ function M.stop_hint(action, args, signal, not_sent, unknown)
   output.err(why .. ": nothing more was sent.")
   local flags = common.scope_flags(args)
   local tail = flags ~= "" and (" " .. flags) or ""
+  -- on a terminal the output is not saved anywhere: the ids go to a file
+  -- (0600, in $TMPDIR) the command reads
+  local sys = require "clarifai.sys.core"
+  local on_tty, pointed = sys.isatty(2), false
   local function command(verb, ids, outcome, line)
     if #ids <= 20 then
       local words = {}
       for i, id in ipairs(ids) do words[i] = common.shell_word(id) end
       return "  clarifai pr " .. verb .. tail .. " " .. table.concat(words, " ")
     end
+    if on_tty then
+      local path = sys.save(outcome:gsub("_", "-"), table.concat(ids, "\n") .. "\n")
+      if path then return "  clarifai pr " .. verb .. " -" .. tail .. " < " .. common.shell_word(path) end
+    end
+    pointed = true
     local pick
     if args.output == "json" then
       pick = "jq -r '.results[] | select(.outcome == \"" .. outcome .. "\") | .run_id' OUTPUT_FILE"
@@ -50,7 +59,7 @@ function M.stop_hint(action, args, signal, not_sent, unknown)
       #unknown == 1 and " was" or "s were"))
     output.err(command("status", unknown, "unknown", "unknown"))
   end
-  if (#not_sent > 20 or #unknown > 20) then
+  if pointed then
     output.err(args.output == "text" and "  (STDERR_FILE: where this command's standard error was saved)"
       or "  (OUTPUT_FILE: where this command's output was saved)")
   end

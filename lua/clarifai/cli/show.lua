@@ -92,11 +92,20 @@ local function list(args)
     return nil, info
   end
   for _, w in ipairs(info.warnings) do output.err("warning: " .. w) end
+  local left_out = 0
   if args.output == "json" then
     common.print_json(res)
   elseif args.output == "ids" then
+    -- only ids that `pause -` reads back as the same id; never a rewritten one
+    local ids = require "clarifai.ids"
     for _, r in ipairs(res.runs) do
-      if type(r.id) == "string" then output.out(text.sanitize(r.id)) end
+      if ids.check(r.id, "pipeline_version_run_id") then
+        output.out(r.id)
+      else
+        left_out = left_out + 1
+        output.err("warning: left out run id " .. (type(r.id) == "string" and ("'" .. text.cell(r.id) .. "'")
+          or tostring(r.id)) .. ": it cannot be read back as the same id")
+      end
     end
   else
     local rows = {}
@@ -114,7 +123,7 @@ local function list(args)
         res.page + 1))
     end
   end
-  return stopped_code(nil) or 0
+  return (left_out > 0 and errors.exit_codes.partial) or 0
 end
 
 local function history(args)
@@ -145,7 +154,7 @@ local function history(args)
       common.print_table({ "TIME", "STATE", "MESSAGE", "BY" }, rows)
     end
   end
-  return stopped_code(nil) or 0
+  return 0
 end
 
 local function transitions(args)
