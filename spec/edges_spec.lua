@@ -144,7 +144,7 @@ describe("at the edges", function()
   describe("ids", function()
     it("list -o ids prints only ids that `pause -` reads back as the same id; the rest are named (exit 7)", function()
       emu:reset(false)
-      for _, id in ipairs({ "good-1", "has space", "tab\there", "..", "a/b", "bidi\u{202E}x", "good-2" }) do
+      for _, id in ipairs({ "good-1", "has space", "tab\there", "..", "a/b", "bidi\226\128\174x", "good-2" }) do
         emu:put_run({ id = id, state = "JOB_RUNNING" })
       end
       local r = run(args("pr", "list", "-o", "ids", IDS))
@@ -163,13 +163,13 @@ describe("at the edges", function()
     end)
 
     it("refuses bidi controls and other invisible format characters; escapes them in server text", function()
-      for _, id in ipairs({ "ab\u{202E}c", "zero\u{200B}width", "soft\u{AD}hyphen", "tag\u{E0041}" }) do
+      for _, id in ipairs({ "ab\226\128\174c", "zero\226\128\139width", "soft\194\173hyphen", "tag\243\160\129\129" }) do
         local r = run(args("pr", "pause", id, IDS))
         assert.equal(2, r.code, id)
         assert.matches("invisible format character", r.err, 1, true)
       end
       emu:put_run({ id = "rtl", state = "JOB_RUNNING",
-        script = { { after = 0, state = "JOB_FAILED", message = "evil\u{202E}txt.exe" } } })
+        script = { { after = 0, state = "JOB_FAILED", message = "evil\226\128\174txt.exe" } } })
       local h = run(args("pr", "history", "rtl", IDS))
       assert.matches("evil\\u202etxt.exe", h.out, 1, true)
       assert.equal(0, #requests("PATCH"))
