@@ -237,6 +237,7 @@ describe("at the edges", function()
         assert.equal("stopped", r.wait.outcome, cjson.encode(r))
         assert.equal("interrupted", r.wait.error.kind)
       end
+      emu:config({ transition_delay = 0 })
       local done = run(args("pr", "pause", "run-train-01", "--wait", "--interval", "0.1", "-o", "json", IDS))
       assert.equal("reached", cjson.decode(done.out).results[1].wait.outcome)
     end)
