@@ -6,7 +6,6 @@
 local cjson = require "cjson"
 local errors = require "clarifai.errors"
 local json = require "clarifai.json"
-local retry = require "clarifai.retry"
 local runs = require "clarifai.runs"
 local watch = require "clarifai.watch"
 
@@ -90,9 +89,9 @@ local function mutate(s, rnd)
 end
 
 -- A client whose session answers with the next mutated response.
-local function fake_client(next_response)
+local function fake_client(next_response, clock)
   local c = require("support.fake_session").client(function() return next_response() end,
-    { pat = TOKEN, deadline = 5, request_timeout = 1, connect_timeout = 1 })
+    { pat = TOKEN, deadline = 5, request_timeout = 1, connect_timeout = 1 }, clock)
   return c
 end
 
@@ -114,14 +113,10 @@ local function check_error(e, where)
 end
 
 describe("response mutation loop #portable", function()
-  local saved_base
-  setup(function()
-    saved_base = retry.BASE
-    retry.BASE = 0 -- no backoff sleeps: thousands of cases
-  end)
-  teardown(function()
-    retry.BASE = saved_base
-  end)
+  local clock
+  -- backoff and polls sleep on a fake clock: thousands of cases in a second
+  setup(function() clock = require("support.fake_clock").install() end)
+  teardown(function() clock.remove() end)
 
   it("ends every mutated response in a result or a documented error", function()
     local ref = { user_id = "u", app_id = "a", pipeline_id = "p", pipeline_version_id = "v" }
@@ -142,7 +137,7 @@ describe("response mutation loop #portable", function()
         return { status = statuses[rnd(#statuses)], body = body, sent = true,
           headers = { ["content-type"] = types[rnd(#types)], location = rnd(3) == 1 and "http://x/\27]" or nil } }
       end
-      local opts = { client = fake_client(next_response), lockfile = false }
+      local opts = { client = fake_client(next_response, clock), lockfile = false }
       local where = "case " .. n
       local ok, err = pcall(function()
         local op = n % 5

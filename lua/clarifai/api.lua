@@ -3,8 +3,10 @@
 -- sends or prints.
 
 local compat = require "clarifai.compat"
+local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local json = require "clarifai.json"
+local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 local text = require "clarifai.text"
 
@@ -40,14 +42,6 @@ function M.status_name(code)
   return M.status_names[code] or tostring(code)
 end
 
--- Codes meaning the credentials were refused.
-local AUTH_CODES = {
-  [11000] = true, [11001] = true, [11002] = true, [11007] = true, [11008] = true,
-  [11009] = true, [11102] = true, [11200] = true,
-}
--- Codes meaning "rejected before processing, try later".
-local THROTTLE_CODES = { [11003] = true, [11005] = true, [10030] = true }
-
 -- Percent-encodes one path segment (ids are user-chosen strings).
 local function seg(s)
   return (s:gsub("[^%w%-._~]", function(c) return string.format("%%%02X", c:byte()) end))
@@ -77,39 +71,31 @@ end
 
 local num = compat.tointeger -- an integral number, or nil
 
-local NOT_SENT = {
-  COULDNT_RESOLVE_HOST = true, COULDNT_RESOLVE_PROXY = true, COULDNT_CONNECT = true,
-  SSL_CONNECT_ERROR = true, PEER_FAILED_VERIFICATION = true, SSL_CACERT_BADFILE = true,
-  SSL_CERTPROBLEM = true, SSL_CIPHER = true, UNSUPPORTED_PROTOCOL = true, URL_MALFORMAT = true,
-  PROXY = true, SSL_ISSUER_ERROR = true,
-}
-
--- Turns a transport failure (a result with error_code) into an error table.
+-- Turns a transport failure (a result with error_code) into an error table
+-- of the kind clarifai.retry gives it.
 local function transport_error(resp, ctx)
   local msg = text.scrub(text.sanitize(resp.error or "transport failure"), ctx.secrets)
   local code = resp.error_code
+  local kind = retry.transport_kind(resp)
   local fields = { curl_code = code, sent = resp.sent }
   if code == "ABORTED" then
-    if resp.sent then
-      return errors.new("unknown", "the request was stopped after it was sent", fields)
-    end
-    return errors.new("not_sent", "the request was stopped before it was sent", fields)
+    return errors.new(kind, resp.sent and "the request was stopped after it was sent"
+      or "the request was stopped before it was sent", fields)
   elseif code == "TOO_LARGE" then
-    return errors.new("protocol", "the response exceeded the size limit ("
-      .. (ctx.max_size or 1048576) .. " bytes)", fields)
-  elseif code == "OUT_OF_MEMORY" and resp.responded then
+    return errors.new(kind, "the response exceeded the size limit (" .. (ctx.max_size or defaults.max_size)
+      .. " bytes)", fields)
+  elseif kind == "protocol" then
     -- libcurl's answer to a response header beyond its own limit
-    return errors.new("protocol", "the API sent a response libcurl refused (" .. msg
-      .. "; oversized headers?)", fields)
-  elseif NOT_SENT[code] or not resp.sent then
+    return errors.new(kind, "the API sent a response libcurl refused (" .. msg .. "; oversized headers?)", fields)
+  elseif kind == "transport" then
     local hint = ""
     if code == "PEER_FAILED_VERIFICATION" or code == "SSL_CACERT_BADFILE" then
       hint = " (set SSL_CERT_FILE or CURL_CA_BUNDLE to a CA bundle that trusts the server)"
     end
-    return errors.new("transport", "cannot reach " .. (ctx.base or "the API") .. ": " .. msg .. hint, fields)
+    return errors.new(kind, "cannot reach " .. (ctx.base or "the API") .. ": " .. msg .. hint, fields)
   end
   -- sent, then the connection failed: the server may have acted on it.
-  return errors.new("unknown", "no complete response from the API (" .. msg .. ")", fields)
+  return errors.new(kind, "no complete response from the API (" .. msg .. ")", fields)
 end
 
 -- A 3xx: redirects are never followed (the token must not travel).
@@ -121,20 +107,13 @@ local function redirect_error(resp, fields)
     fields)
 end
 
--- Whatever the HTTP status says about a reply we cannot trust.
-local function kind_of_status(status, default)
-  if status == 429 or status == 503 then return "transient" end
-  if status == 500 or status == 502 or status == 504 then return "unknown" end
-  return default
-end
-
 -- A body that is not an API reply (not JSON, or no integer status.code).
 local function malformed_error(resp, doc, jerr, ctx, fields)
   local why = doc == nil and ("a response that is not JSON (" .. text.sanitize(jerr or "") .. ")")
     or "a malformed response (no integer status.code)"
   local ctype = (resp.headers or {})["content-type"] or "no content type"
   local excerpt = text.scrub(text.sanitize(text.truncate(resp.body or "", 200)), ctx.secrets)
-  return errors.new(kind_of_status(resp.status, "protocol"), string.format("the API sent %s: HTTP %d, %s%s", why,
+  return errors.new(retry.malformed_kind(resp.status), string.format("the API sent %s: HTTP %d, %s%s", why,
     resp.status, text.sanitize(ctype), excerpt ~= "" and (": " .. excerpt) or ""), fields)
 end
 
@@ -148,11 +127,7 @@ local function api_error(resp, st, code, ctx, fields)
   if details and details ~= "" then msg = msg .. " Details: " .. details:gsub("%.$", "") .. "." end
   msg = msg .. " Code: " .. name .. "."
   if req_id then msg = msg .. " (req_id: " .. req_id .. ")" end
-  local status = resp.status
-  local kind
-  if AUTH_CODES[code] or status == 401 or status == 403 then kind = "auth"
-  elseif THROTTLE_CODES[code] then kind = "transient"
-  else kind = kind_of_status(status, code == M.SUCCESS and "protocol" or "api") end
+  local kind = retry.reply_kind(resp.status, code)
   fields.api_code, fields.api_name, fields.req_id = code, name, req_id
   fields.description = text.scrub(text.sanitize(desc), ctx.secrets)
   fields.details = details and text.scrub(text.sanitize(details), ctx.secrets) or nil

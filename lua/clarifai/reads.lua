@@ -22,7 +22,7 @@ function M.fetch(c, paths, opts)
   local ctx = c:decode_context(opts.what or "call the API")
   local budget = opts.deadline or c.deadline or defaults.deadline
   local out, attempts, deadline = {}, {}, {}
-  local step = {}
+  local step = { fresh = transport.items(#paths) }
   function step.start(i)
     attempts[i] = (attempts[i] or 0) + 1
     local now = transport.now()
@@ -50,7 +50,7 @@ function M.fetch(c, paths, opts)
     local why = resp and "the request was in flight" or "it was not sent"
     out[i] = { nil, errors.new("not_sent", "not read: the command was stopped and " .. why) }
   end
-  local res = transport.drive(c, #paths, step, { parallel = opts.parallel, should_stop = opts.should_stop })
+  local res = transport.drive(c, step, { parallel = opts.parallel, should_stop = opts.should_stop })
   return out, res
 end
 

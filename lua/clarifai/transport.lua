@@ -21,7 +21,12 @@ local sys = require "clarifai.sys.core"
 
 local M = {}
 
-function M.now() return sys.monotime() end
+-- The clock every wait and deadline reads. Specs swap in a fake one
+-- (set_clock{now, sleep}) to drive retries, backoff and deadlines in
+-- milliseconds; nil restores the real one.
+local clock = nil
+function M.now() return clock and clock.now() or sys.monotime() end
+function M.set_clock(c) clock = c end
 
 -- coroutine -> scheduler, filled by clarifai.async for the workflows it runs.
 M.schedulers = setmetatable({}, { __mode = "k" })
@@ -90,6 +95,7 @@ end
 
 -- sleep(seconds) -> true, or false when a signal stopped it.
 function M.sleep(seconds)
+  if clock then return clock.sleep(seconds) end
   local sch = context()
   if not sch then return sys.sleep(seconds) end
   if seconds > 0 then sch:sleep(seconds) end
@@ -266,29 +272,46 @@ function Pump:close()
   set_limit(self.m)
 end
 
--- The queue of items a drive() has to start: new ones in index order, ready
--- ones (to go again at once) first, delayed ones when their time comes.
-local function new_queue(n)
-  return { next_i = 1, n = n, ready = {}, head = 1, tail = 0, delayed = {} }
+-- The exchanges a drive() has to start: ready ones (to go at once) first,
+-- then delayed ones when their time comes, then fresh ones from the step,
+-- asked for one at a time (a batch of 50,000 runs is never all in memory).
+local function new_queue(step)
+  return { fresh = step.fresh, exhausted = false, ready = {}, head = 1, tail = 0, delayed = {} }
+end
+
+local function push(q, ex, delay, now)
+  if delay <= 0 then
+    q.tail = q.tail + 1
+    q.ready[q.tail] = ex
+  else
+    q.delayed[#q.delayed + 1] = { ex = ex, at = now + delay }
+  end
 end
 
 local function next_ready(q, now)
   if q.head <= q.tail then
-    local i = q.ready[q.head]
+    local ex = q.ready[q.head]
     q.ready[q.head], q.head = nil, q.head + 1
-    return i
+    return ex
   end
   for k = 1, #q.delayed do
-    if q.delayed[k].at <= now then return table.remove(q.delayed, k).i end
+    if q.delayed[k].at <= now then return table.remove(q.delayed, k).ex end
   end
-  if q.next_i <= q.n then
-    q.next_i = q.next_i + 1
-    return q.next_i - 1
+  if not q.exhausted then
+    local ex = q.fresh()
+    if ex ~= nil then return ex end
+    q.exhausted = true
   end
   return nil
 end
 
--- Seconds until the next delayed item is due (at most `limit`).
+-- Nothing ready, delayed or fresh is left (the step may still have
+-- exchanges in flight).
+local function drained(q)
+  return q.exhausted and q.head > q.tail and #q.delayed == 0
+end
+
+-- Seconds until the next delayed exchange is due (at most `limit`).
 local function next_due(q, now, limit)
   local wait = limit
   for _, d in ipairs(q.delayed) do
@@ -297,81 +320,98 @@ local function next_due(q, now, limit)
   return wait < 0 and 0 or wait
 end
 
--- Every item a stop leaves unfinished.
+-- Every exchange a stop leaves unfinished.
 local function unfinished(q, pump, stop)
   for _, entry in ipairs(pump:abort_all()) do stop(entry.tag, entry.resp) end
   for k = q.head, q.tail do stop(q.ready[k], nil) end
-  for _, d in ipairs(q.delayed) do stop(d.i, nil) end
-  for i = q.next_i, q.n do stop(i, nil) end
+  for _, d in ipairs(q.delayed) do stop(d.ex, nil) end
+  if not q.exhausted then
+    for ex in q.fresh do stop(ex, nil) end
+  end
+end
+
+-- When the drive stops: nil, or the time in-flight requests must be done by.
+local function stop_time(opts, now, grace)
+  local sig, at = M.signal()
+  -- the grace counts from the signal itself (it may have come while output
+  -- was blocked), or from now for should_stop
+  if sig then return math.min(at, now) + grace, sig end
+  if opts.should_stop and opts.should_stop() then return now + grace end
+  return nil
+end
+
+-- What finish() said about an exchange: done (nil), again after a delay
+-- (a number), or follow-up exchanges (a list) after a delay. A stopping
+-- drive starts nothing more: they are stopped at once.
+local function follow(q, ex, more, delay, stopping, stop, now)
+  if more == nil then return end
+  if type(more) == "number" then more, delay = { ex }, more end
+  for _, x in ipairs(more) do
+    if stopping then stop(x, nil) else push(q, x, delay or 0, now) end
+  end
 end
 
 --[[
-drive(client, n, step, opts) -> { stopped = bool, signal = number? }
-Runs n items, each a small state machine over HTTP exchanges, with at most
-opts.parallel (default: clarifai.defaults) requests in flight; items start
-in index order and a freed slot is refilled before the next wait.
-  step.start(i) -> request       the next exchange of item i
-  step.finish(i, resp, stopping) -> nil when item i is finished, or a delay
-                                 in seconds before its next exchange
-  step.stop(i, resp)             the batch stopped before item i finished;
-                                 resp is the aborted transfer's result when
-                                 it was in flight, else nil
-opts.on_progress(done, inflight) is told after each wait.
+drive(client, step, opts) -> { stopped = bool, signal = number? }
+Runs exchanges (whatever tables the step makes), each one HTTP request,
+with at most opts.parallel requests in flight; a freed slot is refilled
+before the next wait.
+  step.fresh() -> the next new exchange, or nil when there are no more
+  step.start(ex) -> request
+  step.finish(ex, resp, stopping) -> nil when ex is done; a delay in seconds
+      before ex goes again; or a list of follow-up exchanges (and a delay)
+  step.stop(ex, resp)   the drive stopped before ex was done; resp is the
+                        aborted transfer's result when it was in flight
+opts.on_progress(finished, inflight) is told after each wait.
 A stop comes from a trapped signal or opts.should_stop(): nothing new is
 sent, requests in flight get opts.grace seconds to finish (their finish()
 sees stopping = true), then the rest are aborted. An error (from a step or
 a callback) aborts this drive's transfers and is raised again.
 ]]
 local function run(pump, q, step, opts)
-  local grace, should_stop = opts.grace or defaults.grace, opts.should_stop
+  local grace = opts.grace or defaults.grace
   local stop_at, sig
-  local done = 0
-  while done < q.n do
+  local finished = 0
+  while true do
     local now = M.now()
-    if not stop_at then
-      local at
-      sig, at = M.signal()
-      -- the grace counts from the signal itself (it may have come while
-      -- output was blocked), or from now for should_stop
-      if sig then stop_at = math.min(at, now) + grace
-      elseif should_stop and should_stop() then stop_at = now + grace end
-    end
+    if not stop_at then stop_at, sig = stop_time(opts, now, grace) end
     if stop_at then
       if pump:inflight() == 0 or now >= stop_at then break end
     else
       while pump:free() > 0 do
-        local i = next_ready(q, now)
-        if not i then break end
-        pump:send(step.start(i), i)
+        local ex = next_ready(q, now)
+        if ex == nil then break end
+        pump:send(step.start(ex), ex)
       end
+      if pump:inflight() == 0 and drained(q) then break end
     end
     for _, entry in ipairs(pump:wait(next_due(q, now, stop_at and (stop_at - now) or 3600))) do
-      local i = entry.tag
-      local delay = step.finish(i, entry.resp, stop_at ~= nil)
-      if delay == nil then
-        done = done + 1
-      elseif stop_at then
-        step.stop(i, nil)
-        done = done + 1
-      elseif delay <= 0 then
-        q.tail = q.tail + 1
-        q.ready[q.tail] = i
-      else
-        q.delayed[#q.delayed + 1] = { i = i, at = M.now() + delay }
-      end
+      local more, delay = step.finish(entry.tag, entry.resp, stop_at ~= nil)
+      follow(q, entry.tag, more, delay, stop_at ~= nil, step.stop, M.now())
+      finished = finished + 1
     end
-    if opts.on_progress then opts.on_progress(done, pump:inflight()) end
+    if opts.on_progress then opts.on_progress(finished, pump:inflight()) end
   end
   if stop_at then unfinished(q, pump, step.stop) end
   return { stopped = stop_at ~= nil, signal = sig }
 end
 
-function M.drive(c, n, step, opts)
+function M.drive(c, step, opts)
   local pump = M.pump(c, opts.parallel or defaults.parallel)
-  local ok, res = pcall(run, pump, new_queue(n), step, opts)
+  local ok, res = pcall(run, pump, new_queue(step), step, opts)
   pump:close()
   if not ok then error(res, 0) end
   return res
+end
+
+-- items(n) -> a fresh() over the numbers 1..n (one exchange per item).
+function M.items(n)
+  local i = 0
+  return function()
+    if i >= n then return nil end
+    i = i + 1
+    return i
+  end
 end
 
 return M
