@@ -432,18 +432,20 @@ static int l_new(lua_State *L)
 }
 
 /*
- * session:limit(n): the caller keeps at most n transfers in flight. Keeps
- * that many connections in the cache (HTTP/1.1 needs one per transfer) and
- * lets one HTTP/2 connection carry n streams, so n <= the server's stream
- * limit means a single connection.
+ * session:limit(connections, streams): how many connections the cache keeps
+ * (HTTP/1.1 needs one per transfer in flight) and how many streams one
+ * HTTP/2 connection may carry (transfers in flight up to the server's own
+ * limit then share a single connection). Both 1..limits.parallel; the
+ * caller (clarifai.transport) decides them.
  */
 static int session_limit(lua_State *L)
 {
     Session *s = check_session(L);
-    lua_Integer n = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, n >= 1 && n <= MAX_PARALLEL, 2, "limit must be 1..1024");
-    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)(n > 64 ? n : 64));
-    curl_multi_setopt(s->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)(n > 100 ? n : 100));
+    lua_Integer conns = luaL_checkinteger(L, 2), streams = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, conns >= 1 && conns <= MAX_PARALLEL, 2, "connections must be 1..1024");
+    luaL_argcheck(L, streams >= 1 && streams <= MAX_PARALLEL, 3, "streams must be 1..1024");
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)conns);
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)streams);
     return 0;
 }
 
@@ -461,13 +463,15 @@ static const char *opt_string(lua_State *L, int idx, const char *k, int required
     return v;
 }
 
-/* A non-negative number (NaN and negatives raise), clamped to max. */
+/* A non-negative number (NaN and negatives raise), clamped to max; dflt < 0:
+   the field is required (the caller gives every limit: no defaults here). */
 static double opt_number(lua_State *L, int idx, const char *k, double dflt, double max)
 {
     lua_getfield(L, idx, k);
     double v = dflt;
     if (lua_type(L, -1) == LUA_TNUMBER) v = (double)lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1)) luaL_error(L, "request field '%s' must be a number", k);
+    else if (dflt < 0) luaL_error(L, "request field '%s' is required", k);
     lua_pop(L, 1);
     if (!(v >= 0)) luaL_error(L, "request field '%s' must be a non-negative number", k);
     return v > max ? max : v;
@@ -506,9 +510,9 @@ static void read_request(lua_State *L, int idx, Request *r)
     r->capath = opt_string(L, idx, "ca_path", 0);
     r->proxy = opt_string(L, idx, "proxy", 0);
     r->noproxy = opt_string(L, idx, "noproxy", 0);
-    r->connect_timeout = opt_number(L, idx, "connect_timeout", 10, MAX_SECONDS);
-    r->timeout = opt_number(L, idx, "timeout", 30, MAX_SECONDS);
-    r->max_size = opt_number(L, idx, "max_size", 1024 * 1024, MAX_BYTES);
+    r->connect_timeout = opt_number(L, idx, "connect_timeout", -1, MAX_SECONDS);
+    r->timeout = opt_number(L, idx, "timeout", -1, MAX_SECONDS);
+    r->max_size = opt_number(L, idx, "max_size", -1, MAX_BYTES);
     r->low_limit = opt_number(L, idx, "low_speed_limit", 0, MAX_SECONDS);
     r->low_time = opt_number(L, idx, "low_speed_time", 0, MAX_SECONDS);
     r->body = NULL;
@@ -595,7 +599,8 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
 /*
  * session:submit(request) -> key | nil, message, code
  * request: {method, url, headers = {"Name: value", ...}, body,
- *   connect_timeout, timeout, max_size, low_speed_limit, low_speed_time,
+ *   connect_timeout, timeout, max_size (these three required),
+ *   low_speed_limit, low_speed_time (0 or absent: off),
  *   ca_file, ca_path, proxy, noproxy} (times in seconds; numbers above
  *   http.core.limits are clamped to them). A malformed request raises
  * before anything is allocated. The transfer starts at the next poll().

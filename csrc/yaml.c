@@ -1,7 +1,8 @@
 /*
  * clarifai.yaml.core: a strict, single-document YAML loader built on libyaml.
  *
- *   value, err, code = core.load(text [, { max_size = N, max_depth = N }])
+ *   value, err, code = core.load(text, { max_size = N, max_depth = N })
+ *   core.limits.max_depth                 the deepest nesting it can take
  *
  * Mappings become tables with string keys, sequences become arrays, plain
  * null forms (null, Null, NULL, ~, empty) become nil and every other scalar
@@ -27,9 +28,7 @@
 #include "common.h"
 
 #define LOADER_MT          "clarifai.yaml.loader"
-#define DEFAULT_MAX_SIZE   1048576
-#define DEFAULT_MAX_DEPTH  64
-#define MAX_DEPTH_CAP      10000
+#define MAX_DEPTH_CAP      10000 /* exported as limits.max_depth */
 #define NAME_MAX_BYTES     64
 #define STD_TAG_PREFIX     "tag:yaml.org,2002:"
 #define STD_TAG_PREFIX_LEN (sizeof(STD_TAG_PREFIX) - 1)
@@ -498,11 +497,13 @@ static lua_Integer opt_integer(lua_State *L, const char *name, lua_Integer lo, l
     return v;
 }
 
+/* The limits every load names (the caller's, from clarifai.limits: this
+   module keeps no defaults of its own). */
 static void read_opts(lua_State *L, lua_Integer *max_size, lua_Integer *max_depth)
 {
-    if (lua_isnoneornil(L, 2))
-        return;
     luaL_checktype(L, 2, LUA_TTABLE);
+    *max_size = -1;
+    *max_depth = -1;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
         size_t kl = 0;
@@ -518,6 +519,8 @@ static void read_opts(lua_State *L, lua_Integer *max_size, lua_Integer *max_dept
                                                 luaL_typename(L, -2)));
         lua_pop(L, 1);
     }
+    if (*max_size < 0) luaL_argerror(L, 2, "option 'max_size' is required");
+    if (*max_depth < 0) luaL_argerror(L, 2, "option 'max_depth' is required");
 }
 
 /* build_call(text, loader): runs the parser (under lua_pcall: a raise,
@@ -532,7 +535,7 @@ static int build_call(lua_State *L)
 }
 
 /*
- * load(text [, opts]). The loader's libyaml state is released as soon as
+ * load(text, {max_size, max_depth}). The loader's libyaml state is released as soon as
  * the tree is built (or building failed), not left to the collector: a
  * long-running host that loads many files keeps no parser buffers alive.
  * The collector is paused while the tree is built (everything allocated is
@@ -542,7 +545,7 @@ static int l_load(lua_State *L)
 {
     size_t len;
     luaL_checklstring(L, 1, &len);
-    lua_Integer max_size = DEFAULT_MAX_SIZE, max_depth = DEFAULT_MAX_DEPTH;
+    lua_Integer max_size, max_depth;
     read_opts(L, &max_size, &max_depth);
     if ((unsigned long long)len > (unsigned long long)max_size) {
         luaL_Buffer b;
@@ -598,5 +601,9 @@ CLARIFAI_EXPORT int luaopen_clarifai_yaml_core(lua_State *L)
     luaL_newlib(L, funcs);
     lua_pushstring(L, yaml_get_version_string());
     lua_setfield(L, -2, "_VERSION");
+    lua_createtable(L, 0, 1);
+    lua_pushinteger(L, MAX_DEPTH_CAP);
+    lua_setfield(L, -2, "max_depth");
+    lua_setfield(L, -2, "limits");
     return 1;
 }

@@ -122,7 +122,7 @@ static void run(const uint8_t *data, size_t size, int mode)
 {
     fuzz_alloc_state st = { -1 };
     lua_State *L = lua_newstate(fuzz_alloc, &st);
-    int nargs = 1, status;
+    int status;
 
     if (!L)
         abort();
@@ -132,14 +132,12 @@ static void run(const uint8_t *data, size_t size, int mode)
     luaL_requiref(L, "clarifai.yaml.core", luaopen_clarifai_yaml_core, 0);
     lua_getfield(L, -1, "load");
     lua_pushlstring(L, (const char *)data, size);
-    if (mode == RUN_SMALL) {
-        lua_createtable(L, 0, 2);
-        lua_pushinteger(L, 4);
-        lua_setfield(L, -2, "max_depth");
-        lua_pushinteger(L, (lua_Integer)(size / 2));
-        lua_setfield(L, -2, "max_size");
-        nargs = 2;
-    }
+    /* the limits the library gives it (clarifai.limits), or small ones */
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, mode == RUN_SMALL ? 4 : 64);
+    lua_setfield(L, -2, "max_depth");
+    lua_pushinteger(L, mode == RUN_SMALL ? (lua_Integer)(size / 2) : 1024 * 1024);
+    lua_setfield(L, -2, "max_size");
     if (mode == RUN_FAILING_ALLOC) {
         unsigned h = (unsigned)size;
         size_t i;
@@ -147,7 +145,7 @@ static void run(const uint8_t *data, size_t size, int mode)
             h = h * 31u + data[i];
         st.budget = (long)(h % 97u);
     }
-    status = lua_pcall(L, nargs, 3, 0);
+    status = lua_pcall(L, 2, 3, 0);
     st.budget = -1;
     if (mode == RUN_FAILING_ALLOC) {
         if (status == LUA_OK)

@@ -98,7 +98,9 @@ describe("at the edges", function()
       local s = assert(http.new())
       for _, field in ipairs({ "connect_timeout", "timeout", "max_size", "low_speed_limit", "low_speed_time" }) do
         for _, v in ipairs({ 1e300, -1, 0 / 0, math.huge, -math.huge, 2 ^ 63, 0 }) do
-          local ok, key = pcall(s.submit, s, { url = "http://127.0.0.1:1/", [field] = v })
+          local r = { url = "http://127.0.0.1:1/", connect_timeout = 1, timeout = 1, max_size = 1024 }
+          r[field] = v
+          local ok, key = pcall(s.submit, s, r)
           if v ~= v or v < 0 then
             assert.is_false(ok, field .. "=" .. tostring(v))
             assert.matches("must be a non%-negative number", key)

@@ -1,5 +1,16 @@
 -- Specs for the C module clarifai.yaml.core (csrc/yaml.c).
-local core = require "clarifai.yaml.core"
+local raw = require "clarifai.yaml.core"
+
+-- Every load names its limits (the library's come from clarifai.limits);
+-- the specs use the library's unless a case gives its own.
+local LIMITS = { max_size = 1024 * 1024, max_depth = 64 }
+local function with_limits(opts)
+  local o = {}
+  for k, v in pairs(LIMITS) do o[k] = v end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return o
+end
+local core = { load = function(text, opts) return raw.load(text, with_limits(opts)) end }
 
 local SANITIZE = os.getenv("CLARIFAI_SANITIZE") ~= nil
 
@@ -44,15 +55,15 @@ local count = require("support.cli").count
 
 describe("clarifai.yaml.core #portable", function()
   describe("module", function()
-    it("exports load and the libyaml version only", function()
+    it("exports load, the libyaml version and its hard limits only", function()
       assert.is_function(core.load)
-      assert.is_string(core._VERSION)
-      assert.matches("^%d+%.%d+%.%d+$", core._VERSION)
-      assert.equal(2, count(core))
+      assert.is_string(raw._VERSION)
+      assert.matches("^%d+%.%d+%.%d+$", raw._VERSION)
+      assert.equal(3, count(raw)) -- load, _VERSION, limits
     end)
 
     it("is the same table when required twice", function()
-      assert.equal(core, require "clarifai.yaml.core")
+      assert.equal(raw, require "clarifai.yaml.core")
     end)
 
     it("works again after package.loaded is reset and it is required again", function()
@@ -61,9 +72,9 @@ describe("clarifai.yaml.core #portable", function()
       local again = require "clarifai.yaml.core"
       package.loaded["clarifai.yaml.core"] = saved
       assert.are_not.equal(saved, again)
-      assert.same({ a = "1" }, again.load("a: 1\n"))
-      assert.same({ b = "2" }, saved.load("b: 2\n"))
-      local _, err, code = again.load("a: &x 1\n")
+      assert.same({ a = "1" }, again.load("a: 1\n", LIMITS))
+      assert.same({ b = "2" }, saved.load("b: 2\n", LIMITS))
+      local _, err, code = again.load("a: &x 1\n", LIMITS)
       assert.equal("1:4: anchors and aliases are not allowed", err)
       assert.equal("yaml_unsupported", code)
     end)
@@ -549,24 +560,30 @@ env:
   end)
 
   describe("options", function()
-    it("accepts nil and an empty table", function()
-      assert.same({ a = "1" }, loads("a: 1", nil))
-      assert.same({ a = "1" }, loads("a: 1", {}))
+    it("needs both limits: no defaults of its own", function()
+      assert.has_error(function() raw.load("a: 1") end)
+      assert.has_error(function() raw.load("a: 1", {}) end)
+      assert.has_error(function() raw.load("a: 1", { max_size = 10 }) end, nil)
+      local ok, err = pcall(raw.load, "a: 1", { max_depth = 4 })
+      assert.is_false(ok)
+      assert.matches("option 'max_size' is required", err, 1, true)
+      assert.equal(10000, raw.limits.max_depth)
+      assert.same({ a = "1" }, raw.load("a: 1", { max_size = 10, max_depth = 2 }))
     end)
 
     it("raises for wrong argument types", function()
-      assert.has_error(function() core.load() end)
-      assert.has_error(function() core.load(nil) end)
-      assert.has_error(function() core.load({}) end)
-      assert.has_error(function() core.load("a", 5) end)
-      assert.has_error(function() core.load("a", "max_size") end)
+      assert.has_error(function() raw.load() end)
+      assert.has_error(function() raw.load(nil) end)
+      assert.has_error(function() raw.load({}) end)
+      assert.has_error(function() raw.load("a", 5) end)
+      assert.has_error(function() raw.load("a", "max_size") end)
     end)
 
     it("raises for unknown option names", function()
-      local ok, err = pcall(core.load, "a", { max_sise = 5 })
+      local ok, err = pcall(raw.load, "a", with_limits({ max_sise = 5 }))
       assert.is_false(ok)
       assert.matches("unknown option 'max_sise'", err)
-      assert.has_error(function() core.load("a", { 5 }) end)
+      assert.has_error(function() raw.load("a", with_limits({ 5 })) end)
     end)
 
     it("raises for bad option values", function()
@@ -574,9 +591,9 @@ env:
         { max_size = "10" }, { max_size = 1.5 }, { max_size = -1 }, { max_size = true },
         { max_depth = 0 }, { max_depth = 10001 }, { max_depth = "64" }, { max_depth = 2.5 },
       }) do
-        assert.has_error(function() core.load("a", opts) end)
+        assert.has_error(function() raw.load("a", with_limits(opts)) end)
       end
-      local ok, err = pcall(core.load, "a", { max_depth = 10001 })
+      local ok, err = pcall(raw.load, "a", with_limits({ max_depth = 10001 }))
       assert.is_false(ok)
       assert.matches("max_depth", err)
       assert.is_table(loads("[a]", { max_depth = 10000, max_size = 3.0 }))

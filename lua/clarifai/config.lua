@@ -29,7 +29,7 @@ end
 -- Reads the config file. Returns doc (nil when the default file is absent),
 -- mode | nil, err.
 local function load(path, explicit)
-  local doc, mode, code = yaml.load_file(path, yaml.CONFIG_MAX)
+  local doc, mode, code = yaml.load_file(path, require("clarifai.defaults").config_max)
   if code == "ENOENT" then
     if explicit then
       return nil, errors.new("config", "config file " .. path .. " does not exist")

@@ -29,7 +29,7 @@ end
 -- message = ... }
 function M.read(dir)
   local path = (dir and dir ~= "." and (dir .. "/") or "") .. M.NAME
-  local doc, err, code = yaml.load_file(path, yaml.LOCKFILE_MAX)
+  local doc, err, code = yaml.load_file(path, require("clarifai.defaults").lockfile_max)
   if code == "ENOENT" then
     return { status = "absent", path = path }
   elseif code then

@@ -158,14 +158,16 @@ The client's trace function sees each request (token redacted) and status.
 local Pump = {}
 Pump.__index = Pump
 
--- The session's limit follows the widest pump alive on it.
+-- The session's limits follow the widest pump alive on it: as many cached
+-- connections (HTTP/1.1: one per transfer) and HTTP/2 streams as it may
+-- have transfers in flight, and never fewer than libcurl's usual.
 local function set_limit(m)
   local widest = 1
   for p in pairs(m.pumps) do
     if p.parallel > widest then widest = p.parallel end
   end
   if widest ~= m.limit then
-    m.s:limit(widest)
+    m.s:limit(math.max(widest, defaults.connection_cache), math.max(widest, defaults.first_streams))
     m.limit = widest
   end
 end

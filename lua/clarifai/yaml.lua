@@ -2,12 +2,10 @@
 -- a FIFO or device), then parse with clarifai.yaml.core. Errors name the file:
 -- "path:line:col: problem".
 
+local defaults = require "clarifai.defaults"
 local sys = require "clarifai.sys.core"
 
 local M = {}
-
-M.CONFIG_MAX = 1024 * 1024          -- ~/.config/clarifai/config
-M.LOCKFILE_MAX = 16 * 1024 * 1024   -- config-lock.yaml carries the whole Argo spec
 
 -- load_file(path, max_size) -> value, mode | nil, message, code
 -- code: "ENOENT", "EACCES", "NOT_REGULAR", "TOO_LARGE", "EIO" or a yaml_* code.
@@ -17,7 +15,7 @@ function M.load_file(path, max_size)
     return nil, path .. ": " .. mode_or_msg, code
   end
   local core = require "clarifai.yaml.core"
-  local value, err, ycode = core.load(text, { max_size = max_size })
+  local value, err, ycode = core.load(text, { max_size = max_size, max_depth = defaults.yaml_depth })
   if err then
     return nil, path .. ":" .. err, ycode
   end

@@ -72,7 +72,7 @@ function M.new(respond, clock)
     return nil
   end
   function s.active(self) return #self.queue, 0 end
-  function s.limit(self, n) self.limit_seen = n end
+  function s.limit(self, connections, streams) self.limit_seen = { connections, streams } end
   function s.fd() return -1 end
   function s.timeout() return nil end
   function s.close() end
