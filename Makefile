@@ -58,10 +58,13 @@ BUNDLE_SOURCES := $(addprefix lua/clarifai/,init.lua version.lua errors.lua stat
   cli/common.lua cli/change.lua cli/pipelinerun.lua)
 MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(LUAC_STAMP)
 
-BUSTED   = $(LUA) /usr/bin/busted
+# busted from PATH, run by the interpreter under test (its own shebang may
+# name another Lua).
+BUSTED   = $(LUA) $(shell command -v busted || echo busted)
 
-.PHONY: all deps test test-unit test-asan test-valgrind fuzz lint rock-check bench bench-smoke demo install clean \
-        check-summary
+.PHONY: all deps test test-unit test-asan test-valgrind test-fuzz test-lint test-rock test-bench-smoke \
+        test-lua5.1 test-lua5.2 test-lua5.3 test-luajit test-portable lint fuzz rock rock-build rock-check \
+        bench bench-smoke demo install clean check-summary builds
 
 FUZZ_TIME ?= 30
 
@@ -102,78 +105,97 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The whole check. Every stage appends "stage passed failed" to
-# $(RESULTS) and exits non-zero when it fails; `make test` runs them all
-# anyway, then the summary fails if any stage failed or never reported
-# (e.g. its build broke). Each stage also works alone: `make lint`.
+# The whole check. Every stage is a target of its own name (`make
+# test-lint` alone works and fails when its check fails); tools/stage.sh runs
+# it and writes its results line ("stage passed failed seconds") to
+# $(RESULTS). `make test` runs them all, then the summary lists each stage
+# with its time and fails if any stage failed or never reported (e.g. its
+# build broke).
 RESULTS ?= $(CURDIR)/build/results.txt
 export RESULTS
-# Lua 5.4 runs everything; these run the portable subset of the specs.
-# The lua5.3 stage is reported by rock-check: it is what `luarocks test`
-# runs there, so the subset does not run twice.
+STAGE   = sh tools/stage.sh
+# The portable subset of the specs under each other interpreter; test-lua5.3
+# is what `luarocks test` runs inside test-rock.
 OTHER_LUAS = lua5.1 lua5.2 luajit
-STAGES  = unit asan valgrind fuzz luacheck rockspec lua5.3 bench-smoke $(OTHER_LUAS)
-STAGE   = sh tools/stage.sh $(RESULTS)
+STAGES  = test-unit test-asan test-valgrind test-fuzz test-lint test-rock test-lua5.3 test-bench-smoke \
+          $(addprefix test-,$(OTHER_LUAS))
 
-# Stages without timing assertions (valgrind, fuzz, bench-smoke) share the
-# two cores; the rest run one at a time, so their deadlines are not measured
-# on a loaded machine. A background stage's output is shown when it ends.
-BACKGROUND = fuzz bench-smoke
+# Every build first (they do not overlap with specs), then the stages in
+# groups that share the two cores: specs mostly wait (on servers, sockets
+# and signals) and their few wall-clock bounds are generous (spec/support/
+# bounds.lua), while fuzz and valgrind use the CPU. A group's output is
+# shown when each stage ends.
 test: deps
 	@rm -f $(RESULTS); mkdir -p build
-	@for t in test-unit test-asan; do $(MAKE) --no-print-directory $$t || true; done
-	@for t in $(BACKGROUND); do $(MAKE) --no-print-directory $$t > build/stage-$$t.txt 2>&1 & done; \
-	  $(MAKE) --no-print-directory test-valgrind || true; wait; \
-	  for t in $(BACKGROUND); do cat build/stage-$$t.txt; done
-	@for t in lint rock-check; do $(MAKE) --no-print-directory $$t || true; done
-	@for l in $(OTHER_LUAS); do $(MAKE) --no-print-directory test-portable LUA=$$l || true; done
+	@$(MAKE) --no-print-directory -j2 builds
+	@sh tools/together.sh test-unit test-lint -- test-asan -- test-valgrind test-fuzz test-bench-smoke \
+	  -- test-rock $(addprefix test-,$(OTHER_LUAS))
 	@$(MAKE) --no-print-directory check-summary
+
+# The modules for every interpreter and the sanitizer build.
+builds:
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory asan-build
+	@for l in $(OTHER_LUAS); do $(MAKE) --no-print-directory all LUA=$$l || exit 1; done
 
 # The specs tagged #portable (YAML, the library, batches, faults, event loops)
 # under LUA, with this Lua's build; the CLI runs under it too.
 test-portable: all
 	@CLARIFAI_BUILD_DIR=$(CURDIR)/$(BUILD) CLARIFAI_LUA=$(LUA) CLARIFAI_MUTATIONS=300 SPEC_SPLIT="$(SPEC_SPLIT)" \
-	  sh spec/run-busted.sh $(LUA_NAME) $(LUA) /usr/bin/busted --tags=portable
+	  $(STAGE) test-$(LUA_NAME) sh spec/run-busted.sh $(LUA_NAME) $(BUSTED) --tags=portable
+
+test-lua5.1 test-lua5.2 test-lua5.3 test-luajit:
+	@$(MAKE) --no-print-directory test-portable LUA=$(patsubst test-%,%,$@)
 
 # The spec files that run beside the others (about half the time of the
 # suite; see spec/run-busted.sh).
-SPEC_SPLIT = spec/faults_spec.lua spec/batch_spec.lua spec/yaml_spec.lua spec/emulator_spec.lua
+SPEC_SPLIT = spec/faults_spec.lua spec/batch_spec.lua spec/yaml_spec.lua spec/emulator_spec.lua spec/edges_spec.lua
 
 test-unit: all
-	@SPEC_SPLIT="$(SPEC_SPLIT)" sh spec/run-busted.sh unit $(BUSTED)
+	@SPEC_SPLIT="$(SPEC_SPLIT)" $(STAGE) test-unit sh spec/run-busted.sh unit $(BUSTED)
 
-test-asan:
+# The sanitizer runtime, as the compiler names it for its own target.
+ASAN_ARCH = $(firstword $(subst -, ,$(shell clang -dumpmachine 2>/dev/null)))
+ASAN_LIB  = $(shell clang -print-file-name=libclang_rt.asan-$(ASAN_ARCH).so 2>/dev/null)
+asan-build:
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  LIBFLAG="-shared -fsanitize=address,undefined" all
-	@ASAN_LIB=$$(clang -print-file-name=libclang_rt.asan-x86_64.so) RESULTS=$(RESULTS) \
-	  CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 SPEC_SPLIT="$(SPEC_SPLIT)" \
-	  sh spec/run-busted.sh asan $(BUSTED)
+
+test-asan: asan-build
+	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 SPEC_SPLIT="$(SPEC_SPLIT)" \
+	  $(STAGE) test-asan sh spec/run-busted.sh asan $(BUSTED)
 
 # A CLI subset under valgrind (memory errors and definite leaks fail).
 test-valgrind: all
-	@sh spec/valgrind.sh
+	@$(STAGE) test-valgrind sh spec/valgrind.sh
 
 # libFuzzer on the YAML loader, time-boxed; new inputs go to build/, not the seeds.
-fuzz:
+fuzz: test-fuzz
+test-fuzz:
 	@mkdir -p $(BUILD)/fuzz-corpus
-	@$(STAGE) fuzz sh -c 'clang -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	@$(STAGE) test-fuzz sh -c 'clang -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -I$(LUA_INCDIR) fuzz/yaml_fuzz.c -o $(BUILD)/yaml_fuzz -llua$(LUA_VERSION) -lyaml \
 	  && if $(BUILD)/yaml_fuzz -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 \
 	       $(BUILD)/fuzz-corpus fuzz/corpus/yaml > $(BUILD)/fuzz.txt 2>&1; then \
 	    echo "fuzz: $$(grep -o "Done [0-9]* runs[^$$]*" $(BUILD)/fuzz.txt | tail -1), no crash"; \
 	  else tail -40 $(BUILD)/fuzz.txt; exit 1; fi'
 
-# luacheck with the repository's .luacheckrc (complexity limit included).
+# luacheck with the repository's .luacheckrc (complexity limit included),
+# and no function under lua/ longer than FUNCTION_MAX lines.
 LINT_FILES ?= lua bin spec examples tools bench
-lint:
+LINT_LUA ?= lua
+FUNCTION_MAX = 80
+lint: test-lint
+test-lint:
 	@mkdir -p $(BUILD)
-	@$(STAGE) luacheck sh -c 'if luacheck -q $(LINT_FILES) > $(BUILD)/luacheck.txt 2>&1; then echo "luacheck: clean"; \
-	  else cat $(BUILD)/luacheck.txt; exit 1; fi'
+	@$(STAGE) test-lint sh -c 'if luacheck -q --no-color $(LINT_FILES) > $(BUILD)/luacheck.txt 2>&1; then echo "luacheck: clean"; \
+	  else cat $(BUILD)/luacheck.txt; exit 1; fi; $(LUA) tools/fnlen.lua $(FUNCTION_MAX) $(LINT_LUA)'
 
 # The rocks: lint, pack a .src.rock, install it under every Lua and use it.
-rock-check:
-	@sh spec/rock-check.sh
+rock-check: test-rock
+test-rock:
+	@$(STAGE) test-rock sh spec/rock-check.sh
 
 # What `luarocks make`/`install` runs: a clean build for the interpreter it names.
 rock-build:
@@ -190,8 +212,9 @@ bench: deps all
 	@sh bench/run.sh
 
 # Every comparison with tiny counts, so the benchmarks cannot rot.
-bench-smoke: all
-	@$(STAGE) bench-smoke sh -c 'if sh bench/run.sh --smoke > $(BUILD)/bench-smoke.txt 2>&1; then \
+bench-smoke: test-bench-smoke
+test-bench-smoke: all
+	@$(STAGE) test-bench-smoke sh -c 'if sh bench/run.sh --smoke > $(BUILD)/bench-smoke.txt 2>&1; then \
 	  echo "bench smoke: every comparison ran (build/bench-smoke.md)"; \
 	  else tail -30 $(BUILD)/bench-smoke.txt; exit 1; fi'
 

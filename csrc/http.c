@@ -3,8 +3,9 @@
  *
  * Mechanics only. A session owns a CURLM (and with it the connection cache,
  * so connections are reused across calls), a share handle (TLS sessions and
- * DNS answers reused across connections) and one poller fd (epoll, or kqueue
- * on BSD/macOS) that libcurl's socket callback keeps up to date. Transfers
+ * DNS answers reused across connections) and one poller fd (epoll: Linux is
+ * the platform this is built and tested on) that libcurl's socket callback
+ * keeps up to date. Transfers
  * are submitted one at a time and come back from poll() as they finish, so
  * the caller refills a freed slot at once and sees each result as it lands.
  *
@@ -34,19 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__linux__)
-#include <sys/epoll.h>
-#define POLLER_EPOLL 1
-#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) \
-    || defined(__DragonFly__)
-#include <sys/types.h>
-#include <sys/event.h>
-#include <sys/time.h>
-#include <fcntl.h>
-#define POLLER_KQUEUE 1
-#else
-#error "clarifai.http.core needs epoll (Linux) or kqueue (BSD, macOS)"
+#if !defined(__linux__)
+#error "clarifai.http.core is built and tested on Linux only (it waits with epoll)"
 #endif
+#include <sys/epoll.h>
 
 #include "common.h"
 
@@ -136,20 +128,13 @@ typedef struct {
 
 static int poller_open(void)
 {
-#ifdef POLLER_EPOLL
     return epoll_create1(EPOLL_CLOEXEC);
-#else
-    int fd = kqueue();
-    if (fd >= 0) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-    return fd;
-#endif
 }
 
 /* Watch sock for what libcurl asks (CURL_POLL_IN/OUT/INOUT/REMOVE); fresh:
    the poller does not have it yet (one call instead of a failed MOD first). */
 static void poller_set(int pfd, curl_socket_t sock, int what, int fresh)
 {
-#ifdef POLLER_EPOLL
     if (what == CURL_POLL_REMOVE) {
         (void)epoll_ctl(pfd, EPOLL_CTL_DEL, sock, NULL);
         return;
@@ -164,25 +149,12 @@ static void poller_set(int pfd, curl_socket_t sock, int what, int fresh)
     } else if (epoll_ctl(pfd, EPOLL_CTL_MOD, sock, &ev) != 0 && errno == ENOENT) {
         (void)epoll_ctl(pfd, EPOLL_CTL_ADD, sock, &ev);
     }
-#else
-    struct kevent ch[2];
-    int in = what != CURL_POLL_REMOVE && (what & CURL_POLL_IN);
-    int out = what != CURL_POLL_REMOVE && (what & CURL_POLL_OUT);
-    (void)fresh;
-    EV_SET(&ch[0], sock, EVFILT_READ, in ? EV_ADD : EV_DELETE, 0, 0, NULL);
-    EV_SET(&ch[1], sock, EVFILT_WRITE, out ? EV_ADD : EV_DELETE, 0, 0, NULL);
-    /* one change at a time: deleting a filter that was never added fails
-       harmlessly (ENOENT) and must not cancel the other change */
-    (void)kevent(pfd, &ch[0], 1, NULL, 0, NULL);
-    (void)kevent(pfd, &ch[1], 1, NULL, 0, NULL);
-#endif
 }
 
 /* Ready sockets within wait_ms (0: none). Returns their count; an
    interrupted wait (a signal) counts as none. */
 static int poller_wait(int pfd, PollEvent *out, int wait_ms)
 {
-#ifdef POLLER_EPOLL
     struct epoll_event evs[POLL_BATCH];
     int n = epoll_wait(pfd, evs, POLL_BATCH, wait_ms);
     if (n < 0) return 0;
@@ -195,21 +167,6 @@ static int poller_wait(int pfd, PollEvent *out, int wait_ms)
         out[i].mask = m;
     }
     return n;
-#else
-    struct kevent evs[POLL_BATCH];
-    struct timespec ts;
-    ts.tv_sec = wait_ms / 1000;
-    ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
-    int n = kevent(pfd, NULL, 0, evs, POLL_BATCH, &ts);
-    if (n < 0) return 0;
-    for (int i = 0; i < n; i++) {
-        int m = evs[i].filter == EVFILT_WRITE ? CURL_CSELECT_OUT : CURL_CSELECT_IN;
-        if (evs[i].flags & EV_ERROR) m |= CURL_CSELECT_ERR;
-        out[i].fd = (int)evs[i].ident;
-        out[i].mask = m;
-    }
-    return n;
-#endif
 }
 
 /* ---- transfers and the session that owns them --------------------------- */

@@ -30,6 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#if !defined(__linux__)
+#error "clarifai.sys.core is built and tested on Linux only"
+#endif
+
 #include "common.h"
 
 /* ---- signals and time ----------------------------------------------------- */

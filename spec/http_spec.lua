@@ -11,7 +11,7 @@ local sanitized = os.getenv("CLARIFAI_SANITIZE") ~= nil
 
 -- A request with the limits every request names (the library's come from
 -- clarifai.limits; the module has no defaults of its own).
-local function req(t)
+local function with_limits(t)
   t.connect_timeout = t.connect_timeout or 10
   t.timeout = t.timeout or 30
   t.max_size = t.max_size or 1024 * 1024
@@ -26,7 +26,7 @@ local function perform(s, reqs, parallel)
   local out, index, next_i, inflight, done = {}, {}, 1, 0, 0
   while done < #reqs do
     while inflight < parallel and next_i <= #reqs do
-      local key = assert(s:submit(req(reqs[next_i])))
+      local key = assert(s:submit(with_limits(reqs[next_i])))
       index[key] = next_i
       next_i, inflight = next_i + 1, inflight + 1
     end
@@ -144,10 +144,10 @@ describe("clarifai.http.core #portable", function()
 
   it("refuses other protocols and raises for malformed requests before sending", function()
     assert.equal("UNSUPPORTED_PROTOCOL", one(s, { url = "file:///etc/passwd" }).error_code)
-    assert.has_error(function() s:submit(req({ url = 1 })) end)
-    assert.has_error(function() s:submit(req({ url = "http://x", bogus = 1 })) end)
+    assert.has_error(function() s:submit(with_limits({ url = 1 })) end)
+    assert.has_error(function() s:submit(with_limits({ url = "http://x", bogus = 1 })) end)
     assert.has_error(function() s:submit({ url = "http://x", headers = { "A: b\r\nC: d" } }) end)
-    assert.has_error(function() s:submit(req({ url = "http://x", timeout = -1 })) end)
+    assert.has_error(function() s:submit(with_limits({ url = "http://x", timeout = -1 })) end)
     assert.has_error(function() s:submit(1) end)
     assert.has_error(function() s:limit(0, 100) end)
     assert.has_error(function() s:limit(64, 1025) end)
@@ -161,11 +161,11 @@ describe("clarifai.http.core #portable", function()
 
   it("aborts one transfer or all, saying whether each request had left", function()
     emu:fault({ kind = "hang", apply = false, times = 3 })
-    local k1 = s:submit(req({ url = emu.url .. "/v2/a" }))
-    local k2 = s:submit(req({ url = emu.url .. "/v2/b" }))
+    local k1 = s:submit(with_limits({ url = emu.url .. "/v2/a" }))
+    local k2 = s:submit(with_limits({ url = emu.url .. "/v2/b" }))
     local t0 = sys.monotime()
     while #emu:requests() < 2 and sys.monotime() - t0 < 5 do s:poll(0.05) end
-    local k3 = s:submit(req({ url = emu.url .. "/v2/c" })) -- aborted before it could start
+    local k3 = s:submit(with_limits({ url = emu.url .. "/v2/c" })) -- aborted before it could start
     local r1 = s:abort(k1)
     assert.equal(k1, r1.key)
     assert.equal("ABORTED", r1.error_code)
@@ -184,7 +184,7 @@ describe("clarifai.http.core #portable", function()
     local h = assert(http.new())
     assert.is_true(h:fd() >= 0)
     assert.is_nil(h:timeout(), "nothing pending")
-    h:submit(req({ url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() }))
+    h:submit(with_limits({ url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() }))
     assert.is_number(h:timeout())
     local got, t0 = nil, sys.monotime()
     while not got and sys.monotime() - t0 < 5 do
@@ -201,7 +201,7 @@ describe("clarifai.http.core #portable", function()
     assert.is_true(sys.sleep(0.01))
     assert.is_nil(sys.signal())
     emu:fault({ kind = "hang", apply = false })
-    s:submit(req({ url = emu.url .. "/v2/x", timeout = 20 }))
+    s:submit(with_limits({ url = emu.url .. "/v2/x", timeout = 20 }))
     -- a child sends SIGTERM in 0.3 s: the 10 s wait ends then
     local f = assert(io.open("/proc/self/stat"))
     local pid = f:read("*l"):match("^(%d+)")
@@ -226,7 +226,7 @@ describe("clarifai.http.core #portable", function()
     local h = assert(http.new())
     emu:fault({ kind = "delay", seconds = 0.3, times = 5 })
     local ok = pcall(function()
-      for _ = 1, 5 do h:submit(req({ url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() })) end
+      for _ = 1, 5 do h:submit(with_limits({ url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() })) end
       h:poll(0.05)
       error("a callback failed")
     end)
@@ -239,7 +239,7 @@ describe("clarifai.http.core #portable", function()
     local weak = setmetatable({}, { __mode = "v" })
     do
       local g = assert(http.new())
-      for _ = 1, 3 do g:submit(req({ url = emu.url .. "/v2/x" })) end
+      for _ = 1, 3 do g:submit(with_limits({ url = emu.url .. "/v2/x" })) end
       g:poll(0)
       weak[1] = g
     end
@@ -253,7 +253,7 @@ describe("clarifai.http.core #portable", function()
     local h = assert(http.new())
     h:close()
     h:close()
-    assert.has_error(function() h:submit(req({ url = emu.url })) end, "attempt to use a closed HTTP session")
+    assert.has_error(function() h:submit(with_limits({ url = emu.url })) end, "attempt to use a closed HTTP session")
     assert.equal("http session (closed)", tostring(h))
     local weak = setmetatable({}, { __mode = "v" })
     weak[1] = assert(http.new())

@@ -1,6 +1,6 @@
 #!/bin/sh
-# The rocks as a user meets them. Appends "rockspec passed failed" to
-# $RESULTS and exits non-zero when a check fails:
+# The rocks as a user meets them. Prints "rockspec: N passed, M failed"
+# (tools/stage.sh records it) and exits non-zero when a check fails:
 #   - luarocks lint passes both rockspecs;
 #   - `make rock` packs a .src.rock of the working tree, and it installs with
 #     `luarocks --lua-version=X install ./clarifai-*.src.rock --deps-mode=none
@@ -88,5 +88,4 @@ check "luarocks test (builds, then the specs)" env LUAROCKS_CONFIG="$root/build/
   luarocks --lua-version=5.3 test rockspec/clarifai-scm-1.rockspec
 
 echo "rockspec: $passed passed, $failed failed"
-echo "rockspec $passed $failed" >> "${RESULTS:-build/results.txt}"
 [ "$failed" -eq 0 ]

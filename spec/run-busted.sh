@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs the busted suite for one stage, appends "stage passed failed" to
-# $RESULTS (default build/results.txt) and exits non-zero when a spec failed
-# or busted itself did. Usage: run-busted.sh STAGE BUSTED-COMMAND...
+# Runs the busted suite for one stage, prints "STAGE: N passed, M failed"
+# (tools/stage.sh records it) and exits non-zero when a spec failed or
+# busted itself did. Usage: run-busted.sh STAGE BUSTED-COMMAND...
 # With SPEC_SPLIT (a list of spec files) set, those files and the rest run
 # as two busted processes at once, their TAP logs joined.
 stage=$1; shift
@@ -42,5 +42,4 @@ if [ "$failed" -ne 0 ] || [ "$rc" -ne 0 ]; then
   grep -v '^ok ' "$log" | head -200
 fi
 echo "$stage: $passed passed, $failed failed"
-echo "$stage $passed $failed" >> "${RESULTS:-build/results.txt}"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

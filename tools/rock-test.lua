@@ -3,6 +3,7 @@
 local lua = arg and arg[-1] or "lua5.4"
 local name = lua:match("[^/]+$")
 local target = name == "lua5.4" and "test-unit" or "test-portable"
+-- (test-portable names its stage test-<interpreter>)
 -- Inside `make test` (rock-check) the counts join the run's results as this
 -- interpreter's stage; alone, they go to a file of their own.
 local results = os.getenv("RESULTS") or "build/rock-test-results.txt"

@@ -42,7 +42,8 @@ local T = {
   low_speed_limit = { default = 1, what = "bytes per second below which a transfer counts as stalled" },
   connection_cache = { default = 64, what = "idle connections a session keeps for reuse, at least" },
   config_max = { default = 1024 * 1024, what = "bytes: the largest config file read" },
-  lockfile_max = { default = 16 * 1024 * 1024, what = "bytes: the largest config-lock.yaml read (it carries the Argo spec)" },
+  lockfile_max = { default = 16 * 1024 * 1024,
+    what = "bytes: the largest config-lock.yaml read (it carries the Argo spec)" },
   yaml_depth = { default = 64, what = "YAML nesting levels, at most" },
 }
 M.table = T

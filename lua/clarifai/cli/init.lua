@@ -47,7 +47,6 @@ local function usage_error(argv, message)
   output.err("Error: " .. message)
   return errors.exit_codes.usage
 end
-M.usage_error = usage_error
 
 local function wants_json(argv)
   for i, a in ipairs(argv) do
@@ -72,7 +71,6 @@ local function report(argv, err)
   output.err("Error: " .. message)
   return err.exit_code or errors.exit_codes.internal
 end
-M.report = report
 
 -- The head of a regular file (a FIFO must not block us), or nil.
 local function head_of(sys, real)
