@@ -128,8 +128,8 @@ STAGES  = test-unit test-asan test-valgrind test-fuzz test-lint test-rock test-l
 test: deps
 	@rm -f $(RESULTS); mkdir -p build
 	@$(MAKE) --no-print-directory -j2 builds
-	@sh tools/together.sh test-unit test-lint -- test-asan -- test-valgrind test-fuzz test-bench-smoke \
-	  -- test-rock $(addprefix test-,$(OTHER_LUAS))
+	@sh tools/together.sh test-unit test-asan test-lint $(addprefix test-,$(OTHER_LUAS)) \
+	  -- test-valgrind test-fuzz test-bench-smoke test-rock
 	@$(MAKE) --no-print-directory check-summary
 
 # The modules for every interpreter and the sanitizer build.
@@ -141,18 +141,20 @@ builds:
 # The specs tagged #portable (YAML, the library, batches, faults, event loops)
 # under LUA, with this Lua's build; the CLI runs under it too.
 test-portable: all
-	@CLARIFAI_BUILD_DIR=$(CURDIR)/$(BUILD) CLARIFAI_LUA=$(LUA) CLARIFAI_MUTATIONS=300 SPEC_SPLIT="$(SPEC_SPLIT)" \
+	@CLARIFAI_BUILD_DIR=$(CURDIR)/$(BUILD) CLARIFAI_LUA=$(LUA) CLARIFAI_MUTATIONS=300 SPEC_GROUPS="$(SPEC_GROUPS)" \
 	  $(STAGE) test-$(LUA_NAME) sh spec/run-busted.sh $(LUA_NAME) $(BUSTED) --tags=portable
 
 test-lua5.1 test-lua5.2 test-lua5.3 test-luajit:
 	@$(MAKE) --no-print-directory test-portable LUA=$(patsubst test-%,%,$@)
 
-# The spec files that run beside the others (about half the time of the
-# suite; see spec/run-busted.sh).
-SPEC_SPLIT = spec/faults_spec.lua spec/batch_spec.lua spec/yaml_spec.lua spec/emulator_spec.lua spec/edges_spec.lua
+# Groups of spec files that run as busted processes at once, each about a
+# quarter of the suite's time; the files no group names are the last group
+# (see spec/run-busted.sh).
+SPEC_GROUPS = spec/faults_server_spec.lua;spec/runcontrol_spec.lua spec/newuser_spec.lua;\
+  spec/batch_spec.lua spec/faults_spec.lua spec/edges_spec.lua
 
 test-unit: all
-	@SPEC_SPLIT="$(SPEC_SPLIT)" $(STAGE) test-unit sh spec/run-busted.sh unit $(BUSTED)
+	@SPEC_GROUPS="$(SPEC_GROUPS)" $(STAGE) test-unit sh spec/run-busted.sh unit $(BUSTED)
 
 # The sanitizer runtime, as the compiler names it for its own target.
 ASAN_ARCH = $(firstword $(subst -, ,$(shell clang -dumpmachine 2>/dev/null)))
@@ -163,7 +165,7 @@ asan-build:
 	  LIBFLAG="-shared -fsanitize=address,undefined" all
 
 test-asan: asan-build
-	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 SPEC_SPLIT="$(SPEC_SPLIT)" \
+	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 SPEC_GROUPS="$(SPEC_GROUPS)" \
 	  $(STAGE) test-asan sh spec/run-busted.sh asan $(BUSTED)
 
 # A CLI subset under valgrind (memory errors and definite leaks fail).

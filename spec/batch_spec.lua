@@ -3,6 +3,7 @@
 -- stream as runs finish, -o jsonl, nothing-to-do input, duplicate ids, and
 -- ids that cannot leave their path segment.
 
+local bounds = require "support.bounds"
 local cli = require "support.cli"
 local emulator = require "support.emulator"
 local cjson = require "cjson"
@@ -10,8 +11,6 @@ local cjson = require "cjson"
 local TOKEN = "pat_CANARY_77b1e0c4aa"
 local IDS = cli.IDS
 local args = cli.args
-local sanitized = os.getenv("CLARIFAI_SANITIZE") ~= nil
-local SLACK = sanitized and 2 or 0
 
 local lines, count = cli.lines, cli.count
 local emu
@@ -43,7 +42,7 @@ describe("batches", function()
     local out, err = p:out(), p:err()
     p:close()
     assert.equal(expect_code, code, err:sub(-2000))
-    assert.is_true(took < 1.5 + SLACK, "exited " .. tostring(took) .. " s after the signal")
+    bounds.check("signal_exit", took, "the exit after the signal")
     assert.is_nil((out .. err):find(TOKEN, 1, true))
 
     local seen, ok, unknown, not_sent = {}, {}, {}, {}
@@ -133,7 +132,7 @@ describe("batches", function()
     local err, piped = p:err(), p:drain()
     p:close()
     assert.equal(143, code, err:sub(-2000))
-    assert.is_true(took < 1.5 + SLACK, "exited " .. tostring(took) .. " s after the signal")
+    bounds.check("signal_exit", took, "the exit after the signal")
     local path = err:match("clarifai: what could not be written to stdout within the grace is in (%S+)\n")
     assert.is_string(path, err:sub(-2000))
     local saved = cli.slurp(path)

@@ -3,8 +3,9 @@
 -- Each case scripts the replies per run and checks both the results and the
 -- exact requests sent.
 
+local batch = require "clarifai.batch"
 local fake = require "support.fake_session"
-local retry = require "clarifai.retry"
+local fake_clock = require "support.fake_clock"
 local runs = require "clarifai.runs"
 
 local REF = { user_id = "u", app_id = "a", pipeline_id = "p", pipeline_version_id = "v" }
@@ -41,12 +42,39 @@ local function scripted(script)
 end
 
 describe("the batch state machine #portable", function()
-  local saved
-  setup(function()
-    saved = retry.BASE
-    retry.BASE = 0 -- no backoff sleeps
+  local clock
+  -- backoff and Retry-After sleep on a fake clock
+  before_each(function() clock = fake_clock.install() end)
+  after_each(function() clock.remove() end)
+
+  it("is data and steps: a spec drives one run's record through send and reply", function()
+    local c = scripted({ ["r1 PATCH"] = { BUSY, BROKEN, ok_patch(64008) }, ["r1 GET"] = { run_state(64001) } })
+    local b = batch.new("pause", REF, { "r1" }, c, {})
+    local rec = batch.record(b, 1)
+    local req = batch.send(b, rec)
+    assert.equal("PATCH", req.method)
+    assert.equal(1, rec.attempts)
+    local reply = c:session()
+    local key = reply:submit(req)
+    local delay = batch.reply(b, rec, reply:poll(0)[1], false)
+    assert.is_true(delay > 0 and delay <= 0.5, "a backoff below the first ceiling: " .. tostring(delay))
+    -- the second attempt is ambiguous: a read of the run comes next, at once
+    reply:submit(batch.send(b, rec))
+    assert.equal(0, batch.reply(b, rec, reply:poll(0)[1], false))
+    assert.equal("reconcile", rec.reading)
+    local get = batch.send(b, rec)
+    assert.equal("GET", get.method)
+    reply:submit(get)
+    -- still Running: sent again
+    assert.equal(0, batch.reply(b, rec, reply:poll(0)[1], false))
+    assert.is_nil(rec.reading)
+    reply:submit(batch.send(b, rec))
+    assert.is_nil(batch.reply(b, rec, reply:poll(0)[1], false))
+    assert.is_true(rec.done)
+    assert.equal(3, rec.attempts)
+    assert.same({ ok = 1, noop = 0, failed = 0, unknown = 0, not_sent = 0 }, b.summary)
+    assert.is_number(key)
   end)
-  teardown(function() retry.BASE = saved end)
 
   it("ends each run in one outcome: ok, noop, failed", function()
     local c, _, seen = scripted({

@@ -59,7 +59,7 @@ describe("the test harness", function()
       .. '  it("fails", function() assert.equal(1, 2) end)\nend)\n')
     local results = dir .. "/busted-results.txt"
     local out, code = sh(string.format(
-      "SPEC_SPLIT= RESULTS=%s LOG_DIR=%s sh tools/stage.sh fixture sh spec/run-busted.sh fixture lua5.4 %s %s",
+      "SPEC_GROUPS= RESULTS=%s LOG_DIR=%s sh tools/stage.sh fixture sh spec/run-busted.sh fixture lua5.4 %s %s",
       q(results), q(dir), "$(command -v busted)", q(dir .. "/fixture_spec.lua")))
     assert.is_true(code ~= 0, out)
     assert.matches("fixture: 1 passed, 1 failed", out, 1, true)

@@ -18,8 +18,9 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 -- A watchdog for blocking code: a call that spins raises instead of hanging
 -- the suite (the hook runs in this coroutine's Lua code).
-local function within(seconds, fn)
+local function bounded(fn)
   local sys = require "clarifai.sys.core"
+  local seconds = require("support.bounds").limit("nested")
   local deadline = sys.monotime() + seconds
   debug.sethook(function()
     if sys.monotime() > deadline then
@@ -69,13 +70,13 @@ describe("library calls from inside library calls #portable", function()
 
   it("status inside on_result of a 3-run apply, same client, blocking", function()
     local c = new_client()
-    check(within(5, function() return nested_apply(c, c) end))
+    check(bounded(function() return nested_apply(c, c) end))
     c:close()
   end)
 
   it("status inside on_result of a 3-run apply, another client, blocking", function()
     local a, b = new_client(), new_client()
-    check(within(5, function() return nested_apply(a, b) end))
+    check(bounded(function() return nested_apply(a, b) end))
     a:close()
     b:close()
   end)
@@ -85,7 +86,7 @@ describe("library calls from inside library calls #portable", function()
     emu:fault({ kind = "http", method = "PATCH", status = 503, contains = '"s-2"',
       body = '{"status":{"code":10030,"description":"try again"}}' })
     local c, notes = new_client(), {}
-    local report = within(5, function()
+    local report = bounded(function()
       return assert(clarifai.runs.apply("pause", REF, IDS, { client = c,
         on_retry = function(info)
           local st = assert(clarifai.runs.status(REF, { info.run_id }, { client = c }))
@@ -103,7 +104,7 @@ describe("library calls from inside library calls #portable", function()
       script = { { after = 0.3, state = "JOB_COMPLETED" } } })
     local c, reads = new_client(), 0
     local function read() reads = reads + #assert(clarifai.runs.status(REF, { "s-2" }, { client = c })).runs end
-    local res = within(5, function()
+    local res = bounded(function()
       return assert(clarifai.monitor.monitor(REF, "m-1", { client = c, interval = 0.1, timeout = 4,
         on_state = read, on_log = read }))
     end)
@@ -118,7 +119,7 @@ describe("library calls from inside library calls #portable", function()
     emu:fault({ { kind = "delay", seconds = 0.3, method = "PATCH", contains = '"x-2"' },
       { kind = "delay", seconds = 0.3, method = "PATCH", contains = '"x-3"' } })
     local c = new_client()
-    local ok, err = pcall(within, 5, function()
+    local ok, err = pcall(bounded, function()
       return clarifai.runs.apply("pause", REF, { "x-1", "x-2", "x-3" }, { client = c,
         on_result = function()
           c:session():abort_all() -- not ours: the outer call's transfers vanish
@@ -144,7 +145,7 @@ describe("library calls from inside library calls #portable", function()
         local outcome, after
         local guard = uv.new_timer()
         uv.update_time()
-        guard:start(5000, 0, function() uv.stop() end)
+        guard:start(math.floor(require("support.bounds").limit("nested") * 1000), 0, function() uv.stop() end)
         async.spawn(function() return nested_apply(c, c) end, function(ok, report, seen, states)
           outcome = { ok, report, seen, states }
           after = assert(clarifai.runs.status(REF, { "s-3" }, { client = c }))
@@ -169,8 +170,8 @@ describe("library calls from inside library calls #portable", function()
         async.wrap(cq, function() return nested_apply(a, b) end, function(ok, report, seen, states)
           outcome = { ok, report, seen, states }
         end)
-        assert(cq:loop(5))
-        assert.is_table(outcome, "the workflow did not end within 5 s")
+        assert(cq:loop(require("support.bounds").limit("nested")))
+        assert.is_table(outcome, "the workflow did not end within the bound")
         assert.is_true(outcome[1], tostring(outcome[2]))
         check(outcome[2], outcome[3], outcome[4])
         a:close()
@@ -195,7 +196,7 @@ describe("library calls from inside library calls #portable", function()
         end
         uv.update_time()
         ticker:start(50, 50, function() ticks = ticks + 1 end)
-        guard:start(5000, 0, stop)
+        guard:start(math.floor(require("support.bounds").limit("nested") * 1000), 0, stop)
         start(stop)
         uv.run()
         return ticks

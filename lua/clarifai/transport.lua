@@ -22,8 +22,8 @@ local sys = require "clarifai.sys.core"
 local M = {}
 
 -- The clock every wait and deadline reads. Specs swap in a fake one
--- (set_clock{now, sleep}) to drive retries, backoff and deadlines in
--- milliseconds; nil restores the real one.
+-- (set_clock{now, sleep [, signal]}) to drive retries, backoff, deadlines
+-- and the grace after a signal in milliseconds; nil restores the real one.
 local clock = nil
 function M.now() return clock and clock.now() or sys.monotime() end
 function M.set_clock(c) clock = c end
@@ -125,6 +125,7 @@ end
 -- came (M.now's clock), or nil. Only set when the host asked for signals to
 -- be trapped (the CLI does).
 function M.signal()
+  if clock and clock.signal then return clock.signal() end
   return sys.signal()
 end
 
@@ -246,11 +247,11 @@ function Pump:wait(timeout)
     if timeout > 0 then M.sleep(timeout) end
     return out
   end
-  local deadline, sig = M.now() + timeout, sys.signal()
+  local deadline, sig = M.now() + timeout, M.signal()
   while true do
     wait_io(self.m, math.max(0, deadline - M.now()))
     out = self:take()
-    if #out > 0 or M.now() >= deadline or sys.signal() ~= sig then break end
+    if #out > 0 or M.now() >= deadline or M.signal() ~= sig then break end
     self:check_alive()
   end
   return self:deliver(out)
