@@ -17,7 +17,7 @@ local M = {
 local lazy = {
   runs = "clarifai.runs", watch = "clarifai.watch", client = "clarifai.client", config = "clarifai.config",
   ids = "clarifai.ids", timefmt = "clarifai.timefmt", json = "clarifai.json", defaults = "clarifai.defaults",
-  transport = "clarifai.transport", async = "clarifai.async", monitor = "clarifai.monitor",
+  limits = "clarifai.limits", async = "clarifai.async", monitor = "clarifai.monitor",
 }
 
 return setmetatable(M, {

@@ -11,7 +11,7 @@ local M = {}
 
 local decoder = cjson.new()
 decoder.decode_invalid_numbers(false)
-decoder.decode_max_depth(128)
+decoder.decode_max_depth(require("clarifai.limits").defaults.json_depth)
 
 -- Marks a table as a JSON array (matters only when it is empty).
 M.array_mt = { __name = "json.array" }

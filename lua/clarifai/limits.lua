@@ -45,6 +45,7 @@ local T = {
   lockfile_max = { default = 16 * 1024 * 1024,
     what = "bytes: the largest config-lock.yaml read (it carries the Argo spec)" },
   yaml_depth = { default = 64, what = "YAML nesting levels, at most" },
+  json_depth = { default = 128, what = "JSON nesting levels of a reply, at most" },
 }
 M.table = T
 

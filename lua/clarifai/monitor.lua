@@ -59,7 +59,7 @@ end
 
 -- The reason a run ended, from the newest status log record for its state.
 local function end_reason(c, full, run_id, code)
-  local doc = reads.get(c, api.run_path(full, run_id) .. "/status_logs?page=1&per_page=100",
+  local doc = reads.get(c, api.run_path(full, run_id) .. "/status_logs?page=1&per_page=" .. defaults.history_per_page,
     "list pipeline version run status logs", {})
   local logs = doc and doc.pipeline_version_run_status_logs
   if type(logs) ~= "table" then return nil end

@@ -35,11 +35,12 @@ end
 
 --[[
 apply(action, ref, run_ids, opts) -> report | nil, err
-One PATCH per run, sent concurrently (opts.parallel, default 8) over reused
+One PATCH per run, sent concurrently (opts.parallel) over reused
 connections; the success path sends exactly one request per run. Duplicate
 ids are sent once. What happens on refusals, retries and ambiguous replies:
 clarifai.batch. Everything for one run happens within opts.deadline or the
-client's (60 s), counted from its first request.
+client's, counted from its first request (defaults and ranges:
+clarifai.limits).
 opts: client (or config_path/context/pat/api_base), parallel, deadline,
   collect = false (keep no per-run results: for streaming with on_result),
   on_result(result, index) as each run ends, on_retry{run_id, label, attempt,

@@ -176,9 +176,10 @@ end
 function M.pump(c, parallel)
   local m = mux_of(c)
   -- Until a first exchange has finished, libcurl does not know how many
-  -- streams an HTTP/2 server allows and assumes 100: transfers beyond that
-  -- would each open (and handshake) a connection of their own. So at most
-  -- that many go first; the rest join once the server's limit is known.
+  -- streams an HTTP/2 server allows and assumes its own default: transfers
+  -- beyond that would each open (and handshake) a connection of their own.
+  -- So at most first_streams go first; the rest join once the server's
+  -- limit is known.
   local first = defaults.first_streams
   local p = setmetatable({ c = c, m = m, s = m.s, parallel = parallel, cap = math.min(parallel, first),
     tags = {}, n = 0, failed = {} }, Pump)

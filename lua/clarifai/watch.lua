@@ -155,7 +155,7 @@ for Cancelled, resume for the run to leave Paused. A pause or cancel that
 finds the run in another terminal state stops at once (kind "state", exit 1).
 Many runs are polled through the list endpoint (see poll above). While
 nothing changes the interval grows, to at most twice opts.interval.
-opts: timeout (300 s), interval (2 s), parallel, client, on_poll(run_id, code,
+opts: timeout, interval, parallel (clarifai.limits), client, on_poll(run_id, code,
 elapsed), on_reached(result) as each run ends its wait, on_retry,
 should_stop.
 report = { results = { {run_id, outcome = "reached"|"failed"|"timeout"|

@@ -264,8 +264,8 @@ function M.render(words)
     out[#out + 1] = "Other commands (login, model, pipeline upload, …) are handed to the Python clarifai CLI."
   elseif cmd.name == "status" or cmd.name == "list" then
     out[#out + 1] = ""
-    out[#out + 1] = "Reads are retried like writes (at most 3 attempts within --deadline, default "
-      .. defaults.deadline .. " s)."
+    out[#out + 1] = "Reads are retried like writes (at most " .. defaults.max_attempts .. " attempts within --deadline, "
+      .. "default " .. defaults.deadline .. " s)."
   end
   return table.concat(out, "\n")
 end
