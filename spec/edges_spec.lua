@@ -228,7 +228,11 @@ describe("at the edges", function()
       emu:config({ transition_delay = 30 })
       local p = cli.spawn(args("pr", "pause", "j1", "j2", "j3", "--wait", "--interval", "0.2", "-o", "json", IDS),
         { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN } })
-      os.execute("sleep 1")
+      -- every PATCH answered and the wait begun, however long that takes
+      for _ = 1, 200 do
+        if emu:count("GET") >= 1 then break end
+        os.execute("sleep 0.05")
+      end
       p:kill("TERM")
       local code = p:wait(10)
       local doc = cjson.decode(p:out())
@@ -248,7 +252,10 @@ describe("at the edges", function()
       emu:put_run({ id = "mj", state = "JOB_RUNNING", lines = { "\27[31mred\27[0m and a bell\7" } })
       local p = cli.spawn(args("pr", "monitor", "mj", "-o", "jsonl", "--monitor_interval", "0.2", IDS),
         { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN } })
-      os.execute("sleep 0.8")
+      for _ = 1, 200 do -- the run and its logs read twice
+        if emu:count("GET") >= 4 then break end
+        os.execute("sleep 0.05")
+      end
       p:kill("TERM")
       local code = p:wait(10)
       local out = p:out()
