@@ -139,9 +139,9 @@ describe("batches", function()
     local last, still = -1, 0
     for _ = 1, 200 do
       os.execute("sleep 0.1")
-      local n = emu:count("PATCH")
-      if n > 0 and n == last then still = still + 1 else still = 0 end
-      last = n
+      local sent = emu:count("PATCH")
+      if sent > 0 and sent == last then still = still + 1 else still = 0 end
+      last = sent
       if still >= 3 then break end
     end
     p:kill("TERM")

@@ -187,9 +187,12 @@ describe("reliability", function()
         if server_pid then os.execute("kill " .. server_pid .. " 2>/dev/null") end
       end)
 
+      -- openssl s_server serves one connection at a time: a generous connect
+      -- timeout keeps a loaded machine from turning a TLS failure into a retry
       local function tls_status(env)
         env.CLARIFAI_API_BASE = "https://127.0.0.1:" .. port
-        return status({ env = env })
+        return run(args("pr", "status", "run-train-01", "--connect-timeout", "20", "--request-timeout", "20", IDS),
+          { env = env })
       end
 
       it("19: an unknown CA fails verification with a hint, no retry", function()
