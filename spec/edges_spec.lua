@@ -17,32 +17,17 @@ local run = cli.runner(function() return emu.url end, TOKEN)
 local REF = { user_id = "demo-user", app_id = "demo-app", pipeline_id = "hello-world-pipeline",
   pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" }
 
-local function requests(method)
-  local out = {}
-  for _, r in ipairs(emu:requests()) do
-    if not method or r.method == method then out[#out + 1] = r end
-  end
-  return out
-end
+local function requests(method) return emu:requests_of(method) end
 
--- Runs a shell command line on a pseudo-terminal of `cols` columns; returns
--- what the terminal showed and the exit code.
+-- Runs a shell command line on a pseudo-terminal of `cols` columns, with
+-- the token and the emulator's address.
 local function on_pty(command, env, cols)
-  local envs = { "CLARIFAI_PAT=" .. TOKEN, "CLARIFAI_API_BASE=" .. emu.url, "TERM=xterm" }
-  for k, v in pairs(env or {}) do envs[#envs + 1] = k .. "=" .. cli.quote(v) end
-  if cols then command = "stty cols " .. cols .. "; " .. command end
-  local p = assert(io.popen(string.format("env -u NO_COLOR %s script -qec %s /dev/null </dev/null 2>&1; echo \"rc=$?\"",
-    table.concat(envs, " "), cli.quote(command))))
-  local out = p:read("*a")
-  p:close()
-  return out, tonumber(out:match("rc=(%d+)%s*$"))
+  local all = { CLARIFAI_PAT = TOKEN, CLARIFAI_API_BASE = emu.url, TERM = "xterm" }
+  for k, v in pairs(env or {}) do all[k] = v end
+  return cli.pty(command, all, cols)
 end
 
-local function clarifai_line(argv)
-  local words = {}
-  for i, a in ipairs(argv) do words[i] = cli.quote(a) end
-  return cli.lua .. " " .. cli.quote(cli.bin) .. " " .. table.concat(words, " ")
-end
+local clarifai_line = cli.command_line
 
 describe("at the edges", function()
   emu = emulator.fixture({ tick = 0, token = TOKEN })

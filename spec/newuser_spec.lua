@@ -18,16 +18,9 @@ local function count(method) return emu:count(method) end
 
 -- Runs the CLI on a pseudo-terminal; returns everything it wrote and the exit code.
 local function on_pty(argv, env)
-  local words = {}
-  for i, a in ipairs(argv) do words[i] = cli.quote(a) end
-  local cmd = cli.lua .. " " .. cli.quote(cli.bin) .. " " .. table.concat(words, " ")
-  local envs = { "CLARIFAI_PAT=" .. TOKEN, "CLARIFAI_API_BASE=" .. emu.url }
-  for k, v in pairs(env or {}) do envs[#envs + 1] = k .. "=" .. cli.quote(v) end
-  local p = assert(io.popen(string.format("env -u NO_COLOR %s script -qec %s /dev/null </dev/null 2>&1; echo \"rc=$?\"",
-    table.concat(envs, " "), cli.quote(cmd))))
-  local out = p:read("*a")
-  p:close()
-  return out, tonumber(out:match("rc=(%d+)%s*$"))
+  local all = { CLARIFAI_PAT = TOKEN, CLARIFAI_API_BASE = emu.url }
+  for k, v in pairs(env or {}) do all[k] = v end
+  return cli.pty(cli.command_line(argv), all)
 end
 
 describe("what a new user found", function()

@@ -218,6 +218,29 @@ function M.on_tty(command, answer, env)
   return out
 end
 
+--[[
+pty(command, env [, cols]) -> everything the terminal showed, the exit code
+Runs a shell command line on a pseudo-terminal (of `cols` columns), with
+NO_COLOR unset and the variables in env set.
+]]
+function M.pty(command, env, cols)
+  local envs = {}
+  for k, v in pairs(env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
+  if cols then command = "stty cols " .. cols .. "; " .. command end
+  local p = assert(io.popen(string.format("env -u NO_COLOR %s script -qec %s /dev/null </dev/null 2>&1; echo \"rc=$?\"",
+    table.concat(envs, " "), shell_quote(command))))
+  local out = p:read("*a")
+  p:close()
+  return out, tonumber(out:match("rc=(%d+)%s*$"))
+end
+
+-- The CLI's command line for argv, as a shell would run it.
+function M.command_line(argv)
+  local words = {}
+  for i, a in ipairs(argv) do words[i] = shell_quote(a) end
+  return M.lua .. " " .. shell_quote(M.bin) .. " " .. table.concat(words, " ")
+end
+
 -- The non-empty lines of s.
 function M.lines(s)
   local out = {}

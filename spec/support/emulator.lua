@@ -199,6 +199,15 @@ function Emu:fault(t)
   if t.kind then t = { t } end
   return self:control("POST", "/faults", { faults = t }).faults
 end
+-- The requests of this method (every request without one) the server has seen.
+function Emu:requests_of(method)
+  local out = {}
+  for _, req in ipairs(self:requests()) do
+    if not method or req.method == method then out[#out + 1] = req end
+  end
+  return out
+end
+
 -- How many requests of this method the server has seen.
 function Emu:count(method)
   local n = 0

@@ -18,13 +18,7 @@ function M.new()
   function F.use(e) emu = e return e end
   F.run, F.run_all = cli.runner(function() return emu.url end, F.TOKEN)
 
-  function F.requests(method)
-    local out = {}
-    for _, req in ipairs(emu:requests()) do
-      if not method or req.method == method then out[#out + 1] = req end
-    end
-    return out
-  end
+  function F.requests(method) return emu:requests_of(method) end
 
   function F.state(id)
     return emu:get_run(id).orchestration_status.status.code

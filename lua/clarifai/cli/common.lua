@@ -86,6 +86,18 @@ function M.one_id(args)
     args.id and "argument 1" or "--pipeline_version_run_id")
 end
 
+-- one_run(args) -> the run id, the complete reference and the client of a
+-- command about one run (monitor, history) | nil, err.
+function M.one_run(args)
+  local id, ierr = M.one_id(args)
+  if not id then return nil, ierr end
+  local full, err = M.resolve(args)
+  if not full then return nil, err end
+  local c, cerr = M.make_client(args)
+  if not c then return nil, cerr end
+  return id, full, c
+end
+
 local SCOPE = { "user_id", "app_id", "pipeline_id", "pipeline_version_id" }
 
 -- The run reference the flags give, and where each value came from.

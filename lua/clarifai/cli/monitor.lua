@@ -73,12 +73,8 @@ local function tell_end(id, res, args)
 end
 
 local function monitor(args)
-  local id, ierr = common.one_id(args)
-  if not id then return nil, ierr end
-  local full, err = common.resolve(args)
-  if not full then return nil, err end
-  local c, cerr = common.make_client(args)
-  if not c then return nil, cerr end
+  local id, full, c = common.one_run(args)
+  if not id then return nil, full end
   local as_json = args.output == "json" or args.output == "jsonl" -- JSON Lines either way
   local log_file
   if args.log_file then

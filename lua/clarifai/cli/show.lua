@@ -127,12 +127,8 @@ local function list(args)
 end
 
 local function history(args)
-  local id, ierr = common.one_id(args)
-  if not id then return nil, ierr end
-  local full, err = common.resolve(args)
-  if not full then return nil, err end
-  local c, cerr = common.make_client(args)
-  if not c then return nil, cerr end
+  local id, full, c = common.one_run(args)
+  if not id then return nil, full end
   local res, herr = require("clarifai.runs").history(full, id, { client = c, on_retry = common.retry_note })
   if not res then
     if herr.kind == "interrupted" then return stopped_code(herr.signal) or errors.exit_codes.interrupted end
