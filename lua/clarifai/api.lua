@@ -13,6 +13,7 @@ local text = require "clarifai.text"
 local M = {}
 
 M.SUCCESS = 10000
+M.MIXED_STATUS = 10010
 
 -- Status code names (status_code.proto) for the codes this tool may meet.
 M.status_names = {
@@ -45,6 +46,35 @@ end
 -- Percent-encodes one path segment (ids are user-chosen strings).
 local function seg(s)
   return (s:gsub("[^%w%-._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- /v2/users/{u}/apps/{a}/pipelines
+function M.pipelines_path(ref)
+  return string.format("/v2/users/%s/apps/%s/pipelines", seg(ref.user_id), seg(ref.app_id))
+end
+
+-- /v2/users/{u}/apps/{a}/pipelines/{p}/versions
+function M.versions_path(ref)
+  return M.pipelines_path(ref) .. "/" .. seg(ref.pipeline_id) .. "/versions"
+end
+
+-- The runs on a nodepool, whatever their app, pipeline and version:
+-- /v2/users/{cc user}/compute_clusters/{cc}/nodepools/{np}/pipeline_version_runs
+function M.nodepool_runs_path(scope)
+  return string.format("/v2/users/%s/compute_clusters/%s/nodepools/%s/pipeline_version_runs",
+    seg(scope.compute_cluster_user_id), seg(scope.compute_cluster_id), seg(scope.nodepool_id))
+end
+
+-- The query of a list request: page, per_page and a status_codes filter.
+function M.list_query(page, per_page, codes)
+  local q = { "page=" .. page, "per_page=" .. per_page }
+  for _, code in ipairs(codes or {}) do q[#q + 1] = "status_codes=" .. code end
+  return table.concat(q, "&")
+end
+
+-- A pipeline version's key: runs with the same key share a PATCH's path.
+function M.version_key(ref)
+  return ref.user_id .. "/" .. ref.app_id .. "/" .. ref.pipeline_id .. "/" .. ref.pipeline_version_id
 end
 
 -- /v2/users/{u}/apps/{a}/pipelines/{p}/versions/{v}/runs
@@ -128,6 +158,8 @@ local function api_error(resp, st, code, ctx, fields)
   msg = msg .. " Code: " .. name .. "."
   if req_id then msg = msg .. " (req_id: " .. req_id .. ")" end
   local kind = retry.reply_kind(resp.status, code)
+  -- a mixed answer says each run's state: the batch reads it
+  if code == M.MIXED_STATUS and type(fields.reply_runs) == "table" then kind = "api" end
   fields.api_code, fields.api_name, fields.req_id = code, name, req_id
   fields.description = text.scrub(text.sanitize(desc), ctx.secrets)
   fields.details = details and text.scrub(text.sanitize(details), ctx.secrets) or nil
@@ -153,6 +185,7 @@ function M.decode(resp, ctx)
   end
   local code = num(doc.status.code)
   if code == M.SUCCESS and status >= 200 and status < 300 then return doc end
+  if code == M.MIXED_STATUS then fields.reply_runs = doc.pipeline_version_runs end
   return nil, api_error(resp, doc.status, code, ctx, fields)
 end
 

@@ -1,23 +1,32 @@
--- A batch of state changes: one PATCH per run, each run a small state
--- machine over HTTP exchanges driven by clarifai.transport. The success path
--- sends exactly one request per run.
+-- A batch of state changes, as data and small steps. Runs of one pipeline
+-- version go in groups of up to opts.group_size per PATCH (1: one PATCH per
+-- run, whose success path sends exactly one request per run). Each run has
+-- a record while it is in flight (its attempts, its deadline, why it is
+-- being read); each request is an exchange: a PATCH of a group, or a read
+-- of runs (GET of one run, or a page of the version's list).
 --
--- A batch is data: one record per run in flight (its attempts, its
--- deadline, what comes next), and module-level steps a spec can drive one
--- at a time:
---   send       the run's next request: the PATCH, or a GET of the run when a
---              read is due (rec.reading: "refused" — the API said no, is it
---              already there?; "reconcile" — it may or may not have applied)
---   reply      decode the reply and ask clarifai.retry what it means
---   retry      not sent or rejected: again after the API's Retry-After or a
---              full-jitter backoff, within the attempts and the deadline
---   reconcile  ambiguous: read the run; in the target state it is done, still
---              in a state the action is allowed from it is sent again
+-- The steps, module-level so a spec can drive them one at a time:
+--   send       an exchange's request
+--   reply      decode it and ask clarifai.retry what it means:
+--              ok         the runs the reply lists in the target state are done;
+--                         the others are read back
+--              not sent, rejected before processing
+--                         the same group again after Retry-After or backoff
+--              ambiguous  (5xx, timeout, closed, a group's oversized reply)
+--                         read the runs back; what still needs it goes again
+--                         in halved groups
+--              refused    read the runs back: already there is done; if every
+--                         run of a group is still allowed the service is taken
+--                         not to accept groups (grouping is off from then on);
+--                         otherwise what still needs it goes again as one
+--                         smaller group, and singly after a second refusal
+--   decide     a read-back's outcome for each run, and what goes again
 --   finish     the run's outcome: ok, noop, failed, unknown (sent, and the
---              answer was lost or ambiguous even after reconciling) or
+--              answer was lost or ambiguous even after reading it back) or
 --              not_sent (the batch stopped before its request started)
--- A finished run keeps nothing but its outcome in the summary (and its
--- result when the caller collects them).
+--   stop       what a stop leaves: in flight -> unknown, never sent -> not_sent
+-- No run is sent more than retry.MAX_ATTEMPTS times; everything for a run
+-- happens within its deadline, counted from its first request.
 
 local api = require "clarifai.api"
 local defaults = require "clarifai.defaults"
@@ -34,32 +43,85 @@ M.OUTCOMES = { "ok", "noop", "failed", "unknown", "not_sent" }
 local function str(v) return type(v) == "string" and v or nil end
 
 --[[
-new(action, ref, ids, client, opts) -> batch
-ref: complete (all four ids); ids: unique, checked run ids. opts: as run().
+new(action, source, client, opts) -> batch
+source: { ids = {unique checked run ids}, scope = a complete ref } or
+{ refs = {complete refs with run_id} } (any versions: the results then
+name each run's scope). opts: as run().
 ]]
-function M.new(action, full, ids, c, opts)
+function M.new(action, source, c, opts)
   local spec = states.actions[action]
-  return {
-    action = action, spec = spec, target = spec.target, full = full, ids = ids, c = c, opts = opts,
-    patch_path = api.runs_path(full),
+  local b = {
+    action = action, spec = spec, target = spec.target, c = c, opts = opts,
+    ids = source.ids, scope = source.scope, refs = source.refs,
+    n = source.ids and #source.ids or #source.refs,
+    group_size = opts.group_size or 1, grouping_off = (opts.group_size or 1) <= 1,
     ctx_patch = c:decode_context("patch pipeline version run"),
     ctx_get = c:decode_context("get pipeline version run"),
+    ctx_list = c:decode_context("list pipeline version runs"),
     budget = opts.deadline or c.deadline or defaults.deadline,
     results = opts.collect ~= false and json.array() or nil,
     summary = { ok = 0, noop = 0, failed = 0, unknown = 0, not_sent = 0 },
-    finished = 0,
+    finished = 0, next = 1, counts = opts.counts or {},
     halted = false,    -- the batch is stopping: outcomes from here on are the stop's
   }
+  -- what a read-back lists: where a run still needing it, or done, would be
+  b.read_codes = {}
+  for _, code in ipairs(spec.from) do b.read_codes[#b.read_codes + 1] = code end
+  b.read_codes[#b.read_codes + 1] = spec.target
+  if b.refs then b.order = M.by_version(b.refs) end
+  return b
+end
+
+-- by_version(refs) -> indices of refs, runs of one version together (in the
+-- order versions first appear), so that they can share a PATCH.
+function M.by_version(refs)
+  local first, order = {}, {}
+  for i, r in ipairs(refs) do
+    local key = api.version_key(r)
+    first[key] = first[key] or i
+    order[i] = i
+  end
+  table.sort(order, function(x, y)
+    local fx, fy = first[api.version_key(refs[x])], first[api.version_key(refs[y])]
+    if fx ~= fy then return fx < fy end
+    return x < y
+  end)
+  return order
 end
 
 -- record(b, i) -> the record of the i-th run, made when it is first sent.
 function M.record(b, i)
-  return { i = i, id = b.ids[i], attempts = 0, reads = 0 }
+  if b.refs then
+    local r = b.refs[i]
+    return { i = i, id = r.run_id, scope = r, key = api.version_key(r), attempts = 0, reads = 0 }
+  end
+  return { i = i, id = b.ids[i], scope = b.scope, key = "", attempts = 0, reads = 0 }
+end
+
+-- fresh(b) -> the next group of runs not sent yet (one version, in input
+-- order), as a PATCH exchange; nil when every run has been started.
+function M.fresh(b)
+  if b.next > b.n then return nil end
+  local size = b.grouping_off and 1 or b.group_size
+  local recs = {}
+  while #recs < size and b.next <= b.n do
+    local rec = M.record(b, b.order and b.order[b.next] or b.next)
+    if recs[1] and rec.key ~= recs[1].key then break end
+    recs[#recs + 1] = rec
+    b.next = b.next + 1
+  end
+  return { kind = "patch", recs = recs, scope = recs[1].scope, refused = 0 }
 end
 
 -- finish: the run's outcome; nothing more is sent for it.
 function M.finish(b, rec, r)
+  if rec.done then return nil end
   if b.halted and (r.outcome == "unknown" or r.outcome == "not_sent") then r.stopped = true end
+  if b.refs then
+    local s = rec.scope
+    r.user_id, r.app_id, r.pipeline_id, r.pipeline_version_id = s.user_id, s.app_id, s.pipeline_id,
+      s.pipeline_version_id
+  end
   rec.done = true
   b.finished = b.finished + 1
   b.summary[r.outcome] = b.summary[r.outcome] + 1
@@ -88,160 +150,339 @@ local function not_sent(b, rec)
     .. "its request was sent", { exit_code = sig and (128 + sig) or nil }), "not_sent")
 end
 
-local function note_retry(b, rec, label, attempt, delay, resp, err, reason)
+local function each(recs, fn)
+  for _, rec in ipairs(recs) do fn(rec) end
+  return nil
+end
+
+-- What a retry note names: the run, or the group.
+local function label_of(recs)
+  if #recs == 1 then return "run " .. recs[1].id, recs[1].id end
+  local s = recs[1].scope
+  return string.format("%d runs of %s/%s", #recs, s.pipeline_id, s.pipeline_version_id), nil
+end
+
+local function note_retry(b, recs, attempt, delay, resp, err, reason, label)
   if not b.opts.on_retry then return end
-  local n = retry.notice(label, attempt, delay, resp, err, rec.id)
+  local what, id = label_of(recs)
+  local n = retry.notice(label or what, attempt, delay, resp or {}, err, id)
   if reason then n.reason = reason end
   b.opts.on_retry(n)
 end
 
--- send: the run's next request. Its budget starts when it is first sent.
-function M.send(b, rec)
+-- send: an exchange's request. A run's budget starts when it is first sent.
+function M.send(b, ex)
   local now = transport.now()
-  rec.deadline = rec.deadline or (now + b.budget)
   local req
-  if rec.reading then
-    rec.reads = rec.reads + 1
-    req = b.c:build("GET", api.run_path(b.full, rec.id))
+  local left = math.huge
+  if ex.kind == "patch" then
+    local ids = {}
+    for k, rec in ipairs(ex.recs) do
+      rec.deadline = rec.deadline or (now + b.budget)
+      rec.attempts = rec.attempts + 1
+      ids[k] = rec.id
+      left = math.min(left, rec.deadline - now)
+    end
+    req = b.c:build("PATCH", api.runs_path(ex.scope), api.patch_body(ids, b.target))
+  elseif ex.kind == "get" then
+    ex.rec.reads = ex.rec.reads + 1
+    left = ex.rec.deadline - now
+    req = b.c:build("GET", api.run_path(ex.rec.scope, ex.rec.id))
   else
-    rec.attempts = rec.attempts + 1
-    req = b.c:build("PATCH", b.patch_path, api.patch_body({ rec.id }, b.target))
+    ex.reads = ex.reads + 1
+    for _, rec in pairs(ex.wanted) do left = math.min(left, rec.deadline - now) end
+    req = b.c:build("GET", api.runs_path(ex.scope) .. "?" .. api.list_query(ex.page, defaults.api_per_page,
+      b.read_codes))
   end
-  req.timeout = math.max(0.1, math.min(req.timeout, rec.deadline - now))
+  req.timeout = math.max(0.1, math.min(req.timeout, left))
   return req
 end
 
--- retry: a PATCH that was not sent or was rejected before processing.
-function M.retry(b, rec, resp, err)
-  local delay, final = retry.again(resp, err, rec.attempts, rec.deadline - transport.now(), "write")
-  if not delay then return failure(b, rec, final or err) end
-  note_retry(b, rec, "run " .. rec.id, rec.attempts + 1, delay, resp, err)
+-- retry: a group that was not sent or was rejected before processing goes
+-- again after a delay, or every run fails.
+function M.retry(b, ex, resp, err)
+  local attempts, left = 0, math.huge
+  for _, rec in ipairs(ex.recs) do
+    attempts = math.max(attempts, rec.attempts)
+    left = math.min(left, rec.deadline - transport.now())
+  end
+  local delay, final = retry.again(resp, err, attempts, left, "write")
+  if not delay then return each(ex.recs, function(rec) failure(b, rec, final or err) end) end
+  note_retry(b, ex.recs, attempts + 1, delay, resp, err)
   return delay
 end
 
--- The reply to a PATCH: done, again (a delay), or a read of the run next.
-local function on_patch(b, rec, resp, stopping)
+-- Fewer requests to read `n` runs back: the version's list (its live runs,
+-- pages of api_per_page) or one GET each?
+local function list_is_cheaper(b, scope, n)
+  if n <= 2 then return false end
+  local known = b.counts[api.version_key(scope)] or (b.refs and n or b.n)
+  return math.ceil(known / defaults.api_per_page) < n
+end
+
+-- read_back: the exchanges that read `recs` back (after `why`: "refused",
+-- "ambiguous", "mixed", "unlisted"), as follow-ups.
+function M.read_back(b, recs, why, refused)
+  local rb = { why = why, recs = recs, size = #recs, left = #recs, refused = refused or 0 }
+  for _, rec in ipairs(recs) do rec.rb, rec.code, rec.read_err, rec.reads = rb, nil, nil, 0 end
+  if list_is_cheaper(b, recs[1].scope, #recs) then
+    local wanted = {}
+    for _, rec in ipairs(recs) do wanted[rec.id] = rec end
+    return { { kind = "list", rb = rb, scope = recs[1].scope, page = 1, reads = 0, wanted = wanted } }
+  end
+  local out = {}
+  for k, rec in ipairs(recs) do out[k] = { kind = "get", rec = rec } end
+  return out
+end
+
+-- A reply that says what it did: the runs it lists in the target state are
+-- done; the rest (unlisted, or in another state) are read back.
+local function accepted(b, ex, runs_list, req_id, stopping, why)
+  local listed = {}
+  for _, r in ipairs(type(runs_list) == "table" and runs_list or {}) do
+    if type(r) == "table" and type(r.id) == "string" then listed[r.id] = api.run_state(r) end
+  end
+  if #ex.recs == 1 and why == "unlisted" then
+    -- one run and a success: it is done, in the state the reply gives
+    local code = listed[ex.recs[1].id] or api.run_state(type(runs_list) == "table" and runs_list[1] or nil)
+    return success(b, ex.recs[1], "ok", code or b.target, req_id)
+  end
+  local unread = {}
+  for _, rec in ipairs(ex.recs) do
+    if listed[rec.id] == b.target then success(b, rec, "ok", b.target, req_id) else unread[#unread + 1] = rec end
+  end
+  if #unread == 0 then return nil end
+  if stopping then
+    return each(unread, function(rec) unknown(b, rec, "the change to run " .. rec.id .. " may or may not have "
+      .. "been applied (the reply did not say); the batch was stopping, so the run was not read") end)
+  end
+  return M.read_back(b, unread, why, ex.refused)
+end
+
+-- The reply to a PATCH.
+local function on_patch(b, ex, resp, stopping)
   local doc, err = api.decode(resp, b.ctx_patch)
-  local phase = retry.classify(resp, err)
-  if phase == "ok" then
-    local list = doc.pipeline_version_runs
-    local code = type(list) == "table" and api.run_state(list[1]) or nil
-    return success(b, rec, "ok", code or b.target, doc.status.req_id)
-  elseif phase == "not_sent" or phase == "rejected" then
-    if not stopping then return M.retry(b, rec, resp, err) end
-    if rec.ambiguous then
-      return unknown(b, rec, "the change to run " .. rec.id .. " may or may not have been applied ("
-        .. rec.ambiguous .. ")")
-    end
-    return not_sent(b, rec)
+  local many = #ex.recs > 1
+  if not err then return accepted(b, ex, doc.pipeline_version_runs, doc.status.req_id, stopping, "unlisted") end
+  if err.api_code == api.MIXED_STATUS and err.reply_runs then
+    return accepted(b, ex, err.reply_runs, err.req_id, stopping, "mixed")
+  end
+  local phase = retry.classify(resp, err, many and "group" or nil)
+  if phase == "not_sent" or phase == "rejected" then
+    if not stopping then return M.retry(b, ex, resp, err) end
+    return each(ex.recs, function(rec) not_sent(b, rec) end)
   elseif phase == "ambiguous" then
     local reason = retry.reason(resp, err)
     if stopping then
-      return unknown(b, rec, "the change to run " .. rec.id .. " may or may not have been applied (" .. reason
-        .. "); the batch was stopping, so the run was not read", { http_status = err.http_status })
+      return each(ex.recs, function(rec) unknown(b, rec, "the change to run " .. rec.id .. " may or may not have "
+        .. "been applied (" .. reason .. "); the batch was stopping, so the run was not read",
+        { http_status = err.http_status }) end)
     end
-    rec.ambiguous, rec.refusal, rec.reading, rec.reads = reason, err, "reconcile", 0
-    return 0
-  elseif retry.read_after_refusal(err) and not stopping then
-    rec.refusal, rec.reading, rec.reads = err, "refused", 0
-    return 0
+    for _, rec in ipairs(ex.recs) do rec.ambiguous, rec.first = reason, err end
+    return M.read_back(b, ex.recs, "ambiguous", ex.refused)
+  elseif not stopping and (many and err.kind == "api" or retry.read_after_refusal(err)) then
+    for _, rec in ipairs(ex.recs) do rec.refusal = err end
+    return M.read_back(b, ex.recs, "refused", ex.refused)
   end
-  return failure(b, rec, err)
+  return each(ex.recs, function(rec) failure(b, rec, err) end)
 end
 
--- reconcile: an ambiguous PATCH, and the run's state `code` (nil when the
--- read failed with err).
-function M.reconcile(b, rec, code, doc, err, stopping)
-  local reason, first = rec.ambiguous, rec.refusal
-  local fields = { http_status = first.http_status, state_code = code, state = code and states.name(code) or nil }
-  if code == b.target then
-    return success(b, rec, "ok", code, doc.status.req_id, "confirmed after an ambiguous response (" .. reason .. ")")
-  elseif code and states.can(b.action, code) then
-    if not stopping and rec.attempts < retry.MAX_ATTEMPTS and transport.now() < rec.deadline then
-      -- not applied: send it again
-      rec.reading, rec.refusal, rec.ambiguous = nil, nil, nil
-      note_retry(b, rec, "run " .. rec.id, rec.attempts + 1, 0, {}, nil, reason .. ", the run is still "
-        .. states.label(code))
-      return 0
-    end
-    return unknown(b, rec, string.format("outcome unknown for run %s: %s and the run is still %s after %d "
-      .. "attempts", rec.id, reason, states.label(code), rec.attempts), fields)
-  elseif code then
-    return failure(b, rec, errors.new("state", string.format("run %s is %s (%s) after an ambiguous response (%s); "
-      .. "it was not %s", rec.id, states.label(code), states.name(code), reason, b.spec.past), fields))
-  end
-  local why = err and err.message or "no state in the reply"
+-- A run read back in another state than the target and not allowed: failed.
+local function ended_elsewhere(b, rec, code)
+  local fields = { state_code = code, state = states.name(code) }
+  if rec.refusal and not rec.ambiguous then return failure(b, rec, errors.derive(rec.refusal, fields)) end
+  local why = rec.ambiguous and ("after an ambiguous response (" .. rec.ambiguous .. ")") or "when it was read back"
+  fields.http_status = rec.first and rec.first.http_status
+  return failure(b, rec, errors.new("state", string.format("run %s is %s (%s) %s; it was not %s", rec.id,
+    states.label(code), states.name(code), why, b.spec.past), fields))
+end
+
+-- A run whose read-back failed too.
+local function unread(b, rec)
+  if rec.refusal and not rec.ambiguous then return failure(b, rec, rec.refusal) end
+  local why = rec.read_err and rec.read_err.message or "no state in the reply"
+  local first = rec.ambiguous or "the reply did not say"
   return unknown(b, rec, string.format("outcome unknown for run %s: %s, and reading the run failed too (%s)",
-    rec.id, reason, why), { http_status = first.http_status })
+    rec.id, first, why), { http_status = rec.first and rec.first.http_status })
 end
 
--- The reply to a read of the run (after a refusal or an ambiguous PATCH).
-local function on_read(b, rec, resp, stopping)
+-- A run that still needs the change but may not be sent again.
+local function give_up(b, rec, code)
+  if rec.refusal and not rec.ambiguous then
+    return failure(b, rec, errors.derive(rec.refusal, { state_code = code, state = states.name(code) }))
+  end
+  return unknown(b, rec, string.format("outcome unknown for run %s: %s and the run is still %s after %d attempts",
+    rec.id, rec.ambiguous or "the reply did not say", states.label(code), rec.attempts),
+    { http_status = rec.first and rec.first.http_status, state_code = code, state = states.name(code) })
+end
+
+-- The groups the runs that still need the change go in next.
+local function regroup(b, rb, keep)
+  local size, refused = #keep, 0
+  if rb.why == "refused" then
+    if #keep == rb.size and rb.size > 1 and not b.grouping_off then
+      b.grouping_off = true -- every run still allowed: the service does not take groups
+    elseif rb.refused >= 1 then
+      size = 1
+    else
+      refused = rb.refused + 1
+    end
+  elseif rb.why == "ambiguous" then
+    size = math.max(1, math.floor(rb.size / 2))
+  end
+  if b.grouping_off then size = 1 end
+  local out = {}
+  for k = 1, #keep, size do
+    local recs = {}
+    for j = k, math.min(#keep, k + size - 1) do recs[#recs + 1] = keep[j] end
+    out[#out + 1] = { kind = "patch", recs = recs, scope = recs[1].scope, refused = refused }
+  end
+  return out
+end
+
+-- decide: every run of a read-back has its state (or its read failed):
+-- done, failed, or sent again. Returns the follow-up PATCHes.
+function M.decide(b, rb, stopping)
+  local keep = {}
+  for _, rec in ipairs(rb.recs) do
+    local code = rec.code
+    if rec.done then -- luacheck: ignore 542 (stopped meanwhile)
+    elseif code == b.target then
+      if rec.ambiguous then
+        success(b, rec, "ok", code, rec.req_id, "confirmed after an ambiguous response (" .. rec.ambiguous .. ")")
+      else
+        success(b, rec, rec.refusal and "noop" or "ok", code, rec.refusal and rec.refusal.req_id or rec.req_id)
+      end
+    elseif code and states.can(b.action, code) then
+      if stopping or (rb.why == "refused" and rb.size == 1) or rec.attempts >= retry.MAX_ATTEMPTS
+        or transport.now() >= rec.deadline then
+        give_up(b, rec, code)
+      else
+        keep[#keep + 1] = rec
+      end
+    elseif code then
+      ended_elsewhere(b, rec, code)
+    else
+      unread(b, rec)
+    end
+  end
+  if #keep == 0 then return nil end
+  local why = rb.why == "ambiguous" and (keep[1].ambiguous .. ", the run is still " .. states.label(keep[1].code))
+    or ("the run is still " .. states.label(keep[1].code))
+  for _, rec in ipairs(keep) do rec.refusal, rec.ambiguous, rec.first = nil, nil, nil end
+  local out = regroup(b, rb, keep)
+  for _, ex in ipairs(out) do note_retry(b, ex.recs, ex.recs[1].attempts + 1, 0, nil, nil, why) end
+  return out
+end
+
+-- A run of a read-back has its state: the decision once all have.
+local function read_one(b, rec, code, err, stopping)
+  rec.code, rec.read_err = code, err
+  local rb = rec.rb
+  rb.left = rb.left - 1
+  if rb.left > 0 then return nil end
+  return M.decide(b, rb, stopping)
+end
+
+-- The reply to a GET of one run.
+local function on_get(b, ex, resp, stopping)
+  local rec = ex.rec
   local doc, err = api.decode(resp, b.ctx_get)
   local run
   if doc then run, err = api.run_of(doc) end
   if not run and not stopping then
     local delay = retry.again(resp, err, rec.reads, rec.deadline - transport.now(), "read")
     if delay then
-      note_retry(b, rec, "read of run " .. rec.id, rec.reads + 1, delay, resp, err)
+      note_retry(b, { rec }, rec.reads + 1, delay, resp, err, nil, "read of run " .. rec.id)
       return delay
     end
   end
-  local code = run and api.run_state(run) or nil
-  if rec.reading == "refused" then
-    -- already there counts as done; anything else is the API's refusal
-    local first = rec.refusal
-    if code == b.target then return success(b, rec, "noop", code, first.req_id) end
-    return failure(b, rec, errors.derive(first, { state_code = code, state = code and states.name(code) or nil }))
+  if run then rec.req_id = doc.status.req_id end
+  return read_one(b, rec, run and api.run_state(run) or nil, err, stopping)
+end
+
+-- The reply to a page of the version's list: the runs it shows have their
+-- state; the next page, or a GET of each run it never showed, follows.
+local function on_list(b, ex, resp, stopping)
+  local doc, err = api.decode(resp, b.ctx_list)
+  local items = doc and doc.pipeline_version_runs
+  if type(items) ~= "table" then
+    local left = math.huge
+    for _, rec in pairs(ex.wanted) do left = math.min(left, rec.deadline - transport.now()) end
+    local delay = not stopping and err and retry.again(resp, err, ex.reads, left, "read")
+    if delay then return delay end
+    items = {} -- the list cannot be read: each run is read on its own
   end
-  return M.reconcile(b, rec, code, doc, err, stopping)
+  local out
+  for _, r in ipairs(items) do
+    local rec = type(r) == "table" and ex.wanted[r.id] or nil
+    if rec then
+      ex.wanted[r.id] = nil
+      out = read_one(b, rec, api.run_state(r), nil, stopping) or out
+    end
+  end
+  if next(ex.wanted) == nil then return out end
+  if #items >= defaults.api_per_page and not stopping then
+    return { { kind = "list", rb = ex.rb, scope = ex.scope, page = ex.page + 1, reads = 0, wanted = ex.wanted } }
+  end
+  local gets = {}
+  for _, rec in pairs(ex.wanted) do gets[#gets + 1] = { kind = "get", rec = rec } end
+  table.sort(gets, function(x, y) return x.rec.i < y.rec.i end)
+  return gets
 end
 
 --[[
-reply(b, rec, resp, stopping) -> nil when the run is finished, or the delay
-before its next request (send() says which).
+reply(b, ex, resp, stopping) -> nil when the exchange is done with; a delay
+before it goes again; or a list of follow-up exchanges.
 ]]
-function M.reply(b, rec, resp, stopping)
+function M.reply(b, ex, resp, stopping)
   b.halted = b.halted or stopping
-  if rec.reading then return on_read(b, rec, resp, stopping) end
-  return on_patch(b, rec, resp, stopping)
+  if ex.kind == "patch" then return on_patch(b, ex, resp, stopping) end
+  if ex.kind == "get" then return on_get(b, ex, resp, stopping) end
+  return on_list(b, ex, resp, stopping)
 end
 
--- stop: the batch stopped before the run finished; resp is its aborted
+-- stop: the batch stopped before the exchange was done; resp is its aborted
 -- transfer's result when it was in flight.
-function M.stop(b, rec, resp)
+function M.stop(b, ex, resp)
   b.halted = true
-  if rec.done then return end
-  if rec.reading == "refused" then return failure(b, rec, rec.refusal) end
-  if rec.ambiguous or (resp and resp.sent) then
-    return unknown(b, rec, "the change to run " .. rec.id .. " may or may not have been applied: its request "
-      .. "was in flight when the batch stopped")
+  local recs = ex.recs
+  if ex.kind == "get" then recs = { ex.rec } end
+  if ex.kind == "list" then
+    recs = {}
+    for _, rec in pairs(ex.wanted) do recs[#recs + 1] = rec end
   end
-  return not_sent(b, rec)
+  for _, rec in ipairs(recs) do
+    if rec.done then -- luacheck: ignore 542
+    elseif rec.refusal and not rec.ambiguous then
+      failure(b, rec, rec.refusal)
+    elseif ex.kind ~= "patch" or rec.ambiguous or (resp and resp.sent) then
+      unknown(b, rec, "the change to run " .. rec.id .. " may or may not have been applied: its request "
+        .. "was in flight when the batch stopped")
+    else
+      not_sent(b, rec)
+    end
+  end
 end
 
 --[[
-run(action, ref, ids, client, opts) -> report
-ref: complete (all four ids); ids: unique, checked run ids.
-opts: parallel, deadline, collect (false: keep no result tables),
-  on_result(result, index) as each run ends, on_retry(info), should_stop(),
-  on_progress(done, inflight). A result the stop decided (unknown, not_sent)
-  has stopped = true.
+run(action, source, client, opts) -> report
+source: see new(). opts: parallel, deadline, group_size (runs per PATCH,
+1 by default), counts (version key -> runs selected in it: a hint for
+reading runs back), collect (false: keep no result tables),
+on_result(result, index) as each run ends, on_retry(info), should_stop(),
+on_progress(done, inflight). A result the stop decided (unknown, not_sent)
+has stopped = true.
 report = { action, results? (input order), summary = {ok, noop, failed,
   unknown, not_sent}, stopped?, signal? }
 ]]
-function M.run(action, full, ids, c, opts)
-  local b = M.new(action, full, ids, c, opts)
-  local next_i = 0
+function M.run(action, source, c, opts)
+  local b = M.new(action, source, c, opts)
   local step = {
-    fresh = function()
-      if next_i >= #ids then return nil end
-      next_i = next_i + 1
-      return M.record(b, next_i)
-    end,
-    start = function(rec) return M.send(b, rec) end,
-    finish = function(rec, resp, stopping) return M.reply(b, rec, resp, stopping) end,
-    stop = function(rec, resp) return M.stop(b, rec, resp) end,
+    fresh = function() return M.fresh(b) end,
+    start = function(ex) return M.send(b, ex) end,
+    finish = function(ex, resp, stopping) return M.reply(b, ex, resp, stopping) end,
+    stop = function(ex, resp) return M.stop(b, ex, resp) end,
   }
   local on_progress = opts.on_progress and function(_, inflight) opts.on_progress(b.finished, inflight) end
   local res = transport.drive(c, step, { parallel = opts.parallel, should_stop = opts.should_stop,

@@ -25,6 +25,9 @@ local T = {
   monitor_interval = { default = 10, min = 0, above = true, max = 3600, unit = "seconds",
     what = "monitor: seconds between polls (the Python CLI's)" },
   page = { default = 1, min = 1, max = 1000000, integer = true, what = "list: page number" },
+  group_size = { default = 100, min = 1, max = 1000, integer = true,
+    what = "runs of one version per PATCH in a selection (explicit ids: 1 unless given)" },
+  selection_max = { default = 100000, what = "runs a selection may hold; a larger one is refused, never cut" },
   per_page = { default = 16, min = 1, max = 128, integer = true, what = "list: runs per page" },
   list_max = { default = 100000, min = 1, max = 100000, integer = true, what = "list --all: runs at most" },
   -- fixed (no flag)

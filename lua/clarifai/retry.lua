@@ -86,16 +86,19 @@ function M.transport_kind(resp)
 end
 
 --[[
-classify(resp, err) -> phase
+classify(resp, err [, what]) -> phase
 resp: the raw result from clarifai.http.core; err: the error from api.decode
 (nil on success). Returns "ok", "not_sent", "rejected", "ambiguous" or
 "definite". An aborted transfer is ambiguous once its request has left.
+what = "group": the reply to a PATCH of several runs, where a reply over the
+size cap is ambiguous too (the runs are read back, not failed).
 ]]
-function M.classify(resp, err)
+function M.classify(resp, err, what)
   if not err then return "ok" end
   local code = resp.error_code
   if code then
     if code == "ABORTED" then return resp.sent and "ambiguous" or "not_sent" end
+    if code == "TOO_LARGE" and what == "group" then return "ambiguous" end
     if err.kind == "protocol" then return "definite" end
     if not resp.sent then return RETRY_NOT_SENT[code] and "not_sent" or "definite" end
     return "ambiguous"

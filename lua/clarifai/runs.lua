@@ -20,7 +20,7 @@ local function complete(ref, opts)
 end
 
 -- Options every call that sends takes, with their limits.
-local SEND_OPTS = { parallel = "parallel", deadline = "deadline" }
+local SEND_OPTS = { parallel = "parallel", deadline = "deadline", group_size = "group_size" }
 
 -- The scope, the client and the checked run ids a call needs.
 local function prepare(ref, run_ids, opts)
@@ -33,31 +33,66 @@ local function prepare(ref, run_ids, opts)
   return full, c, list
 end
 
+-- The refs of apply(action, refs, opts): complete, checked, without
+-- repeats (the same run of the same version).
+local function checked_refs(refs)
+  local out, seen = json.array(), {}
+  for k, r in ipairs(refs) do
+    args.of("clarifai.runs.apply", "refs[" .. k .. "]", "table", r)
+    for _, f in ipairs({ "user_id", "app_id", "pipeline_id", "pipeline_version_id", "run_id" }) do
+      local ok, err = ids_mod.check(r[f], f == "run_id" and "pipeline_version_run_id" or f, "refs[" .. k .. "]")
+      if not ok then return nil, err end
+    end
+    local key = api.version_key(r) .. "/" .. r.run_id
+    if not seen[key] then
+      seen[key] = true
+      out[#out + 1] = r
+    end
+  end
+  return out
+end
+
 --[[
 apply(action, ref, run_ids, opts) -> report | nil, err
-One PATCH per run, sent concurrently (opts.parallel) over reused
-connections; the success path sends exactly one request per run. Duplicate
-ids are sent once. What happens on refusals, retries and ambiguous replies:
-clarifai.batch. Everything for one run happens within opts.deadline or the
-client's, counted from its first request (defaults and ranges:
+apply(action, refs, opts) -> report | nil, err
+Changes runs concurrently (opts.parallel) over reused connections. The first
+form changes run_ids of one pipeline version (ref: its four ids), one PATCH
+per run unless opts.group_size says more; the second a list of complete refs
+(each with run_id; any versions, e.g. from select()), runs of one version
+sent together, opts.group_size per PATCH (clarifai.limits). Duplicates are
+sent once. What happens on refusals, retries and ambiguous or partial
+replies: clarifai.batch. Everything for one run happens within opts.deadline
+or the client's, counted from its first request (defaults and ranges:
 clarifai.limits).
 opts: client (or config_path/context/pat/api_base), parallel, deadline,
-  collect = false (keep no per-run results: for streaming with on_result),
-  on_result(result, index) as each run ends, on_retry{run_id, label, attempt,
-  max, delay, reason}, should_stop() (stop sending; see clarifai.transport).
+  group_size, collect = false (keep no per-run results: for streaming with
+  on_result), on_result(result, index) as each run ends, on_retry{run_id?,
+  label, attempt, max, delay, reason}, should_stop() (stop sending; see
+  clarifai.transport), counts (version key -> runs selected there: read
+  back through the list when that is fewer requests).
 report = { action, results = { {run_id, action, outcome = "ok"|"noop"|"failed"|
-  "unknown"|"not_sent", state, state_code, req_id, note?, error?} ... },
+  "unknown"|"not_sent", state, state_code, req_id, note?, error?, and for
+  refs user_id, app_id, pipeline_id, pipeline_version_id} ... },
   summary = {ok, noop, failed, unknown, not_sent}, stopped?, signal? }
 ]]
 function M.apply(action, ref, run_ids, opts)
   local fn = "clarifai.runs.apply"
   if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
-  args.of(fn, "argument #2 (ref)", "table", ref)
+  args.of(fn, "argument #2 (ref or refs)", "table", ref)
+  if #ref > 0 or json.is_array(ref) then
+    opts = args.opts(fn, run_ids, SEND_OPTS)
+    local refs, err = checked_refs(ref)
+    if not refs then return nil, err end
+    local c, cerr = transport.client(opts)
+    if not c then return nil, cerr end
+    local o = setmetatable({ group_size = opts.group_size or defaults.group_size }, { __index = opts })
+    return batch.run(action, { refs = refs }, c, o)
+  end
   args.list(fn, "argument #3 (run_ids)", run_ids)
   opts = args.opts(fn, opts, SEND_OPTS)
   local full, c, list = prepare(ref, run_ids, opts)
   if not full then return nil, c end
-  return batch.run(action, full, list, c, opts)
+  return batch.run(action, { ids = list, scope = full }, c, opts)
 end
 
 --[[
