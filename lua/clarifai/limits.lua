@@ -28,6 +28,10 @@ local T = {
   group_size = { default = 100, min = 1, max = 1000, integer = true,
     what = "runs of one version per PATCH in a selection (explicit ids: 1 unless given)" },
   selection_max = { default = 100000, what = "runs a selection may hold; a larger one is refused, never cut" },
+  selection_limit = { default = 100000, min = 1, max = 100000, integer = true,
+    what = "--limit: the N oldest runs of a selection" },
+  older_than = { default = 0, min = 0, max = 10 * 366 * 86400, unit = "seconds",
+    what = "--older-than: runs created at least this long ago" },
   per_page = { default = 16, min = 1, max = 128, integer = true, what = "list: runs per page" },
   list_max = { default = 100000, min = 1, max = 100000, integer = true, what = "list --all: runs at most" },
   -- fixed (no flag)

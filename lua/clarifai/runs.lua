@@ -163,6 +163,9 @@ local function single(action)
   end
 end
 
+-- select(scope, filter, opts) -> refs, info | nil, err: see clarifai.select.
+function M.select(...) return require("clarifai.select").select(...) end
+
 M.pause = single("pause")
 M.cancel = single("cancel")
 M.resume = single("resume")

@@ -45,65 +45,95 @@ local function live_states(action)
   return codes
 end
 
--- Reads through the list endpoint: the waited-for runs it shows, into got.
--- Returns the pages read, and true on a stop.
-local function list_poll(c, full, ids, action, opts, got)
-  local per_page = defaults.api_per_page
-  local q = {}
-  for _, code in ipairs(live_states(action)) do q[#q + 1] = "status_codes=" .. code end
-  local wanted = {}
-  for _, id in ipairs(ids) do wanted[id] = true end
-  local pages = 0
-  for page = 1, #ids do -- more pages than runs: GETs are cheaper
-    local doc = reads.get(c, api.runs_path(full) .. "?page=" .. page .. "&per_page=" .. per_page .. "&"
-      .. table.concat(q, "&"), "list pipeline version runs", { on_retry = opts.on_retry, label = "list page " .. page })
-    if transport.signal() or (opts.should_stop and opts.should_stop()) then return pages, true end
-    local items = doc and doc.pipeline_version_runs
-    if type(items) ~= "table" then break end -- a failed list: the runs are read one by one
-    pages = page
-    for _, r in ipairs(items) do
-      if type(r) == "table" and wanted[r.id] then got[r.id], wanted[r.id] = { run = r }, nil end
+-- The runs still waited for, by version: { {full, key, ids = {run ids}} }.
+local function by_version(results, pending)
+  local groups, at = {}, {}
+  for _, i in ipairs(pending) do
+    local r = results[i]
+    local g = at[r.key]
+    if not g then
+      g = { full = r.scope, key = r.key, ids = {} }
+      at[r.key] = g
+      groups[#groups + 1] = g
     end
-    if #items < per_page or next(wanted) == nil then break end
+    g.ids[#g.ids + 1] = r.run_id
   end
-  return pages, false
+  return groups
 end
 
--- Reads each run the list did not show with a GET, into got. True on a stop.
-local function get_poll(c, full, ids, opts, got)
-  local rest, labels, index = {}, {}, {}
-  for _, id in ipairs(ids) do
-    if not got[id] then
-      rest[#rest + 1] = api.run_path(full, id)
-      labels[#rest], index[#rest] = "read of run " .. id, id
+-- Reads through the list endpoint, every version's pages at once, round by
+-- round: the waited-for runs they show go into got[key][id]. A version is
+-- listed while that takes fewer requests than one GET per run (state.pages
+-- remembers how many pages it took). True on a stop.
+local function list_poll(c, groups, action, opts, state, got)
+  local open, page = {}, 1
+  for _, g in ipairs(groups) do
+    g.wanted, g.left = {}, #g.ids
+    for _, id in ipairs(g.ids) do g.wanted[id] = true end
+    if #g.ids > 2 and (state.pages[g.key] or 0) < #g.ids then open[#open + 1] = g end
+  end
+  local codes = live_states(action)
+  while #open > 0 do
+    local paths = {}
+    for k, g in ipairs(open) do
+      paths[k] = api.runs_path(g.full) .. "?" .. api.list_query(page, defaults.api_per_page, codes)
+    end
+    local res, stop = reads.fetch(c, paths, { what = "list pipeline version runs", parallel = opts.parallel,
+      on_retry = opts.on_retry, should_stop = opts.should_stop })
+    if stop.stopped then return true end
+    local still = {}
+    for k, g in ipairs(open) do
+      local items = res[k][1] and res[k][1].pipeline_version_runs
+      if type(items) == "table" then -- a failed list: its runs are read one by one
+        state.pages[g.key] = page
+        for _, r in ipairs(items) do
+          if type(r) == "table" and g.wanted[r.id] then
+            got[g.key][r.id], g.wanted[r.id], g.left = { run = r }, nil, g.left - 1
+          end
+        end
+        if #items >= defaults.api_per_page and g.left > 0 and page < #g.ids then still[#still + 1] = g end
+      end
+    end
+    open, page = still, page + 1
+  end
+  return false
+end
+
+-- Reads each run no list showed with a GET (all at once), into got. True on a stop.
+local function get_poll(c, groups, opts, got)
+  local paths, labels, index = {}, {}, {}
+  for _, g in ipairs(groups) do
+    for _, id in ipairs(g.ids) do
+      if not got[g.key][id] then
+        paths[#paths + 1] = api.run_path(g.full, id)
+        labels[#paths], index[#paths] = "read of run " .. id, { g.key, id }
+      end
     end
   end
-  if #rest == 0 then return false end
-  local res, stop = reads.fetch(c, rest, { what = "get pipeline version run", labels = labels,
+  if #paths == 0 then return false end
+  local res, stop = reads.fetch(c, paths, { what = "get pipeline version run", labels = labels,
     parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop })
-  for k, id in ipairs(index) do
+  for k, at in ipairs(index) do
     local doc, err = res[k][1], res[k][2]
     local run
     if doc then run, err = api.run_of(doc) end
-    got[id] = run and { run = run } or { error = err }
+    got[at[1]][at[2]] = run and { run = run } or { error = err }
   end
   return stop.stopped
 end
 
 --[[
-A poll of the runs still waited for: id -> { run = object } | { error = err },
-and true on a stop. Through the list endpoint (status_codes filter,
-defaults.api_per_page a page) when that is fewer requests than one GET per
-run; a run the list does not show (it left those states) is read with a GET.
+A poll of the runs still waited for: got[key][id] = { run = object } |
+{ error = err }, and true on a stop. Through each version's list endpoint
+(status_codes filter, pages of the API's own size) when that is fewer
+requests than one GET per run; a run the list does not show (it left those
+states) is read with a GET.
 ]]
-local function poll(c, full, ids, action, opts, state)
+local function poll(c, groups, action, opts, state)
   local got = {}
-  if #ids > 2 and state.list_pages < #ids then
-    local pages, stop = list_poll(c, full, ids, action, opts, got)
-    if stop then return got, true end
-    state.list_pages = pages
-  end
-  return got, get_poll(c, full, ids, opts, got)
+  for _, g in ipairs(groups) do got[g.key] = {} end
+  if list_poll(c, groups, action, opts, state, got) then return got, true end
+  return got, get_poll(c, groups, opts, got)
 end
 
 -- Applies one poll to the results; returns the runs still waited for and
@@ -112,7 +142,7 @@ local function settle_poll(action, results, pending, got, on, elapsed)
   local still, changed = {}, false
   for _, i in ipairs(pending) do
     local r = results[i]
-    local g = got[r.run_id]
+    local g = got[r.key][r.run_id]
     if g.run then
       local code = api.run_state(g.run)
       if code ~= r.state_code then changed = true end
@@ -148,65 +178,94 @@ local function give_up(r, on, stopped, signal, timeout)
   end
 end
 
---[[
-wait(action, ref, run_ids, opts) -> report | nil, err
-Polls until each run has completed `action`: pause waits for Paused, cancel
-for Cancelled, resume for the run to leave Paused. A pause or cancel that
-finds the run in another terminal state stops at once (kind "state", exit 1).
-Many runs are polled through the list endpoint (see poll above). While
-nothing changes the interval grows, to at most twice opts.interval.
-opts: timeout, interval, parallel (clarifai.limits), client, on_poll(run_id, code,
-elapsed), on_reached(result) as each run ends its wait, on_retry,
-should_stop.
-report = { results = { {run_id, outcome = "reached"|"failed"|"timeout"|
-  "stopped", state, state_code, error} }, elapsed, signal? }
-A stop (signal or should_stop) ends the wait at once: the runs still
-waited for are "stopped".
-]]
-function M.wait(action, ref, run_ids, opts)
-  local fn = "clarifai.watch.wait"
-  if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
-  args.of(fn, "argument #2 (ref)", "table", ref)
+-- The runs to wait for, as results in input order: from one version's ids
+-- (ref, run_ids) or from refs of any versions (apply's second form).
+local function waited(fn, ref, run_ids, opts)
+  local results = json.array()
+  if #ref > 0 or json.is_array(ref) then
+    for k, r in ipairs(ref) do
+      args.of(fn, "refs[" .. k .. "]", "table", r)
+      local full, err = ids_mod.resolve(r, { lockfile = false })
+      if not full then return nil, err end
+      results[k] = { run_id = r.run_id, scope = full, key = api.version_key(full), user_id = full.user_id,
+        app_id = full.app_id, pipeline_id = full.pipeline_id, pipeline_version_id = full.pipeline_version_id }
+    end
+    return results
+  end
   args.list(fn, "argument #3 (run_ids)", run_ids)
-  opts = args.opts(fn, opts, { timeout = "wait_timeout", interval = "wait_interval", parallel = "parallel" })
   local full, ferr = ids_mod.resolve(ref, opts)
   if not full then return nil, ferr end
   local list, lerr = ids_mod.unique(run_ids, "pipeline_version_run_id")
   if not list then return nil, lerr end
-  local c, cerr = transport.client(opts)
-  if not c then return nil, cerr end
+  local key = api.version_key(full)
+  for i, id in ipairs(list) do results[i] = { run_id = id, scope = full, key = key } end
+  return results
+end
+
+-- The polls until every run has ended its wait, the timeout or a stop:
+-- the indices still waited for, and whether a stop ended it.
+local function poll_until(c, action, results, opts, on)
   local now, sleep = opts.clock or transport.now, opts.sleep or transport.sleep
   local timeout = opts.timeout or defaults.wait_timeout
   local interval = opts.interval or defaults.wait_interval
   local start = now()
-  local results, pending = json.array(), {}
-  for i, id in ipairs(list) do
-    results[i] = { run_id = id }
-    pending[i] = i
-  end
-  local on = { poll = opts.on_poll, settle = function(r, outcome, err)
-    r.outcome, r.error = outcome, err
-    if opts.on_reached then opts.on_reached(r) end
-  end }
-  local state, pause, stopped = { list_pages = 0 }, interval, false
+  local pending = {}
+  for i in ipairs(results) do pending[i] = i end
+  local state, pause = { pages = {} }, interval
   while #pending > 0 do
-    local ids = {}
-    for k, i in ipairs(pending) do ids[k] = list[i] end
-    local got, stop = poll(c, full, ids, action, opts, state)
-    if stop then stopped = true break end
+    local got, stop = poll(c, by_version(results, pending), action, opts, state)
+    if stop then return pending, true, start end
     local changed
     pending, changed = settle_poll(action, results, pending, got, on, now() - start)
     local left = start + timeout - now()
     if #pending == 0 or left <= 0 then break end
     pause = changed and interval or math.min(pause * 1.5, 2 * interval)
     if not sleep(math.min(pause, left)) or (opts.should_stop and opts.should_stop()) then
-      stopped = true
-      break
+      return pending, true, start
     end
   end
+  return pending, false, start
+end
+
+--[[
+wait(action, ref, run_ids, opts) -> report | nil, err
+wait(action, refs, opts) -> report | nil, err
+Polls until each run has completed `action`: pause waits for Paused, cancel
+for Cancelled, resume for the run to leave Paused. A pause or cancel that
+finds the run in another terminal state stops at once (kind "state", exit 1).
+The runs of one version, or refs of any versions (each version is polled
+through its list endpoint, all versions at once: see poll above). While
+nothing changes the interval grows, to at most twice opts.interval.
+opts: timeout, interval, parallel (clarifai.limits), client, on_poll(run_id, code,
+elapsed), on_reached(result) as each run ends its wait, on_retry,
+should_stop.
+report = { results = { {run_id, outcome = "reached"|"failed"|"timeout"|
+  "stopped", state, state_code, error, and for refs user_id, app_id,
+  pipeline_id, pipeline_version_id} }, elapsed, signal? }
+A stop (signal or should_stop) ends the wait at once: the runs still
+waited for are "stopped".
+]]
+function M.wait(action, ref, run_ids, opts)
+  local fn = "clarifai.watch.wait"
+  if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
+  args.of(fn, "argument #2 (ref or refs)", "table", ref)
+  if #ref > 0 or json.is_array(ref) then opts, run_ids = run_ids, nil end
+  opts = args.opts(fn, opts, { timeout = "wait_timeout", interval = "wait_interval", parallel = "parallel" })
+  local results, rerr = waited(fn, ref, run_ids, opts)
+  if not results then return nil, rerr end
+  local c, cerr = transport.client(opts)
+  if not c then return nil, cerr end
+  local on = { poll = opts.on_poll, settle = function(r, outcome, err)
+    r.outcome, r.error = outcome, err
+    if opts.on_reached then opts.on_reached(r) end
+  end }
+  local pending, stopped, start = poll_until(c, action, results, opts, on)
   local signal = transport.signal()
+  local timeout = opts.timeout or defaults.wait_timeout
   for _, i in ipairs(pending) do give_up(results[i], on, stopped, signal, timeout) end
-  return { results = results, elapsed = now() - start, signal = stopped and signal or nil }
+  for _, r in ipairs(results) do r.scope, r.key = nil, nil end
+  return { results = results, elapsed = (opts.clock or transport.now)() - start,
+    signal = stopped and signal or nil }
 end
 
 -- monitor(ref, run_id, opts): see clarifai.monitor (loaded when used).
