@@ -78,7 +78,7 @@ end)
 -- included), so a flag added to clarifai.cli.flags cannot drift.
 describe("the flag table", function()
   local flags = require "clarifai.cli.flags"
-  local SAMPLE = { text = "v1", number = "4" }
+  local SAMPLE = { text = "v1", number = "4", duration = "2h" }
   for _, action in ipairs({ "pause", "cancel", "resume" }) do
     local cmd = flags.find({ "pr", action })
     for _, o in ipairs(cmd.options) do

@@ -81,7 +81,8 @@ end
 resolve(ref [, opts]) -> complete copy of ref | nil, err (kind "usage")
 opts.dir: where to look for config-lock.yaml (default: the current directory);
 opts.lockfile = false: never read it; opts.sources: field -> where the
-caller's value came from (for messages).
+caller's value came from (for messages); opts.fields: the ids needed (a
+selection's scope may need fewer than all four).
 The result's `lockfile_used` is true when any id came from the file. A
 missing id's error carries `missing` (the fields) and `lockfile` (what was
 found: {status, path, message}).
@@ -92,7 +93,7 @@ function M.resolve(ref, opts)
   local out = {}
   for k, v in pairs(ref) do out[k] = v end
   local missing = {}
-  for _, f in ipairs(M.FIELDS) do
+  for _, f in ipairs(opts.fields or M.FIELDS) do
     if out[f] == nil or out[f] == "" then
       out[f] = nil
       missing[#missing + 1] = f

@@ -106,6 +106,10 @@ function M.result_view(r)
   local v = { run_id = r.run_id, outcome = r.outcome, state = r.state or json.null,
     state_code = r.state_code or json.null, req_id = r.req_id or json.null, error = errors.view(r.error) }
   if r.note then v.note = r.note end
+  if r.pipeline_version_id then -- a selection's result names the run's scope
+    v.user_id, v.app_id, v.pipeline_id, v.pipeline_version_id = r.user_id, r.app_id, r.pipeline_id,
+      r.pipeline_version_id
+  end
   if r.wait then
     local w = r.wait
     v.wait = { outcome = w.outcome, state = w.state or json.null, state_code = w.state_code or json.null,

@@ -94,9 +94,10 @@ end
 
 -- A listed run as a ref (its scope from the version listed, or from the run
 -- itself on a nodepool).
-local function ref_of(run, version)
+local function ref_of(run, version, keep)
   local pv = type(run.pipeline_version) == "table" and run.pipeline_version or {}
   return {
+    run = keep and run or nil,
     user_id = version and version.user_id or run.user_id,
     app_id = version and version.app_id or run.app_id,
     pipeline_id = version and version.pipeline_id or pv.pipeline_id,
@@ -113,7 +114,7 @@ local function nodepool_runs(c, scope, codes, opts, info)
   if not got then return nil, err end
   local out = {}
   for _, run in ipairs(got[1]) do
-    local r = ref_of(run)
+    local r = ref_of(run, nil, opts.keep_runs)
     if (not scope.app_id or r.app_id == scope.app_id) and (not scope.pipeline_id or r.pipeline_id == scope.pipeline_id)
       and (not scope.pipeline_version_id or r.pipeline_version_id == scope.pipeline_version_id) then
       out[#out + 1] = r
@@ -132,7 +133,7 @@ local function version_runs(c, list, codes, opts, info)
   if not got then return nil, err end
   local out = {}
   for k, v in ipairs(list) do
-    for _, run in ipairs(got[k]) do out[#out + 1] = ref_of(run, v) end
+    for _, run in ipairs(got[k]) do out[#out + 1] = ref_of(run, v, opts.keep_runs) end
   end
   return out
 end
@@ -222,7 +223,7 @@ scope = { user_id, app_id, pipeline_id?, pipeline_version_id?, all_versions?,
 filter = { states (names or codes: the server filters), older_than (seconds,
   by created_at against opts.now or the local clock), limit (the N oldest) }.
 opts: client (or config_path/context/pat/api_base), parallel, on_retry,
-  should_stop, now.
+  should_stop, now, keep_runs (each ref keeps the API's run object as run).
 refs: complete refs with run_id, state_code and created_at, version by
   version, oldest first; at most clarifai.limits' selection_max (a larger
   selection is an error, never cut). info = { counts (see counts()),

@@ -90,8 +90,11 @@ local function on_result(t, r, i)
   else
     t.failed = t.failed + 1
     note_failure(t, i, r.error.exit_code)
-    if r.outcome == "not_sent" then t.not_sent[#t.not_sent + 1] = r.run_id
-    elseif r.outcome == "unknown" and r.stopped then t.unknown[#t.unknown + 1] = r.run_id end
+    -- what a stop record names: the run (and its version, in a selection)
+    local who = r.pipeline_version_id and { run_id = r.run_id, user_id = r.user_id, app_id = r.app_id,
+      pipeline_id = r.pipeline_id, pipeline_version_id = r.pipeline_version_id } or r.run_id
+    if r.outcome == "not_sent" then t.not_sent[#t.not_sent + 1] = who
+    elseif r.outcome == "unknown" and r.stopped then t.unknown[#t.unknown + 1] = who end
   end
   local mode = t.args.output
   if t.encoder then t.encoder.add(r, i) end
@@ -129,15 +132,15 @@ local function on_waited(t, report, i, wr)
 end
 
 -- --wait over the accepted runs, with a progress line of how many got there.
-local function wait_phase(t, full, ids, c, report)
-  local watch_ids = {}
-  for k, i in ipairs(t.accepted) do watch_ids[k] = ids[i] end
+local function wait_phase(t, source, c, report)
+  local watch_ids = json.array()
+  for k, i in ipairs(t.accepted) do watch_ids[k] = source.refs and source.refs[i] or source.ids[i] end
   local reached, target = 0, states.label(states.actions[t.action].target)
   local function line(extra)
     return string.format("%d/%d reached %s · waiting for %d%s", reached, #watch_ids, target, #watch_ids - reached,
       extra or "")
   end
-  local w, werr = require("clarifai.watch").wait(t.action, full, watch_ids, {
+  local opts = {
     client = c, timeout = t.args.timeout, interval = t.args.interval, parallel = t.args.parallel,
     on_retry = common.retry_note, should_stop = function() return output.broken end,
     on_reached = function(wr)
@@ -146,7 +149,11 @@ local function wait_phase(t, full, ids, c, report)
     end,
     on_poll = t.progress and function(_, _, elapsed) output.progress(line(string.format(" · %.0fs", elapsed))) end
       or nil,
-  })
+  }
+  local watch = require "clarifai.watch"
+  local w, werr
+  if source.refs then w, werr = watch.wait(t.action, watch_ids, opts)
+  else w, werr = watch.wait(t.action, source.full, watch_ids, opts) end
   if not w then return nil, werr end
   for k, wr in ipairs(w.results) do on_waited(t, report, t.accepted[k], wr) end
   return w
@@ -191,11 +198,16 @@ local function exit_code(t, report, signal)
   return t.first_code
 end
 
--- The checked ids, the scope and the client; or an exit code, or nil, err.
+-- What the command changes and the client: { ids, full } (runs named by
+-- id) or { refs, counts } (a selection); or an exit code, or nil, err.
 local function prepare(action, args)
   if not args.wait and (args.timeout or args.interval) then
     output.err("warning: --timeout and --interval apply only with --wait; ignored")
   end
+  local selection = require "clarifai.cli.selection"
+  local codes, serr = selection.check(action, args)
+  if codes == nil then return nil, serr end
+  if codes then return selection.prepare(action, args, codes) end
   local ids, ierr = common.checked_ids(args)
   if ids == false then return 0 end
   if not ids then return nil, ierr end
@@ -207,20 +219,21 @@ local function prepare(action, args)
   end
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
-  return ids, full, c
+  return { ids = ids, full = full }, c
 end
 
 local function change(action, args)
-  local ids, full, c = prepare(action, args)
-  if type(ids) ~= "table" then return ids, full end
+  local source, c = prepare(action, args)
+  if type(source) ~= "table" then return source, c end
   local runs = require "clarifai.runs"
-  local t = new_tally(action, args, #ids)
+  local t = new_tally(action, args, source.refs and #source.refs or #source.ids)
   t.progress = t.many and output.enable_progress(args.no_progress)
   -- -o json keeps each result as encoded text, unless --wait must update it
   t.keep = args.output == "json" and args.wait
   t.encoder = args.output == "json" and not t.keep and runs.encoder(action) or nil
-  local report, rerr = runs.apply(action, full, ids, {
+  local opts = {
     client = c, parallel = args.parallel, collect = t.keep, on_retry = common.retry_note,
+    group_size = args.group_size, counts = source.counts,
     should_stop = function() return output.broken end,
     on_result = function(r, i) on_result(t, r, i) end,
     -- after each round of finished runs: their lines go out before the next wait
@@ -230,12 +243,15 @@ local function change(action, args)
         output.progress(string.format("%d/%d done · %d failed · %d in flight", done, t.n, t.failed, inflight))
       end
     end,
-  })
+  }
+  local report, rerr
+  if source.refs then report, rerr = runs.apply(action, source.refs, opts)
+  else report, rerr = runs.apply(action, source.full, source.ids, opts) end
   if not report then return nil, rerr end
   local waited
   if args.wait and not report.stopped and #t.accepted > 0 then
     local werr
-    waited, werr = wait_phase(t, full, ids, c, report)
+    waited, werr = wait_phase(t, source, c, report)
     if not waited then return nil, werr end
   end
   output.end_progress()

@@ -8,6 +8,17 @@ local states = require "clarifai.states"
 
 local M = {}
 
+-- view(request) -> {method, url, headers, body}: a request as -o json shows it.
+function M.view(r)
+  local headers = {}
+  for _, h in ipairs(r.headers) do
+    local k, v = h:match("^([^:]+):%s*(.*)$")
+    if k:lower() == "authorization" then v = "Key ********" end
+    headers[k] = v
+  end
+  return { method = r.method, url = r.url, headers = headers, body = json.decode(r.body) }
+end
+
 function M.run(action, full, ids, args)
   local c, err = common.make_client(args, false)
   if not c then return nil, err end
@@ -23,13 +34,7 @@ function M.run(action, full, ids, args)
       output.out("")
       output.out(r.body)
     else
-      local headers = {}
-      for _, h in ipairs(r.headers) do
-        local k, v = h:match("^([^:]+):%s*(.*)$")
-        if k:lower() == "authorization" then v = "Key ********" end
-        headers[k] = v
-      end
-      list[i] = { method = r.method, url = r.url, headers = headers, body = json.decode(r.body) }
+      list[i] = M.view(r)
       if args.output == "jsonl" then common.print_json(list[i]) end
     end
   end

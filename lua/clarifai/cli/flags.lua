@@ -16,6 +16,11 @@ number 1..1024". An out-of-range value is a usage error, never clamped.
 ]]
 function M.convert(o, s)
   if o.kind == "text" or not o.kind then return s end
+  if o.kind == "duration" then
+    local n, unit = s:match("^(%d+%.?%d*)([smhd])$")
+    if not n then return nil, "must be a duration like 90s, 45m, 2h or 3d" end
+    return limits.check(o.limit, tonumber(n) * ({ s = 1, m = 60, h = 3600, d = 86400 })[unit])
+  end
   local n = tonumber(s)
   local l = limits.table[o.limit]
   if not n then
@@ -34,9 +39,9 @@ end
 local function opt(t)
   if t.limit then
     local l = assert(limits.table[t.limit], t.limit)
-    t.kind, t.range = "number", limits.range(t.limit, true)
+    t.kind, t.range = t.kind or "number", t.kind ~= "duration" and limits.range(t.limit, true) or nil
     if t.default == nil and not t.later then t.default = l.default end
-    t.shown_default = l.default
+    if not t.no_default then t.shown_default = l.default end
   end
   return t
 end
@@ -77,6 +82,45 @@ local PARALLEL = opt { names = { "--parallel" }, target = "parallel", argname = 
 local NO_PROGRESS = opt { names = { "--no-progress" }, target = "no_progress",
   help = "No live progress line on stderr (it is shown only on a terminal)." }
 
+-- Wider scopes than one pipeline version: for a selection and for list.
+local SCOPES = {
+  opt { names = { "--all-versions" }, target = "all_versions",
+    help = "Every version of the pipeline (--pipeline_id or config-lock.yaml)." },
+  opt { names = { "--all-pipelines" }, target = "all_pipelines",
+    help = "Every version of every pipeline of the app." },
+  opt { names = { "--nodepool_id", "--nodepool-id" }, target = "nodepool_id", argname = "ID", kind = "text",
+    help = "Every run on this nodepool, whatever its app, pipeline and version (with --compute_cluster_id; "
+      .. "--app_id, --pipeline_id and --pipeline_version_id given as flags narrow it)." },
+  opt { names = { "--compute_cluster_id", "--compute-cluster-id" }, target = "compute_cluster_id", argname = "ID",
+    kind = "text", help = "The nodepool's compute cluster." },
+  opt { names = { "--compute_cluster_user_id", "--compute-cluster-user-id" }, target = "compute_cluster_user_id",
+    argname = "ID", kind = "text",
+    help = "The compute cluster's owner (default: --user_id, then config-lock.yaml's user_id, then me)." },
+}
+
+-- Selecting the runs a change applies to, instead of naming them.
+local function selection(name)
+  local from = {}
+  for i, code in ipairs(require("clarifai.states").actions[name].from) do
+    from[i] = require("clarifai.states").label(code)
+  end
+  return {
+    opt { names = { "--all" }, target = "all",
+      help = "Every run " .. name .. " applies to (" .. table.concat(from, ", ") .. ") in the scope: one pipeline "
+        .. "version unless a scope flag widens it (list --all, by contrast, reads every page)." },
+    opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
+      help = "Only runs in these states (comma-separated; those " .. name .. " applies to)." },
+    opt { names = { "--older-than", "--older_than" }, target = "older_than", argname = "AGE", kind = "duration",
+      limit = "older_than", later = true, no_default = true,
+      help = "Only runs created at least AGE ago (90s, 45m, 2h, 3d; by created_at, against this machine's clock)." },
+    opt { names = { "--limit" }, target = "limit", argname = "N", limit = "selection_limit", later = true,
+      no_default = true, help = "Only the N oldest runs of the selection (by created_at)." },
+    opt { names = { "--group-size", "--group_size" }, target = "group_size", argname = "N", limit = "group_size",
+      later = true, no_default = true, help = "Runs of one version per PATCH (a selection: default "
+        .. limits.defaults.group_size .. "; ids: 1)." },
+  }
+end
+
 -- Options every command takes, before or after its name.
 M.global = {
   opt { names = { "--config" }, target = "config", argname = "PATH", kind = "text", complete = "file",
@@ -106,19 +150,20 @@ local function change_command(name, summary)
   return {
     name = name, summary = summary, kind = "change", action = name,
     args = { IDS_ARG },
-    options = concat(RUN_ID, SCOPE, PARALLEL,
+    options = concat(RUN_ID, SCOPE, selection(name), SCOPES, PARALLEL,
       opt { names = { "-y", "--yes" }, target = "yes",
-        help = name == "cancel" and "Do not ask before cancelling more than one run."
-          or "Accepted for symmetry with cancel (nothing to confirm)." },
+        help = name == "cancel" and "Do not ask before cancelling more than one run, or a selection."
+          or "Do not ask before changing a selection." },
       opt { names = { "--wait" }, target = "wait", help = "Wait until the transition has happened." },
       opt { names = { "--timeout" }, target = "timeout", argname = "S", limit = "wait_timeout", later = true,
         help = "With --wait: give up after this many seconds (exit 124)." },
       opt { names = { "--interval" }, target = "interval", argname = "S", limit = "wait_interval", later = true,
         help = "With --wait: seconds between polls." },
       opt { names = { "--dry-run" }, target = "dry_run",
-        help = "Print the exact HTTP request(s), token redacted, and send nothing." },
+        help = "Print the exact HTTP request(s), token redacted, and send nothing (a selection: list the runs "
+          .. "it selects, per version; no PATCH)." },
       NO_PROGRESS,
-      output({ "text", "json", "jsonl" }, "text"), NET),
+      output({ "text", "json", "jsonl", "ids" }, "text"), NET),
   }
 end
 
@@ -149,7 +194,8 @@ M.commands = {
             later = true, help = "Runs per page (with --all: " .. limits.defaults.api_per_page .. ")." },
           opt { names = { "--all" }, target = "all",
             help = "Follow every page (at most " .. limits.defaults.list_max .. " runs)." },
-          output({ "table", "json", "ids" }, "table"), NET),
+          SCOPES, PARALLEL,
+          output({ "table", "json", "jsonl", "ids" }, "table"), NET),
       },
       {
         name = "monitor", summary = "Watch a run's state and logs until it ends.",

@@ -16,25 +16,53 @@ local function id_list(ids, max)
   return table.concat(shown, ", ") .. (#ids > max and ", …" or "")
 end
 
+-- The entries of a stop record by version, each with the flags that name
+-- it: run ids (one version: the user's own flags) or refs (a selection:
+-- each version's four ids).
+local function by_version(list, args)
+  local groups, at = {}, {}
+  for _, e in ipairs(list) do
+    local key, flags = "", common.scope_flags(args)
+    if type(e) == "table" then
+      key = e.user_id .. "/" .. e.app_id .. "/" .. e.pipeline_id .. "/" .. e.pipeline_version_id
+      local words = { args.config and ("--config=" .. common.shell_word(args.config)) or nil }
+      if args.context then words[#words + 1] = "--context=" .. common.shell_word(args.context) end
+      for _, f in ipairs({ "user_id", "app_id", "pipeline_id", "pipeline_version_id" }) do
+        words[#words + 1] = "--" .. f .. "=" .. common.shell_word(e[f])
+      end
+      flags = table.concat(words, " ")
+    end
+    if not at[key] then
+      at[key] = { flags = flags, ids = {}, selection = type(e) == "table" }
+      groups[#groups + 1] = at[key]
+    end
+    local ids = at[key].ids
+    ids[#ids + 1] = type(e) == "table" and e.run_id or e
+  end
+  return groups
+end
+
 -- After a stop: what was not sent and what may have changed, and how to
--- re-run exactly those runs with the user's own flags.
+-- re-run exactly those runs with the user's own flags (one command per
+-- version of a selection).
 function M.stop_hint(action, args, signal, not_sent, unknown)
   local why = signal and ("Stopped by " .. common.signal_name(signal))
     or "Stopped: standard output could not be written"
   output.err(why .. ": nothing more was sent.")
-  local flags = common.scope_flags(args)
-  local tail = flags ~= "" and (" " .. flags) or ""
   -- on a terminal the output is not saved anywhere: the ids go to a file
   -- (0600, in $TMPDIR) the command reads
   local sys = require "clarifai.sys.core"
   local on_tty, pointed = sys.isatty(2), false
-  local function command(verb, ids, outcome, line)
+  local function command(verb, g, outcome, line)
+    local tail = g.flags ~= "" and (" " .. g.flags) or ""
+    local ids = g.ids
     if #ids <= 20 then
       local words = {}
       for i, id in ipairs(ids) do words[i] = common.shell_word(id) end
       return "  clarifai pr " .. verb .. tail .. " " .. table.concat(words, " ")
     end
-    if on_tty then
+    -- (a selection's output does not say each line's version: a file does)
+    if on_tty or g.selection then
       local path = sys.save(outcome:gsub("_", "-"), table.concat(ids, "\n") .. "\n")
       if path then return "  clarifai pr " .. verb .. " -" .. tail .. " < " .. common.shell_word(path) end
     end
@@ -52,12 +80,16 @@ function M.stop_hint(action, args, signal, not_sent, unknown)
   if #not_sent > 0 then
     output.err(string.format("%d run%s not sent; to send %s:", #not_sent, #not_sent == 1 and " was" or "s were",
       #not_sent == 1 and "it" or "them"))
-    output.err(command(action, not_sent, "not_sent", "not sent"))
+    for _, g in ipairs(by_version(not_sent, args)) do
+      output.err(command(action, g, "not_sent", "not sent"))
+    end
   end
   if #unknown > 0 then
     output.err(string.format("%d run%s in flight and may or may not have changed; to check:", #unknown,
       #unknown == 1 and " was" or "s were"))
-    output.err(command("status", unknown, "unknown", "unknown"))
+    for _, g in ipairs(by_version(unknown, args)) do
+      output.err(command("status", g, "unknown", "unknown"))
+    end
   end
   if pointed then
     output.err(args.output == "text" and "  (STDERR_FILE: where this command's standard error was saved)"

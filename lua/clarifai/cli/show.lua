@@ -76,48 +76,88 @@ local function split_csv(s)
   return out
 end
 
+-- The runs list prints: one version's page(s), or a wider scope's every run
+-- (its versions listed concurrently). -> res, info, versions | nil, err
+local function gather(args, codes, c)
+  local runs = require "clarifai.runs"
+  if not (args.all_versions or args.all_pipelines or args.nodepool_id or args.compute_cluster_id) then
+    local full, err = common.resolve(args)
+    if not full then return nil, err end
+    local res, info = runs.list(full, { status = codes, page = args.page, per_page = args.per_page, all = args.all },
+      { client = c, on_retry = common.retry_note })
+    if not res then return nil, info end
+    return res, info, 1
+  end
+  if args.page or args.per_page then
+    return common.usage("--page and --per_page list one version; a wider scope lists every page")
+  end
+  if (args.nodepool_id == nil) ~= (args.compute_cluster_id == nil) then
+    return common.usage("--nodepool-id and --compute-cluster-id go together: a nodepool is named by both")
+  end
+  local scope, serr = require("clarifai.cli.selection").scope(args)
+  if not scope then return nil, serr end
+  local refs, info = runs.select(scope, { states = codes }, { client = c, parallel = args.parallel,
+    on_retry = common.retry_note, keep_runs = true })
+  if not refs then return nil, info end
+  local res = { runs = json.array() }
+  for k, r in ipairs(refs) do res.runs[k] = r.run end
+  return res, { warnings = {}, more = false }, #info.counts
+end
+
+-- list -o ids: only ids that `pause -` reads back as the same id, never a
+-- rewritten one; the rest are named on stderr. -> how many were left out.
+local function print_ids(list)
+  local ids, left_out = require "clarifai.ids", 0
+  for _, r in ipairs(list) do
+    if ids.check(r.id, "pipeline_version_run_id") then
+      output.out(r.id)
+    else
+      left_out = left_out + 1
+      output.err("warning: left out run id " .. (type(r.id) == "string" and ("'" .. text.cell(r.id) .. "'")
+        or tostring(r.id)) .. ": it cannot be read back as the same id")
+    end
+  end
+  return left_out
+end
+
+local function print_table(res, versions)
+  local rows = {}
+  for _, r in ipairs(res.runs) do
+    local pv = type(r.pipeline_version) == "table" and r.pipeline_version or {}
+    local row = { str(r.id), str(r.user_id), str(r.app_id), str(pv.id), state_label(r), str(r.created_at) }
+    if versions > 1 then table.insert(row, 4, str(pv.pipeline_id)) end
+    rows[#rows + 1] = row
+  end
+  if #rows == 0 then return output.err("No pipeline version runs found.") end
+  local header = { "ID", "USER_ID", "APP_ID", "PIPELINE_VERSION_ID", "STATUS", "CREATED_AT" }
+  if versions > 1 then table.insert(header, 4, "PIPELINE_ID") end
+  common.print_table(header, rows)
+end
+
 local function list(args)
   if args.all and args.page then return common.usage("--page and --all cannot be used together: --all reads every page") end
-  local full, err = common.resolve(args)
-  if not full then return nil, err end
   local runs = require "clarifai.runs"
   local codes, serr = runs.status_codes(split_csv(args.status))
   if not codes then return nil, serr end
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
-  local res, info = runs.list(full, { status = codes, page = args.page, per_page = args.per_page, all = args.all },
-    { client = c, on_retry = common.retry_note })
+  local res, info, versions = gather(args, codes, c)
   if not res then
     if info.kind == "interrupted" then return stopped_code(info.signal) or errors.exit_codes.interrupted end
     return nil, info
   end
   for _, w in ipairs(info.warnings) do output.err("warning: " .. w) end
   local left_out = 0
-  if args.output == "json" then
+  if args.output == "ids" and versions > 1 then
+    return common.usage("the runs span " .. versions .. " versions: -o ids would lose which; use -o jsonl")
+  elseif args.output == "json" then
     common.print_json(res)
+  elseif args.output == "jsonl" then
+    for _, r in ipairs(res.runs) do common.print_json(r) end
   elseif args.output == "ids" then
-    -- only ids that `pause -` reads back as the same id; never a rewritten one
-    local ids = require "clarifai.ids"
-    for _, r in ipairs(res.runs) do
-      if ids.check(r.id, "pipeline_version_run_id") then
-        output.out(r.id)
-      else
-        left_out = left_out + 1
-        output.err("warning: left out run id " .. (type(r.id) == "string" and ("'" .. text.cell(r.id) .. "'")
-          or tostring(r.id)) .. ": it cannot be read back as the same id")
-      end
-    end
+    left_out = print_ids(res.runs)
   else
-    local rows = {}
-    for _, r in ipairs(res.runs) do
-      local pv = type(r.pipeline_version) == "table" and r.pipeline_version or {}
-      rows[#rows + 1] = { str(r.id), str(r.user_id), str(r.app_id), str(pv.id), state_label(r), str(r.created_at) }
-    end
-    if #rows == 0 then
-      output.err("No pipeline version runs found.")
-    else
-      common.print_table({ "ID", "USER_ID", "APP_ID", "PIPELINE_VERSION_ID", "STATUS", "CREATED_AT" }, rows)
-    end
+    print_table(res, versions)
     if info.more and not args.all then
       output.err(string.format("(a full page of %d: there may be more; see --page %d, or --all)", res.per_page,
         res.page + 1))
