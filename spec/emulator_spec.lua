@@ -462,6 +462,470 @@ describe("emulator", function()
       s:close()
     end)
   end)
+  -- Bulk run control ---------------------------------------------------------
+
+  local function states_of(ids, path)
+    local out = {}
+    for i, id in ipairs(ids) do
+      local _, body = emu:api("GET", (path or RUNS) .. "/" .. id)
+      out[i] = body.pipeline_version_run.orchestration_status.status.code
+    end
+    return out
+  end
+
+  local function codes_of(list)
+    local out = {}
+    for i, r in ipairs(list) do out[i] = r.orchestration_status.status.code end
+    return out
+  end
+
+  local function ids_of(list)
+    local out = {}
+    for i, r in ipairs(list) do out[i] = r.id end
+    return out
+  end
+
+  local M3 = { "m1", "m2", "m3" }
+
+  describe("multi-run PATCH", function()
+    before_each(function() emu:put_runs("m", 3, "JOB_RUNNING") end)
+
+    it("defaults to atomic, configurable and reset with the world", function()
+      assert.equals("atomic", emu:config({}).patch_mode)
+      assert.equals("mixed", emu:config({ patch_mode = "mixed" }).patch_mode)
+      assert.has_error(function() emu:config({ patch_mode = "some" }) end)
+      emu:reset()
+      assert.equals("atomic", emu:config({}).patch_mode)
+    end)
+
+    for _, mode in ipairs({ "atomic", "mixed" }) do
+      it(mode .. ": changes every run when all are allowed (10000)", function()
+        emu:config({ patch_mode = mode })
+        local status, body = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+        assert.equals(200, status)
+        assert.equals(10000, body.status.code)
+        assert.same(M3, ids_of(body.pipeline_version_runs))
+        assert.same({ 64008, 64008, 64008 }, codes_of(body.pipeline_version_runs))
+        assert.same({ 64008, 64008, 64008 }, states_of(M3))
+      end)
+    end
+
+    it("atomic: one terminal run refuses the whole request, nothing changes", function()
+      emu:set_state("m2", "JOB_COMPLETED")
+      local status, body, res = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+      assert.equals(400, status)
+      assert.equals(26302, body.status.code)
+      assert.equals("cannot pause pipeline version run m2 in state JOB_COMPLETED", body.status.details)
+      assert.truthy(res.body:find('"pipeline_version_runs":[]', 1, true))
+      assert.same({ 64001, 64002, 64001 }, states_of(M3))
+    end)
+
+    it("mixed: applies the allowed runs, 200 / 10010 lists each run in its state after", function()
+      emu:config({ patch_mode = "mixed" })
+      emu:set_state("m2", "JOB_COMPLETED")
+      local status, body = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+      assert.equals(200, status)
+      assert.equals(10010, body.status.code)
+      assert.equals("Mixed Success", body.status.description)
+      assert.matches("cannot pause pipeline version run m2 in state JOB_COMPLETED", body.status.details, 1, true)
+      assert.same(M3, ids_of(body.pipeline_version_runs))
+      assert.same({ 64008, 64002, 64008 }, codes_of(body.pipeline_version_runs))
+      assert.same({ 64008, 64002, 64008 }, states_of(M3))
+      local _, logs = emu:api("GET", run_path("m1", "/status_logs"))
+      local last = logs.pipeline_version_run_status_logs[#logs.pipeline_version_run_status_logs]
+      assert.equals(64008, last.status.code)
+      assert.equals(DEMO.user, last.triggered_by_user_id)
+    end)
+
+    it("mixed: leaves unknown runs out of the list", function()
+      emu:config({ patch_mode = "mixed" })
+      local status, body = emu:api("PATCH", RUNS, emulator.patch_body({ "m1", "ghost", "m3" }, "JOB_CANCELLED"))
+      assert.equals(200, status)
+      assert.equals(10010, body.status.code)
+      assert.same({ "m1", "m3" }, ids_of(body.pipeline_version_runs))
+      assert.same({ 64004, 64001, 64004 }, states_of(M3))
+    end)
+
+    it("mixed: applied runs still wait for transition_delay", function()
+      emu:config({ patch_mode = "mixed", transition_delay = 0.3 })
+      emu:set_state("m2", "JOB_COMPLETED")
+      local status, body = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+      assert.equals(200, status)
+      assert.equals(10010, body.status.code)
+      assert.same({ 64001, 64002, 64001 }, codes_of(body.pipeline_version_runs))
+      assert.truthy(wait_until(function()
+        local s = states_of(M3)
+        return s[1] == 64008 and s[3] == 64008
+      end))
+      assert.equals(64002, state_of("m2"))
+    end)
+
+    it("single: refuses more than one run (400 / 26302), a one-run PATCH works", function()
+      emu:config({ patch_mode = "single" })
+      local status, body, res = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+      assert.equals(400, status)
+      assert.equals(26302, body.status.code)
+      assert.equals("only one run per request", body.status.details)
+      assert.truthy(res.body:find('"pipeline_version_runs":[]', 1, true))
+      assert.same({ 64001, 64001, 64001 }, states_of(M3))
+      for _, id in ipairs(M3) do
+        status, body = emu:api("PATCH", RUNS, emulator.patch_body(id, "JOB_PAUSED"))
+        assert.equals(200, status)
+        assert.equals(10000, body.status.code)
+      end
+      assert.same({ 64008, 64008, 64008 }, states_of(M3))
+    end)
+
+    it("single: a one-run PATCH of a terminal run is refused as atomic", function()
+      emu:config({ patch_mode = "single" })
+      emu:set_state("m2", "JOB_COMPLETED")
+      local status, body = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+      assert.equals(400, status)
+      assert.equals("only one run per request", body.status.details)
+      status, body = emu:api("PATCH", RUNS, emulator.patch_body("m2", "JOB_PAUSED"))
+      assert.equals(400, status)
+      assert.equals("cannot pause pipeline version run m2 in state JOB_COMPLETED", body.status.details)
+      assert.same({ 64001, 64002, 64001 }, states_of(M3))
+    end)
+
+    it("partial: applies only the first run and answers 500 / 98004", function()
+      emu:config({ patch_mode = "partial" })
+      local status, body, res = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+      assert.equals(500, status)
+      assert.equals(98004, body.status.code)
+      assert.equals("Internal server issue", body.status.description)
+      assert.truthy(res.body:find('"pipeline_version_runs":[]', 1, true))
+      assert.same({ 64008, 64001, 64001 }, states_of(M3))
+      -- one allowed run: applied, still 500
+      status = emu:api("PATCH", RUNS, emulator.patch_body("m3", "JOB_CANCELLED"))
+      assert.equals(500, status)
+      assert.same({ 64008, 64001, 64004 }, states_of(M3))
+    end)
+
+    it("partial: with the first run terminal, only the first allowed one changes", function()
+      emu:config({ patch_mode = "partial" })
+      emu:set_state("m1", "JOB_COMPLETED")
+      local status, body = emu:api("PATCH", RUNS, emulator.patch_body(M3, "JOB_PAUSED"))
+      assert.equals(500, status)
+      assert.equals(98004, body.status.code)
+      assert.same({ 64002, 64008, 64001 }, states_of(M3))
+    end)
+
+    it("records each multi-run request as it came", function()
+      emu:config({ patch_mode = "mixed" })
+      local sent = cjson.encode(emulator.patch_body(M3, "JOB_PAUSED"))
+      emu:api("PATCH", RUNS, sent)
+      local log = emu:requests_of("PATCH")
+      assert.equals(1, #log)
+      assert.equals(sent, log[1].body)
+      assert.same({ m1 = 1, m2 = 1, m3 = 1 }, emu:patched_ids())
+    end)
+  end)
+
+  describe("terminal_on_patch", function()
+    it("fraction 1 completes every run named for the first time before the PATCH", function()
+      emu:put_runs("t", 4, "JOB_RUNNING")
+      -- named by a PATCH before the fault: never completed by it
+      assert.equals(200, (emu:api("PATCH", RUNS, emulator.patch_body("t4", "JOB_PAUSED"))))
+      local faults = emu:fault({ kind = "terminal_on_patch", fraction = 1 })
+      assert.equals("terminal_on_patch", faults[1].kind)
+      assert.same({ 64001, 64001, 64001, 64008 }, states_of({ "t1", "t2", "t3", "t4" }))
+      local status, body = emu:api("PATCH", RUNS, emulator.patch_body({ "t1", "t2" }, "JOB_PAUSED"))
+      assert.equals(400, status)
+      assert.equals(26302, body.status.code)
+      assert.equals("cannot pause pipeline version run t1 in state JOB_COMPLETED", body.status.details)
+      assert.same({ 64002, 64002, 64001, 64008 }, states_of({ "t1", "t2", "t3", "t4" }))
+      local _, logs = emu:api("GET", run_path("t1", "/status_logs"))
+      local last = logs.pipeline_version_run_status_logs[#logs.pipeline_version_run_status_logs]
+      assert.equals(64002, last.status.code)
+      assert.equals("", last.triggered_by_user_id)
+      -- persistent: still listed, still at work
+      assert.equals(1, #emu:faults())
+      assert.equals("terminal_on_patch", emu:faults()[1].kind)
+      assert.equals(200, (emu:api("PATCH", RUNS, emulator.patch_body("t4", "JOB_RUNNING"))))
+      assert.equals(400, (emu:api("PATCH", RUNS, emulator.patch_body("t3", "JOB_PAUSED"))))
+      assert.equals(64002, state_of("t3"))
+      -- other requests do not consume it
+      emu:api("GET", RUNS)
+      assert.equals(1, #emu:faults())
+      emu:clear_faults()
+      emu:put_run({ id = "t5", state = "JOB_RUNNING" })
+      assert.equals(200, (emu:api("PATCH", RUNS, emulator.patch_body("t5", "JOB_PAUSED"))))
+    end)
+
+    it("refuses a fraction outside 0..1", function()
+      assert.has_error(function() emu:fault({ kind = "terminal_on_patch", fraction = 1.5 }) end)
+      assert.has_error(function() emu:fault({ kind = "terminal_on_patch", fraction = "half" }) end)
+    end)
+
+    local function completed_by_first_patch()
+      emu:put_runs("h", 100, "JOB_RUNNING")
+      emu:config({ patch_mode = "mixed" })
+      emu:fault({ kind = "terminal_on_patch", fraction = 0.5 })
+      local ids = {}
+      for i = 1, 100 do ids[i] = "h" .. i end
+      local _, body = emu:api("PATCH", RUNS, emulator.patch_body(ids, "JOB_PAUSED"))
+      local done = {}
+      for _, r in ipairs(body.pipeline_version_runs) do
+        if r.orchestration_status.status.code == 64002 then done[#done + 1] = r.id end
+      end
+      return done, ids
+    end
+
+    it("fraction 0.5 completes about half of 100 runs, the same ones on a reset world", function()
+      local done, ids = completed_by_first_patch()
+      assert.is_true(#done >= 30 and #done <= 70, #done .. " of 100 completed")
+      -- later PATCHes see them Completed and complete no others
+      local status, body = emu:api("PATCH", RUNS, emulator.patch_body(ids, "JOB_RUNNING"))
+      assert.equals(200, status)
+      assert.equals(10010, body.status.code)
+      local still = 0
+      for _, r in ipairs(body.pipeline_version_runs) do
+        if r.orchestration_status.status.code == 64002 then still = still + 1 end
+      end
+      assert.equals(#done, still)
+      emu:reset()
+      local again = completed_by_first_patch()
+      assert.same(done, again)
+    end)
+  end)
+
+  describe("pipeline and version listing", function()
+    local function ids(path)
+      local status, body = emu:api("GET", path)
+      assert.equals(200, status)
+      return ids_of(body.pipelines or body.pipeline_versions), body
+    end
+
+    before_each(function()
+      for _, s in ipairs({ { "p-c", "v1" }, { "p-a", "v1" }, { "p-b", "v3" }, { "p-b", "v1" }, { "p-b", "v2" } }) do
+        emu:put_runs(s[1] .. s[2] .. "-", 1, "JOB_RUNNING", { pipeline_id = s[1], pipeline_version_id = s[2] })
+      end
+      emu:put_runs("x", 1, "JOB_RUNNING", { app_id = "other-app", pipeline_id = "p-x" })
+    end)
+
+    it("lists an app's pipelines by id, paged", function()
+      local all, body = ids(emulator.pipelines_path())
+      assert.same({ "hello-world-pipeline", "p-a", "p-b", "p-c" }, all)
+      for _, p in ipairs(body.pipelines) do
+        assert.equals(DEMO.user, p.user_id)
+        assert.equals(DEMO.app, p.app_id)
+        assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d+Z$", p.created_at)
+      end
+      assert.same({ "p-b", "p-c" }, ids(emulator.pipelines_path() .. "?page=2&per_page=2"))
+      assert.same({ "p-x" }, ids(emulator.pipelines_path({ user = "me", app = "other-app" })))
+      local _, _, res = emu:api("GET", emulator.pipelines_path() .. "?page=3&per_page=2")
+      assert.truthy(res.body:find('"pipelines":[]', 1, true))
+    end)
+
+    it("lists a pipeline's versions by id, paged", function()
+      local all, body = ids(emulator.pipelines_path({ pipeline = "p-b" }))
+      assert.same({ "v1", "v2", "v3" }, all)
+      for _, v in ipairs(body.pipeline_versions) do
+        assert.equals("p-b", v.pipeline_id)
+        assert.equals(DEMO.user, v.user_id)
+        assert.equals(DEMO.app, v.app_id)
+        assert.is_string(v.created_at)
+      end
+      assert.same({ "v3" }, ids(emulator.pipelines_path({ pipeline = "p-b" }) .. "?page=3&per_page=1"))
+      assert.same({ DEMO.version }, ids(emulator.pipelines_path({ user = "me", pipeline = DEMO.pipeline })))
+    end)
+
+    it("answers 404 / 11101 with the list field [] for an unknown user, app or pipeline", function()
+      local cases = {
+        { emulator.pipelines_path({ user = "nobody" }), '"pipelines":[]' },
+        { emulator.pipelines_path({ app = "nope" }), '"pipelines":[]' },
+        { emulator.pipelines_path({ pipeline = "nope" }), '"pipeline_versions":[]' },
+      }
+      for _, c in ipairs(cases) do
+        local status, body, res = emu:api("GET", c[1])
+        assert.equals(404, status)
+        assert.equals(11101, body.status.code)
+        assert.truthy(res.body:find(c[2], 1, true))
+      end
+    end)
+
+    it("ignores the page when told to", function()
+      emu:config({ ignore_paging = true })
+      assert.same({ "hello-world-pipeline", "p-a" }, ids(emulator.pipelines_path() .. "?page=2&per_page=2"))
+      assert.same({ "v1" }, ids(emulator.pipelines_path({ pipeline = "p-b" }) .. "?page=2&per_page=1"))
+    end)
+  end)
+
+  describe("runs on nodepools", function()
+    local T0
+
+    local function put(id, state, np, scope)
+      local t = { id = id, state = state, created_at = T0 + (scope.at or 0) }
+      for k, v in pairs(scope) do if k ~= "at" then t[k] = v end end
+      if np then t.nodepool_id, t.compute_cluster_id = np, t.compute_cluster_id or "cc-1" end
+      return emu:put_run(t)
+    end
+
+    before_each(function()
+      T0 = os.time() - 30 -- newer than every demo run
+      put("a1", "JOB_RUNNING", "np-1", { at = 1 })
+      put("a2", "JOB_PAUSED", "np-1", { at = 2, app_id = "app-2", pipeline_id = "pipe-2" })
+      put("a3", "JOB_COMPLETED", "np-1", { at = 3, pipeline_version_id = "ver-9" })
+      -- another user's run on the demo user's compute cluster
+      put("a4", "JOB_QUEUED", "np-1", { at = 4, user_id = "team-user", app_id = "team-app",
+        pipeline_id = "team-pipe", pipeline_version_id = "team-ver", compute_cluster_user_id = DEMO.user })
+      -- the compute cluster user defaults to the run's user
+      put("t1", "JOB_QUEUED", "np-1", { at = 4, user_id = "team-user", app_id = "team-app",
+        pipeline_id = "team-pipe", pipeline_version_id = "team-ver" })
+      put("a5", "JOB_RUNNING", "np-1", { at = 5, app_id = "app-3", pipeline_id = "pipe-3",
+        pipeline_version_id = "ver-3" })
+      put("b1", "JOB_RUNNING", "np-2", { at = 6 })
+      put("b2", "JOB_RUNNING", "np-1", { at = 7, compute_cluster_id = "cc-2" })
+      put("o1", "JOB_RUNNING", "np-1", { at = 8, compute_cluster_user_id = "other-owner" })
+      put("n1", "JOB_RUNNING", nil, { at = 9 })
+    end)
+
+    it("lists exactly the runs of that nodepool and compute cluster user, newest first", function()
+      local status, body = emu:api("GET", emulator.nodepool_path("np-1", "cc-1"))
+      assert.equals(200, status)
+      assert.equals(10000, body.status.code)
+      assert.same({ "a5", "a4", "a3", "a2", "a1" }, ids_of(body.pipeline_version_runs))
+      local by = {}
+      for _, r in ipairs(body.pipeline_version_runs) do by[r.id] = r end
+      assert.equals("team-user", by.a4.user_id)
+      assert.equals("team-app", by.a4.app_id)
+      assert.same({ id = "team-ver", pipeline_id = "team-pipe" }, by.a4.pipeline_version)
+      assert.equals("app-2", by.a2.app_id)
+      assert.same({ id = DEMO.version, pipeline_id = "pipe-2" }, by.a2.pipeline_version)
+      assert.same({ id = "ver-3", pipeline_id = "pipe-3" }, by.a5.pipeline_version)
+      for _, r in ipairs(body.pipeline_version_runs) do
+        assert.same({ { id = "np-1", compute_cluster = { id = "cc-1", user_id = DEMO.user } } }, r.nodepools)
+      end
+      local _, by_name = emu:api("GET", emulator.nodepool_path("np-1", "cc-1", DEMO.user))
+      assert.same(ids_of(body.pipeline_version_runs), ids_of(by_name.pipeline_version_runs))
+    end)
+
+    it("filters by status_codes and pages", function()
+      local _, body = emu:api("GET", emulator.nodepool_path("np-1", "cc-1")
+        .. "?status_codes=JOB_RUNNING&status_codes=64008")
+      assert.same({ "a5", "a2", "a1" }, ids_of(body.pipeline_version_runs))
+      local _, p2 = emu:api("GET", emulator.nodepool_path("np-1", "cc-1") .. "?page=2&per_page=2")
+      assert.same({ "a3", "a2" }, ids_of(p2.pipeline_version_runs))
+      local _, p3 = emu:api("GET", emulator.nodepool_path("np-1", "cc-1") .. "?page=3&per_page=2")
+      assert.same({ "a1" }, ids_of(p3.pipeline_version_runs))
+      local status = emu:api("GET", emulator.nodepool_path("np-1", "cc-1") .. "?status_codes=JOB_NOPE")
+      assert.equals(400, status)
+    end)
+
+    it("reads another user's compute cluster; an unknown nodepool lists nothing", function()
+      local _, other = emu:api("GET", emulator.nodepool_path("np-1", "cc-1", "other-owner"))
+      assert.same({ "o1" }, ids_of(other.pipeline_version_runs))
+      local _, team = emu:api("GET", emulator.nodepool_path("np-1", "cc-1", "team-user"))
+      assert.same({ "t1" }, ids_of(team.pipeline_version_runs))
+      assert.same({ { id = "np-1", compute_cluster = { id = "cc-1", user_id = "other-owner" } } },
+        other.pipeline_version_runs[1].nodepools)
+      assert.same({ "b2" }, ids_of(select(2, emu:api("GET", emulator.nodepool_path("np-1", "cc-2"))).pipeline_version_runs))
+      local status, _, res = emu:api("GET", emulator.nodepool_path("np-404", "cc-1"))
+      assert.equals(200, status)
+      assert.truthy(res.body:find('"pipeline_version_runs":[]', 1, true))
+    end)
+
+    it("gives the nodepool in every wire form of the run, and none for a run on no nodepool", function()
+      local _, got = emu:api("GET", run_path("b1"))
+      assert.same({ { id = "np-2", compute_cluster = { id = "cc-1", user_id = DEMO.user } } },
+        got.pipeline_version_run.nodepools)
+      local _, _, res = emu:api("GET", run_path("n1"))
+      assert.falsy(res.body:find("nodepools", 1, true))
+      local _, list = emu:api("GET", RUNS .. "?per_page=3")
+      assert.same({ "n1", "o1", "b2" }, ids_of(list.pipeline_version_runs))
+      -- a listed run reads exactly as its GET
+      for _, r in ipairs(list.pipeline_version_runs) do
+        local _, one = emu:api("GET", run_path(r.id))
+        local a, b = r, one.pipeline_version_run
+        a.total_run_duration, b.total_run_duration = nil, nil
+        assert.same(b, a)
+      end
+      local _, bad = pcall(emu.put_run, emu, { id = "z", nodepool_id = "np-1" })
+      assert.matches("compute_cluster_id", tostring(bad))
+    end)
+
+    it("places a POSTed run by its runner_selector", function()
+      local status, body = emu:api("POST", RUNS, { pipeline_version_runs = { { id = "sel" } },
+        runner_selector = { nodepool = { id = "np-7", compute_cluster = { id = "cc-7", user_id = "cc-owner" } } } })
+      assert.equals(200, status)
+      assert.same({ { id = "np-7", compute_cluster = { id = "cc-7", user_id = "cc-owner" } } },
+        body.pipeline_version_runs[1].nodepools)
+      local _, on = emu:api("GET", emulator.nodepool_path("np-7", "cc-7", "cc-owner"))
+      assert.same({ "sel" }, ids_of(on.pipeline_version_runs))
+    end)
+  end)
+
+  describe("bulk control form", function()
+    local SCOPE = { user_id = "bulk-user", app_id = "bulk-app", pipeline_id = "bulk-pipe",
+      pipeline_version_id = "bulk-ver", nodepool_id = "np", compute_cluster_id = "cc",
+      created_at = "2026-01-02T03:04:05Z" }
+    local BULK = emulator.runs_path(nil, { user = "bulk-user", app = "bulk-app", pipeline = "bulk-pipe",
+      version = "bulk-ver" })
+
+    it("creates many runs in one version, one nodepool, one created_at", function()
+      assert.equals(200, emu:put_runs("s", 200, "JOB_QUEUED", SCOPE))
+      local _, p1 = emu:api("GET", BULK)
+      assert.equals(128, #p1.pipeline_version_runs)
+      local first = p1.pipeline_version_runs[1]
+      assert.equals("s200", first.id)
+      assert.equals("bulk-user", first.user_id)
+      assert.equals("bulk-app", first.app_id)
+      assert.same({ id = "bulk-ver", pipeline_id = "bulk-pipe" }, first.pipeline_version)
+      assert.equals(64000, first.orchestration_status.status.code)
+      assert.equals("2026-01-02T03:04:05.000000Z", first.created_at)
+      assert.same({ { id = "np", compute_cluster = { id = "cc", user_id = "bulk-user" } } }, first.nodepools)
+      local _, p2 = emu:api("GET", BULK .. "?page=2")
+      assert.equals(72, #p2.pipeline_version_runs)
+      assert.equals("s1", p2.pipeline_version_runs[72].id)
+      local _, on = emu:api("GET", emulator.nodepool_path("np", "cc", "bulk-user") .. "?per_page=500")
+      assert.equals(200, #on.pipeline_version_runs)
+      local _, pipes = emu:api("GET", emulator.pipelines_path({ user = "bulk-user", app = "bulk-app" }))
+      assert.same({ "bulk-pipe" }, ids_of(pipes.pipelines))
+      assert.equals("2026-01-02T03:04:05.000000Z", pipes.pipelines[1].created_at)
+      local _, demo = emu:api("GET", RUNS)
+      assert.equals(7, #demo.pipeline_version_runs)
+    end)
+
+    it("refuses a bad scope field", function()
+      assert.has_error(function() emu:put_runs("e", 2, "JOB_RUNNING", { app_id = 7 }) end)
+      assert.has_error(function() emu:put_runs("e", 2, "JOB_RUNNING", { nodepool_id = "np" }) end)
+      assert.has_error(function() emu:put_runs("e", 2, "JOB_RUNNING", { created_at = "yesterday" }) end)
+      assert.has_error(function() emu:get_run("e1") end)
+    end)
+
+    it("serves a 10,000-run world in well under a second of CPU", function()
+      local cpu0 = emu:cpu()
+      for v = 1, 50 do
+        emu:put_runs("w" .. v .. "-", 200, v % 3 == 0 and "JOB_PAUSED" or "JOB_RUNNING",
+          { pipeline_version_id = "ver-" .. v, nodepool_id = "np-" .. (v % 2), compute_cluster_id = "cc" })
+      end
+      local n = 50
+      for i = 1, 200 do
+        local v = i % 50 + 1
+        local path = emulator.runs_path(nil, { version = "ver-" .. v }) .. "?page=" .. (i % 2 + 1)
+        local _, body = emu:api("GET", path)
+        assert.equals(i % 2 == 0 and 128 or 72, #body.pipeline_version_runs)
+        n = n + 1
+      end
+      for i = 1, 40 do
+        local v = i % 50 + 1
+        local ids = {}
+        for k = 1, 5 do ids[k] = "w" .. v .. "-" .. k end
+        emu:api("PATCH", emulator.runs_path(nil, { version = "ver-" .. v }), emulator.patch_body(ids, "JOB_CANCELLED"))
+        n = n + 1
+      end
+      for _ = 1, 10 do
+        local _, body = emu:api("GET", emulator.nodepool_path("np-1", "cc") .. "?status_codes=JOB_CANCELLED")
+        assert.equals(100, #body.pipeline_version_runs)
+        n = n + 1
+      end
+      local used = emu:cpu() - cpu0
+      local limit = require("support.bounds").SCALE
+      assert.is_true(used < limit, string.format("%d requests took %.2f s of emulator CPU", n, used))
+    end)
+  end)
+
 end)
 
 describe("emulator process", function()

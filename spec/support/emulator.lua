@@ -9,6 +9,13 @@
 -- start{} options: tick (default 0: runs move only when told), token (string
 -- or list; default the demo token), reject_code, seed (false: --no-seed),
 -- verbose (keep the request log on stderr), args (extra arguments).
+--
+-- Bulk run control (see the emulator's PATCH modes and faults):
+--   emu:config{ patch_mode = "atomic" | "mixed" | "single" | "partial" }
+--   emu:fault{ kind = "terminal_on_patch", fraction = 0.05 }
+--   emu:put_runs("r", 200, "JOB_RUNNING", { app_id = ..., pipeline_version_id = ..., nodepool_id = ...,
+--     compute_cluster_id = ... })
+--   emulator.patch_body({ "r1", "r2" }, "JOB_PAUSED"), emulator.nodepool_path("np", "cc")
 
 local socket = require "socket"
 local cjson = require("cjson").new()
@@ -30,6 +37,31 @@ function M.runs_path(rest, ids)
     ids.user or M.DEMO.user, ids.app or M.DEMO.app, ids.pipeline or M.DEMO.pipeline,
     ids.version or M.DEMO.version)
   return rest and (p .. rest) or p
+end
+
+-- Path of an app's pipelines, or of a pipeline's versions when ids.pipeline
+-- is given (defaults: the demo user and app).
+function M.pipelines_path(ids)
+  ids = ids or {}
+  local p = string.format("/v2/users/%s/apps/%s/pipelines", ids.user or M.DEMO.user, ids.app or M.DEMO.app)
+  if ids.pipeline then p = p .. "/" .. ids.pipeline .. "/versions" end
+  return p
+end
+
+-- Path of the runs on a nodepool; user owns the compute cluster (default `me`).
+function M.nodepool_path(nodepool, cluster, user)
+  return string.format("/v2/users/%s/compute_clusters/%s/nodepools/%s/pipeline_version_runs",
+    user or "me", cluster, nodepool)
+end
+
+-- A PATCH body moving each run (an id or a list of ids) to `code`.
+function M.patch_body(ids, code, action)
+  if type(ids) == "string" then ids = { ids } end
+  local runs = {}
+  for i, id in ipairs(ids) do
+    runs[i] = { id = id, orchestration_status = { status = { code = code } } }
+  end
+  return { pipeline_version_runs = runs, action = action or "overwrite" }
 end
 
 local function shell_quote(s)
@@ -183,9 +215,14 @@ end
 function Emu:requests() return self:control("GET", "/requests").requests end
 function Emu:reset(seed) return self:control("POST", "/reset", { seed = seed }) end
 function Emu:put_run(t) return self:control("POST", "/runs", t).run end
--- count runs PREFIX1..PREFIXcount in one state (default Running)
-function Emu:put_runs(prefix, count, state)
-  return self:control("POST", "/runs", { prefix = prefix, count = count, state = state }).count
+-- count runs PREFIX1..PREFIXcount in one state (default Running); scope
+-- (optional) places them all: user_id, app_id, pipeline_id,
+-- pipeline_version_id, nodepool_id, compute_cluster_id,
+-- compute_cluster_user_id, created_at.
+function Emu:put_runs(prefix, count, state, scope)
+  local body = { prefix = prefix, count = count, state = state }
+  for k, v in pairs(scope or {}) do body[k] = v end
+  return self:control("POST", "/runs", body).count
 end
 function Emu:get_run(id) return self:control("GET", "/runs/" .. id).run end
 function Emu:set_state(id, state, message)
@@ -229,6 +266,20 @@ function Emu:patched_ids()
 end
 
 function Emu:clear_faults() return self:control("DELETE", "/faults").faults end
+function Emu:faults() return self:control("GET", "/faults").faults end
+
+-- CPU seconds (user + system) the emulator process has used so far.
+function Emu:cpu()
+  local stat = read_file("/proc/" .. self.pid .. "/stat")
+  if not stat then return nil end
+  local fields = {}
+  for f in stat:gsub("^.*%) ", ""):gmatch("%S+") do fields[#fields + 1] = f end
+  local p = io.popen("getconf CLK_TCK 2>/dev/null")
+  local hz = tonumber(p and p:read("*l") or "") or 100
+  if p then p:close() end
+  -- after "pid (comm) ": state is field 3, utime 14, stime 15
+  return (tonumber(fields[12]) + tonumber(fields[13])) / hz
+end
 function Emu:shutdown() return self:control("POST", "/shutdown") end
 
 return M

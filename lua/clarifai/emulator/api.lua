@@ -10,12 +10,12 @@ local world_mod = require "clarifai.emulator.world"
 local M = {}
 
 local DESCRIPTIONS = {
-  [10000] = "Ok", [10020] = "Failure", [10050] = "Resource moved",
+  [10000] = "Ok", [10010] = "Mixed Success", [10020] = "Failure", [10050] = "Resource moved",
   [11009] = "API key not found", [11100] = "Bad request format",
   [11101] = "Resource does not exist", [11102] = "Invalid request",
   [11103] = "Method not allowed", [26300] = "Pipeline does not exist",
   [26301] = "Invalid pipeline argument", [26302] = "Invalid pipeline request",
-  [64007] = "Job conflict", [99009] = "Internal server error",
+  [64007] = "Job conflict", [98004] = "Internal server issue", [99009] = "Internal server error",
 }
 
 -- Keys that read best first in replies, as the API writes them.
@@ -26,7 +26,12 @@ local MALFORMED_AUTH = "Empty or malformed authorization header. Please provide 
 local FAULT_KINDS = {
   http = true, apply_then_http = true, close = true, apply_then_close = true, hang = true,
   drip = true, truncate = true, chunk_cut = true, redirect = true, endless = true, delay = true,
+  terminal_on_patch = true,
 }
+
+-- Faults that shape the world rather than answer one request: listed and
+-- cleared like the others, never taken by a request.
+local PERSISTENT = { terminal_on_patch = true }
 
 local function req_id()
   local t = {}
@@ -137,6 +142,12 @@ local function extend(base, more)
 end
 
 local ROUTES = {
+  { name = "pipelines", pattern = { "v2", "users", ":u", "apps", ":a", "pipelines" }, list = "pipelines",
+    methods = { GET = "list_pipelines" } },
+  { name = "versions", pattern = { "v2", "users", ":u", "apps", ":a", "pipelines", ":p", "versions" },
+    list = "pipeline_versions", methods = { GET = "list_versions" } },
+  { name = "nodepool_runs", pattern = { "v2", "users", ":u", "compute_clusters", ":cc", "nodepools", ":np",
+    "pipeline_version_runs" }, list = "pipeline_version_runs", methods = { GET = "nodepool_runs" } },
   { name = "runs", pattern = VERSION, list = "pipeline_version_runs",
     methods = { GET = "list_runs", POST = "post_runs", PATCH = "patch_runs" } },
   { name = "run", pattern = extend(VERSION, { ":r" }), methods = { GET = "get_run" } },
@@ -225,17 +236,79 @@ local function list_query(req)
   return page, per_page, filter
 end
 
+-- 200 / Ok with the list field `field` holding these runs' JSON texts:
+-- the body json.encode would give for {status, [field] = runs}, built
+-- without decoding and encoding every run again.
+local function ok_runs(field, texts)
+  local res = ok({})
+  res.body = res.body:sub(1, -2) .. ',"' .. field .. '":[' .. table.concat(texts, ",") .. "]}"
+  return res
+end
+
+-- One page of `runs` (oldest first: read from the end) that pass the
+-- filter, answered; only the page's runs are rendered.
+function Api:run_page(runs, page, per_page, filter)
+  local w = self.world
+  if w.config.ignore_paging then page = 1 end -- a server that ignores `page`
+  local out, n, first, last = {}, 0, (page - 1) * per_page + 1, page * per_page
+  local now = w.clock()
+  for i = #runs, 1, -1 do
+    local run = runs[i]
+    if not filter or filter[run.code] then
+      n = n + 1
+      if n > last then break end
+      if n >= first then out[#out + 1] = w:run_text(run, now) end
+    end
+  end
+  return ok_runs("pipeline_version_runs", out)
+end
+
 function Api:list_runs(req, params, owner)
   local u, err = self:scope(params, owner)
   if not u then return err end
   local page, per_page, filter = list_query(req)
   if not page then return fail(params, 400, 11100, "invalid page, per_page or status_codes") end
-  if self.world.config.ignore_paging then page = 1 end -- a server that ignores `page`
-  local all = {}
-  for _, run in ipairs(self.world:runs_of(u, params.a, params.p, params.v)) do
-    if not filter or filter[run.code] then all[#all + 1] = self.world:run_json(run) end
+  return self:run_page(self.world:runs_of(u, params.a, params.p, params.v), page, per_page, filter)
+end
+
+-- Runs on a nodepool, whatever their app, pipeline and version; the path's
+-- user owns the compute cluster. An unknown nodepool has no runs.
+function Api:nodepool_runs(req, params, owner)
+  local ccu = params.u == "me" and owner or params.u
+  local page, per_page, filter = list_query(req)
+  if not page then return fail(params, 400, 11100, "invalid page, per_page or status_codes") end
+  return self:run_page(self.world:runs_on(ccu, params.cc, params.np, filter), page, per_page, nil)
+end
+
+-- Pipelines of an app (no params.p) or versions of a pipeline, by id, paged.
+function Api:list_records(req, params, owner)
+  local u, err = self:scope(params, owner)
+  if not u then return err end
+  local q = parse_query(req.query)
+  local page, per_page = positive(q.page, 1), positive(q.per_page, 128)
+  if not page or not per_page then return fail(params, 400, 11100, "invalid page or per_page") end
+  if self.world.config.ignore_paging then page = 1 end
+  local w = self.world
+  local recs = params.p and w:versions_of(u, params.a, params.p) or w:pipelines_of(u, params.a)
+  local out = page_of(recs, page, per_page)
+  for i, rec in ipairs(out) do
+    out[i] = { id = rec.id, pipeline_id = params.p and rec.pipeline_id or nil, user_id = rec.user_id,
+      app_id = rec.app_id, created_at = world_mod.timestamp(rec.created_at) }
   end
-  return ok({ pipeline_version_runs = page_of(all, page, per_page) })
+  return ok({ [params.list] = out })
+end
+
+function Api:list_pipelines(req, params, owner) return self:list_records(req, params, owner) end
+function Api:list_versions(req, params, owner) return self:list_records(req, params, owner) end
+
+-- runner_selector {nodepool {id, compute_cluster {id, user_id}}} of a
+-- POST: the new run's nodepool (ignored unless both ids are given).
+local function place_on_nodepool(spec, selector)
+  local np = type(selector) == "table" and selector.nodepool
+  local cc = type(np) == "table" and np.compute_cluster
+  if type(cc) ~= "table" or type(np.id) ~= "string" or type(cc.id) ~= "string" then return end
+  spec.nodepool_id, spec.compute_cluster_id = np.id, cc.id
+  spec.compute_cluster_user_id = type(cc.user_id) == "string" and cc.user_id ~= "" and cc.user_id or nil
 end
 
 function Api:post_runs(req, params, owner)
@@ -256,54 +329,128 @@ function Api:post_runs(req, params, owner)
     end
     specs[i] = { id = id or world_mod.hex_id(), user_id = u, app_id = params.a, pipeline_id = params.p,
       version_id = params.v, code = states.by_name.JOB_QUEUED.code, by = owner }
+    place_on_nodepool(specs[i], body.runner_selector)
   end
   local out = json.array()
   for _, spec in ipairs(specs) do out[#out + 1] = w:run_json(w:put_run(spec)) end
   return ok({ pipeline_version_runs = out })
 end
 
-function Api:patch_runs(req, params, owner)
-  local body = decode_object(req.body)
-  if not body then return fail(params, 400, 11100, "request body is not valid JSON") end
+-- The {id, code} items of a PATCH body, or nil and the error reply.
+local function patch_items(params, body)
   if body.action ~= "overwrite" then
-    return fail(params, 400, 26301, string.format("unsupported action %q; only \"overwrite\" is supported",
+    return nil, fail(params, 400, 26301, string.format("unsupported action %q; only \"overwrite\" is supported",
       tostring(body.action == json.null and "" or body.action or "")))
   end
   local list = body.pipeline_version_runs
   if type(list) ~= "table" or #list == 0 then
-    return fail(params, 400, 26301, "pipeline_version_runs must not be empty")
+    return nil, fail(params, 400, 26301, "pipeline_version_runs must not be empty")
   end
   local items = {}
   for i, item in ipairs(list) do
     local where = "pipeline_version_runs[" .. (i - 1) .. "]"
     if type(item) ~= "table" or type(item.id) ~= "string" or item.id == "" then
-      return fail(params, 400, 26301, where .. ".id is required")
+      return nil, fail(params, 400, 26301, where .. ".id is required")
     end
     local os_ = item.orchestration_status
     local st = type(os_) == "table" and os_.status
     local raw = type(st) == "table" and st.code or nil
     if raw == nil or raw == json.null then
-      return fail(params, 400, 26301, where .. ".orchestration_status.status.code is required")
+      return nil, fail(params, 400, 26301, where .. ".orchestration_status.status.code is required")
     end
     local code = states.code_of(raw)
     if not code then
-      return fail(params, 400, 11100, "invalid value for enum StatusCode: " .. tostring(raw))
+      return nil, fail(params, 400, 11100, "invalid value for enum StatusCode: " .. tostring(raw))
     end
     items[i] = { id = item.id, code = code }
   end
+  return items
+end
+
+-- How a PATCH whose runs were judged is answered, by the `patch_mode` config.
+local PATCH_MODES = {}
+
+-- Applies the allowed verdicts and answers 200 with those runs.
+function Api:applied(verdicts, owner)
+  local w = self.world
+  w:apply_patch(verdicts, owner)
+  local out = json.array()
+  for _, vd in ipairs(verdicts) do out[#out + 1] = w:run_json(vd.run) end
+  return ok({ pipeline_version_runs = out })
+end
+
+-- The refusal of a whole request for this verdict.
+function Api:refusal(params, vd)
+  if vd.kind == "not_found" then return fail(params, 404, 11101, vd.details) end
+  local c = self.world.config
+  return fail(params, c.reject_http or 400, c.reject_code, vd.details)
+end
+
+-- One disallowed or unknown run refuses the whole request.
+function PATCH_MODES.atomic(self, params, verdicts, owner)
+  for _, vd in ipairs(verdicts) do
+    if not vd.ok then return self:refusal(params, vd) end
+  end
+  return self:applied(verdicts, owner)
+end
+
+-- More than one run is refused outright; one is handled as atomic.
+function PATCH_MODES.single(self, params, verdicts, owner)
+  if #verdicts > 1 then return fail(params, 400, 26302, "only one run per request") end
+  return PATCH_MODES.atomic(self, params, verdicts, owner)
+end
+
+-- The allowed runs change; when some could not, 200 / 10010 lists every
+-- known run of the request in its state after it (unknown ones left out).
+function PATCH_MODES.mixed(self, _, verdicts, owner)
+  local w, allowed, refused = self.world, {}, nil
+  for _, vd in ipairs(verdicts) do
+    if vd.ok then allowed[#allowed + 1] = vd else refused = refused or vd end
+  end
+  if not refused then return self:applied(verdicts, owner) end
+  w:apply_patch(allowed, owner)
+  local out, now = json.array(), w.clock()
+  for _, vd in ipairs(verdicts) do
+    if vd.run then out[#out + 1] = w:run_json(vd.run, now) end
+  end
+  return reply(200, 10010, nil, string.format("%d of %d runs changed; %s", #allowed, #verdicts, refused.details),
+    { pipeline_version_runs = out })
+end
+
+-- A server that applied part and failed: the first allowed run changes,
+-- nothing else, and the answer is 500 / 98004 all the same.
+function PATCH_MODES.partial(self, params, verdicts, owner)
+  for _, vd in ipairs(verdicts) do
+    if vd.ok then
+      self.world:apply_patch({ vd }, owner)
+      break
+    end
+  end
+  return fail(params, 500, 98004, "the request failed part way")
+end
+
+-- The fraction of the terminal_on_patch faults (the largest), or nil.
+function Api:terminal_fraction()
+  local fraction
+  for _, f in ipairs(self.faults) do
+    if f.kind == "terminal_on_patch" then fraction = math.max(fraction or 0, f.fraction) end
+  end
+  return fraction
+end
+
+function Api:patch_runs(req, params, owner)
+  local body = decode_object(req.body)
+  if not body then return fail(params, 400, 11100, "request body is not valid JSON") end
+  local items, bad = patch_items(params, body)
+  if not items then return bad end
   local u, err = self:scope(params, owner)
   if not u then return err end
-  local w = self.world
-  local changes, kind, details = w:check_patch(u, params.a, params.p, params.v, items)
-  if not changes then
-    if kind == "not_found" then return fail(params, 404, 11101, details) end
-    local code = w.config.reject_code
-    return fail(params, w.config.reject_http or 400, code, details)
-  end
-  w:apply_patch(changes, owner)
-  local out = json.array()
-  for _, ch in ipairs(changes) do out[#out + 1] = w:run_json(ch.run) end
-  return ok({ pipeline_version_runs = out })
+  local w, ids = self.world, {}
+  for i, item in ipairs(items) do ids[i] = item.id end
+  w:first_patch(u, params.a, params.p, params.v, ids, self:terminal_fraction())
+  local verdicts = w:judge_patch(u, params.a, params.p, params.v, items)
+  local mode = PATCH_MODES[w.config.patch_mode] or PATCH_MODES.atomic
+  return mode(self, params, verdicts, owner)
 end
 
 function Api:run_in_scope(params, owner)
@@ -380,7 +527,7 @@ end
 
 function Api:take_fault(req)
   for i, f in ipairs(self.faults) do
-    if (not f.method or f.method:upper() == req.method)
+    if not PERSISTENT[f.kind] and (not f.method or f.method:upper() == req.method)
       and (not f.path or req.path:find(f.path, 1, true))
       and (not f.contains or (req.body or ""):find(f.contains, 1, true)) then
       f.remaining = f.remaining - 1
@@ -462,30 +609,47 @@ local function str(v)
   return type(v) == "string" and v ~= "" and v or nil
 end
 
+local SCOPE_FIELDS = { "user_id", "app_id", "pipeline_id", "pipeline_version_id",
+  "nodepool_id", "compute_cluster_id", "compute_cluster_user_id" }
+
+-- Where a control body puts its runs (user, app, pipeline, version,
+-- nodepool, created_at) as a put_run spec; nil, message when a field is bad.
+local function scope_spec(body)
+  for _, k in ipairs(SCOPE_FIELDS) do
+    if body[k] ~= nil and not str(body[k]) then return nil, k .. " must be a string" end
+  end
+  if (body.nodepool_id == nil) ~= (body.compute_cluster_id == nil)
+    or (body.compute_cluster_user_id ~= nil and body.nodepool_id == nil) then
+    return nil, "nodepool_id and compute_cluster_id go together (compute_cluster_user_id needs both)"
+  end
+  local spec = {
+    user_id = body.user_id, app_id = body.app_id, pipeline_id = body.pipeline_id,
+    version_id = body.pipeline_version_id, nodepool_id = body.nodepool_id,
+    compute_cluster_id = body.compute_cluster_id, compute_cluster_user_id = body.compute_cluster_user_id,
+  }
+  if body.created_at ~= nil then
+    spec.created_at = world_mod.parse_time(body.created_at)
+    if not spec.created_at then return nil, "created_at must be RFC 3339 or epoch seconds" end
+  end
+  return spec
+end
+
 function Api:control_put_run(body)
   if not str(body.id) then return control_error(400, "id is required") end
-  for _, k in ipairs({ "user_id", "app_id", "pipeline_id", "pipeline_version_id" }) do
-    if body[k] ~= nil and not str(body[k]) then return control_error(400, k .. " must be a string") end
-  end
+  local spec, serr = scope_spec(body)
+  if not spec then return control_error(400, serr) end
   local code, err = code_arg(body.state or "JOB_QUEUED")
   if not code then return control_error(400, err) end
   local script = {}
   for i, step in ipairs(type(body.script) == "table" and body.script or {}) do
     if type(step) ~= "table" then return control_error(400, "script[" .. i .. "] must be an object") end
-    local c, serr = code_arg(step.state)
-    if not c then return control_error(400, "script[" .. i .. "]: " .. serr) end
+    local c, cerr = code_arg(step.state)
+    if not c then return control_error(400, "script[" .. i .. "]: " .. cerr) end
     script[i] = { after = tonumber(step.after) or 0, code = c, message = str(step.message) }
   end
-  local created
-  if body.created_at ~= nil then
-    created = world_mod.parse_time(body.created_at)
-    if not created then return control_error(400, "created_at must be RFC 3339 or epoch seconds") end
-  end
-  local run = self.world:put_run({
-    id = body.id, user_id = body.user_id, app_id = body.app_id, pipeline_id = body.pipeline_id,
-    version_id = body.pipeline_version_id, code = code, created_at = created, script = script,
-    lines = type(body.lines) == "table" and body.lines or nil,
-  })
+  spec.id, spec.code, spec.script = body.id, code, script
+  spec.lines = type(body.lines) == "table" and body.lines or nil
+  local run = self.world:put_run(spec)
   return control_reply(200, { run = self.world:run_json(run) })
 end
 
@@ -504,14 +668,23 @@ CONTROL.reset = { POST = function(self, body)
   return control_reply(200, { ok = true })
 end }
 
--- many runs at once: ids PREFIX1..PREFIXn, all in one state
+-- many runs at once: ids PREFIX1..PREFIXn, all in one state and one place
+-- (the scope fields of a single run, created_at included)
 function Api:control_put_runs(body)
   local n = compat.tointeger(body.count)
   if not n or n < 1 or n > 1000000 then return control_error(400, "count must be 1..1000000") end
   local code, err = code_arg(body.state or "JOB_RUNNING")
   if not code then return control_error(400, err) end
+  local spec, serr = scope_spec(body)
+  if not spec then return control_error(400, serr) end
   local prefix = str(body.prefix) or "bulk-"
-  for i = 1, n do self.world:put_run({ id = prefix .. i, code = code }) end
+  local w = self.world
+  local now = w:advance()
+  spec.code, spec.no_advance = code, true
+  for i = 1, n do
+    spec.id = prefix .. i
+    w:put_run(spec, now)
+  end
   return control_reply(200, { count = n })
 end
 
@@ -554,6 +727,9 @@ local function set_config(self, body)
   if body.ignore_paging ~= nil and type(body.ignore_paging) ~= "boolean" then
     return control_error(400, "ignore_paging must be true or false")
   end
+  if body.patch_mode ~= nil and not world_mod.PATCH_MODES[body.patch_mode] then
+    return control_error(400, "patch_mode must be atomic, mixed, single or partial")
+  end
   self.world:set_config(body)
   return control_reply(200, { config = self.world.config })
 end
@@ -581,9 +757,16 @@ CONTROL.faults = {
       if type(f) ~= "table" or not FAULT_KINDS[f.kind] then
         return control_error(400, "unknown fault kind " .. tostring(type(f) == "table" and f.kind or f))
       end
+      -- terminal_on_patch: fraction 0..1 (default 1) of the runs a first PATCH names
+      if f.kind == "terminal_on_patch" then
+        if f.fraction == nil then f.fraction = 1 end
+        if type(f.fraction) ~= "number" or f.fraction < 0 or f.fraction > 1 then
+          return control_error(400, "fraction must be a number from 0 to 1")
+        end
+      end
     end
     for _, f in ipairs(list) do
-      f.remaining = compat.tointeger(tonumber(f.times or 1)) or 1
+      if not PERSISTENT[f.kind] then f.remaining = compat.tointeger(tonumber(f.times or 1)) or 1 end
       self.faults[#self.faults + 1] = f
     end
     return fault_list(self)

@@ -36,7 +36,7 @@ M.parse_time = timefmt.parse  -- any offset; numbers pass through
 
 -- google.protobuf.Duration text, trimmed: "12.5s", "600s".
 function M.duration(secs)
-  local s = string.format("%.3f", math.max(0, secs)):gsub("0+$", ""):gsub("%.$", "")
+  local s = string.format("%.3f", math.max(0, secs)):gsub("%.?0+$", "")
   return s .. "s"
 end
 
@@ -91,6 +91,24 @@ local function copy(t)
   return c
 end
 
+-- A stable position in [0, 1) for a string: a polynomial hash of its bytes
+-- spread by Fibonacci hashing (the high bits of h * 2654435769 mod 2^32).
+-- Plain arithmetic, exact in doubles too, so every Lua gives the same value.
+function M.unit_hash(s)
+  local h = 0
+  for i = 1, #s do h = (h * 31 + s:byte(i)) % 4294967296 end
+  -- 2654435769 = 40503 * 65536 + 31161: two exact partial products.
+  h = (h * 31161 + ((h * 40503) % 65536) * 65536) % 4294967296
+  return h / 4294967296
+end
+
+M.PATCH_MODES = { atomic = true, mixed = true, single = true, partial = true }
+
+-- Index keys: the parts joined by NUL, which no id in practice contains.
+local function key_of(...)
+  return table.concat({ ... }, "\0")
+end
+
 -- World ------------------------------------------------------------------------
 
 local World = {}
@@ -108,6 +126,7 @@ function M.new(opts)
       reject_code = opts.reject_code or 26302,
       reject_http = opts.reject_http or 400,
       transition_delay = opts.transition_delay or 0,
+      patch_mode = opts.patch_mode or "atomic",
     },
     tokens = {},
     log_serial = 0,
@@ -127,17 +146,57 @@ function World:reset(seed)
   if seed == nil then seed = self.seed end
   self.config = copy(self.startup)
   self.users, self.apps, self.pipelines, self.versions = {}, {}, {}, {}
+  self.app_pipelines, self.pipeline_versions = {}, {} -- app key -> {id -> pipeline}, ...
   self.runs, self.order = {}, 0
+  self.by_version = {} -- version key -> {runs = {id -> run}, sorted = list | nil}
+  self.patch_named = {} -- run ids some PATCH has named
   self.live = {} -- runs that may change by themselves (timers, scripts, delayed requests)
   self:ensure_version(M.DEMO.user, M.DEMO.app, M.DEMO.pipeline, M.DEMO.version)
   if seed then self:seed_demo(self.clock()) end
 end
 
-function World:ensure_version(u, a, p, v)
+-- Makes the user, app, pipeline and version exist; `created` (default now)
+-- dates whichever of the pipeline and version is new, or an older run
+-- makes them older.
+function World:ensure_version(u, a, p, v, created)
+  created = created or self.clock()
   self.users[u] = true
   self.apps[u .. "/" .. a] = true
-  self.pipelines[u .. "/" .. a .. "/" .. p] = true
-  self.versions[u .. "/" .. a .. "/" .. p .. "/" .. v] = true
+  local pk, vk = u .. "/" .. a .. "/" .. p, u .. "/" .. a .. "/" .. p .. "/" .. v
+  local pipe = self.pipelines[pk]
+  if not pipe then
+    pipe = { id = p, user_id = u, app_id = a, created_at = created }
+    self.pipelines[pk] = pipe
+    local ak = key_of(u, a)
+    self.app_pipelines[ak] = self.app_pipelines[ak] or {}
+    self.app_pipelines[ak][p] = pipe
+  end
+  local ver = self.versions[vk]
+  if not ver then
+    ver = { id = v, pipeline_id = p, user_id = u, app_id = a, created_at = created }
+    self.versions[vk] = ver
+    local kp = key_of(u, a, p)
+    self.pipeline_versions[kp] = self.pipeline_versions[kp] or {}
+    self.pipeline_versions[kp][v] = ver
+  end
+  pipe.created_at = math.min(pipe.created_at, created)
+  ver.created_at = math.min(ver.created_at, created)
+end
+
+local function by_id(map)
+  local out = {}
+  for _, rec in pairs(map or {}) do out[#out + 1] = rec end
+  table.sort(out, function(x, y) return x.id < y.id end)
+  return out
+end
+
+-- The pipelines of an app, and the versions of a pipeline, sorted by id.
+function World:pipelines_of(u, a)
+  return by_id(self.app_pipelines[key_of(u, a)])
+end
+
+function World:versions_of(u, a, p)
+  return by_id(self.pipeline_versions[key_of(u, a, p)])
 end
 
 -- Which part of a user/app/pipeline/version path is missing, if any.
@@ -154,7 +213,8 @@ end
 function World:set_config(t)
   local now = self.clock()
   self:advance(now)
-  for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay", "ignore_paging" }) do
+  for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay", "ignore_paging",
+    "patch_mode" }) do
     if t[k] ~= nil then self.config[k] = t[k] end
   end
   if t.tick ~= nil then
@@ -204,17 +264,46 @@ function World:initial_times(run, spec, now)
   end
 end
 
+-- Files a run under its version (replacing the run of that id, if any).
+function World:index_run(run)
+  local old = self.runs[run.id]
+  if old then
+    local ob = self.by_version[old.vkey]
+    ob.runs[old.id], ob.sorted = nil, nil
+    self.live[old] = nil
+  end
+  local b = self.by_version[run.vkey]
+  if not b then
+    b = { runs = {}, sorted = {} }
+    self.by_version[run.vkey] = b
+  end
+  b.runs[run.id] = run
+  -- The usual new run is the newest: it goes on the end of the order kept.
+  local sorted = b.sorted
+  if sorted and (#sorted == 0 or run.created_at >= sorted[#sorted].created_at) then
+    sorted[#sorted + 1] = run
+  else
+    b.sorted = nil
+  end
+  self.runs[run.id] = run
+end
+
+-- spec also: nodepool_id, compute_cluster_id, compute_cluster_user_id
+-- (default the run's user) place the run on a nodepool; no_advance: the
+-- caller has brought the world up to `now` already.
 function World:put_run(spec, now)
   now = now or self.clock()
-  self:advance(now)
+  if not spec.no_advance then self:advance(now) end
   local u, a = spec.user_id or M.DEMO.user, spec.app_id or M.DEMO.app
   local p, v = spec.pipeline_id or M.DEMO.pipeline, spec.version_id or M.DEMO.version
-  self:ensure_version(u, a, p, v)
   local code = spec.code or QUEUED
   self.order = self.order + 1
   local created = spec.created_at or now
+  self:ensure_version(u, a, p, v, math.min(created, now))
   local run = {
-    id = spec.id, user_id = u, app_id = a, pipeline_id = p, version_id = v,
+    id = spec.id, user_id = u, app_id = a, pipeline_id = p, version_id = v, vkey = key_of(u, a, p, v),
+    nodepool_id = spec.nodepool_id, compute_cluster_id = spec.compute_cluster_id,
+    compute_cluster_user_id = spec.nodepool_id and (spec.compute_cluster_user_id or u) or nil,
     code = code, since = now, created_at = created, modified_at = math.max(created, now),
     started_at = spec.started_at, ended_at = spec.ended_at,
     run_secs = spec.run_secs or 0, progress = 0, order = self.order,
@@ -232,7 +321,7 @@ function World:put_run(spec, now)
     run.script[#run.script + 1] = { at = now + (step.after or 0), code = step.code, message = step.message }
   end
   table.sort(run.script, function(x, y) return x.at < y.at end)
-  self.runs[run.id] = run
+  self:index_run(run)
   self.live[run] = true
   return run
 end
@@ -332,17 +421,40 @@ function World:force_state(run, code, message)
   return run
 end
 
+-- Oldest first; the earlier put first among runs created at the same time.
+-- Lists of runs are kept in this order and read from the end: newest first.
+local function oldest_first(x, y)
+  if x.created_at ~= y.created_at then return x.created_at < y.created_at end
+  return x.order < y.order
+end
+
+-- A version's runs, oldest first (read it backwards), from the index. The
+-- list is shared: callers must not change it. A run put out of order makes
+-- the next read sort the version's runs again.
 function World:runs_of(u, a, p, v)
+  local b = self.by_version[key_of(u, a, p, v)]
+  if not b then return {} end
+  if not b.sorted then
+    local out = {}
+    for _, run in pairs(b.runs) do out[#out + 1] = run end
+    table.sort(out, oldest_first)
+    b.sorted = out
+  end
+  return b.sorted
+end
+
+-- Every run on this nodepool of this compute cluster (of user ccu),
+-- whatever its user, app, pipeline and version, oldest first (a scan);
+-- filter (a set of status codes), when given, leaves out the others.
+function World:runs_on(ccu, cc, np, filter)
   local out = {}
   for _, run in pairs(self.runs) do
-    if run.user_id == u and run.app_id == a and run.pipeline_id == p and run.version_id == v then
+    if run.nodepool_id == np and run.compute_cluster_id == cc and run.compute_cluster_user_id == ccu
+      and (not filter or filter[run.code]) then
       out[#out + 1] = run
     end
   end
-  table.sort(out, function(x, y)
-    if x.created_at ~= y.created_at then return x.created_at > y.created_at end
-    return x.order > y.order
-  end)
+  table.sort(out, oldest_first)
   return out
 end
 
@@ -354,26 +466,65 @@ function World:find_run(p, v, id)
   return nil
 end
 
--- Checks a PATCH: items are {id, code} already decoded; all or nothing.
--- Returns the runs to change, or nil, kind ("not_found" | "reject"), details.
-function World:check_patch(u, a, p, v, items)
+-- The run of this id in this version, if any.
+function World:run_in(u, a, p, v, id)
+  local run = self.runs[id]
+  if run and run.vkey == key_of(u, a, p, v) then return run end
+  return nil
+end
+
+-- Judges each item ({id, code}, already decoded) of a PATCH in order, as if
+-- the allowed ones before it had been applied. One verdict per item:
+-- {id, code, run (nil: unknown), ok, action} or, when refused,
+-- {..., kind = "not_found" | "reject", details}.
+function World:judge_patch(u, a, p, v, items)
   local tentative, out = {}, {}
   for i, item in ipairs(items) do
-    local run = self.runs[item.id]
-    if not run or run.user_id ~= u or run.app_id ~= a or run.pipeline_id ~= p or run.version_id ~= v then
-      return nil, "not_found", "pipeline version run " .. item.id .. " not found"
+    local run = self:run_in(u, a, p, v, item.id)
+    local vd = { id = item.id, code = item.code, run = run }
+    if not run then
+      vd.kind, vd.details = "not_found", "pipeline version run " .. item.id .. " not found"
+    else
+      local current = tentative[run.id] or run.code
+      local action = action_for(item.code)
+      if action and states.can(action, current) then
+        vd.ok, vd.action = true, action
+        tentative[run.id] = item.code
+      else
+        local what = action or ("apply status " .. states.name(item.code) .. " to")
+        vd.kind, vd.details = "reject", string.format("cannot %s pipeline version run %s in state %s",
+          what, run.id, states.name(current))
+      end
     end
-    local current = tentative[run.id] or run.code
-    local action = action_for(item.code)
-    if not action or not states.can(action, current) then
-      local what = action or ("apply status " .. states.name(item.code) .. " to")
-      return nil, "reject", string.format("cannot %s pipeline version run %s in state %s",
-        what, run.id, states.name(current))
-    end
-    tentative[run.id] = item.code
-    out[i] = { run = run, code = item.code, action = action }
+    out[i] = vd
   end
   return out
+end
+
+-- All or nothing: the runs to change, or nil, kind, details of the first refusal.
+function World:check_patch(u, a, p, v, items)
+  local verdicts = self:judge_patch(u, a, p, v, items)
+  for _, vd in ipairs(verdicts) do
+    if not vd.ok then return nil, vd.kind, vd.details end
+  end
+  return verdicts
+end
+
+-- Before a PATCH is processed: each run of this version it names that no
+-- earlier PATCH named is, when its id hashes below `fraction`, completed
+-- by the server (a run that ended just before the request arrived).
+function World:first_patch(u, a, p, v, ids, fraction)
+  local now
+  for _, id in ipairs(ids) do
+    if not self.patch_named[id] then
+      self.patch_named[id] = true
+      local run = fraction and fraction > 0 and self:run_in(u, a, p, v, id)
+      if run and not states.is_terminal(run.code) and M.unit_hash(id) < fraction then
+        now = now or self:advance()
+        self:transition(run, COMPLETED, now, "")
+      end
+    end
+  end
 end
 
 -- Applies checked changes now, or after the configured delay.
@@ -414,7 +565,99 @@ function World:run_json(run, now)
     o.total_run_duration = M.duration(secs)
   end
   if run.ended_at then o.ended_at = M.timestamp(run.ended_at) end
+  if run.nodepool_id then
+    o.nodepools = { { id = run.nodepool_id,
+      compute_cluster = { id = run.compute_cluster_id, user_id = run.compute_cluster_user_id } } }
+  end
   return o
+end
+
+-- Run text ---------------------------------------------------------------------
+-- The big lists render runs straight to JSON text, byte for byte what
+-- json.encode(run_json(run), FIRST) gives with the API's key order (id
+-- first, then the rest by name; status, code, description inside), at a
+-- fraction of the cost: the parts that never change are kept on the run
+-- and timestamps are remembered.
+
+local jstr = json.encode_string
+local ts_memo, ts_count = {}, 0
+
+local function ts_text(t)
+  local s = ts_memo[t]
+  if not s then
+    if ts_count >= 100000 then ts_memo, ts_count = {}, 0 end
+    s = jstr(M.timestamp(t))
+    ts_memo[t], ts_count = s, ts_count + 1
+  end
+  return s
+end
+
+-- The parts of a run's text that never change.
+local function fixed_text(run)
+  local np = ""
+  if run.nodepool_id then
+    np = ',"nodepools":[{"id":' .. jstr(run.nodepool_id) .. ',"compute_cluster":{"id":'
+      .. jstr(run.compute_cluster_id) .. ',"user_id":' .. jstr(run.compute_cluster_user_id) .. "}}]"
+  end
+  return {
+    head = '{"id":' .. jstr(run.id) .. ',"app_id":' .. jstr(run.app_id) .. ',"created_at":' .. ts_text(run.created_at),
+    nodepools = np,
+    version = ',"pipeline_version":{"id":' .. jstr(run.version_id) .. ',"pipeline_id":' .. jstr(run.pipeline_id) .. "}",
+    tail = ',"user_id":' .. jstr(run.user_id) .. "}",
+  }
+end
+
+local status_texts = {}
+
+local function status_text(code)
+  local s = status_texts[code]
+  if not s then
+    s = ',"orchestration_status":{"status":{"code":' .. json.number(code) .. ',"description":'
+      .. jstr(states.label(code)) .. "}}"
+    status_texts[code] = s
+  end
+  return s
+end
+
+-- A run's text as of its last change: the whole text, or (a running run,
+-- whose duration grows) the text before and after the duration.
+local function text_parts(run)
+  local f = run.fixed_text
+  if not f then
+    f = fixed_text(run)
+    run.fixed_text = f
+  end
+  local t = { f.head }
+  if run.ended_at then t[#t + 1] = ',"ended_at":' .. ts_text(run.ended_at) end
+  t[#t + 1] = ',"modified_at":' .. ts_text(run.modified_at)
+  t[#t + 1] = f.nodepools
+  t[#t + 1] = status_text(run.code)
+  t[#t + 1] = f.version
+  local c = { modified_at = run.modified_at, code = run.code }
+  if run.started_at then
+    -- a duration is digits and "s": nothing to escape
+    t[#t + 1] = ',"started_at":' .. ts_text(run.started_at) .. ',"total_run_duration":"'
+    if run.code == RUNNING then
+      c.pre, c.post = table.concat(t), '"' .. f.tail
+      return c
+    end
+    t[#t + 1] = M.duration(run.run_secs) .. '"'
+  end
+  t[#t + 1] = f.tail
+  c.whole = table.concat(t)
+  return c
+end
+
+-- Wire form of a run as JSON text (run_json, encoded). Every change of a
+-- run's state moves its modified_at, so the parts kept stay right until then.
+function World:run_text(run, now)
+  local c = run.text_cache
+  if not c or c.modified_at ~= run.modified_at or c.code ~= run.code then
+    c = text_parts(run)
+    run.text_cache = c
+  end
+  if c.whole then return c.whole end
+  return c.pre .. M.duration(run.run_secs + ((now or self.clock()) - run.since)) .. c.post
 end
 
 function M.status_log_json(run, rec)
