@@ -14,7 +14,8 @@
 --                         the same group again after Retry-After or backoff
 --              ambiguous  (5xx, timeout, closed, a group's oversized reply)
 --                         read the runs back; what still needs it goes again
---                         in halved groups
+--                         in halved groups (singly from then on when the
+--                         answer had applied part of the group)
 --              refused    read the runs back: already there is done; if every
 --                         run of a group is still allowed the service is taken
 --                         not to accept groups (grouping is off from then on);
@@ -316,8 +317,11 @@ local function give_up(b, rec, code)
     { http_status = rec.first and rec.first.http_status, state_code = code, state = states.name(code) })
 end
 
--- The groups the runs that still need the change go in next.
-local function regroup(b, rb, keep)
+-- The groups the runs that still need the change go in next. After a group
+-- was refused: see the top. After an ambiguous answer: halves; but when it
+-- applied some of the group and not the rest, the service is taken to apply
+-- only part of a group, and grouping is off from then on.
+local function regroup(b, rb, keep, applied)
   local size, refused = #keep, 0
   if rb.why == "refused" then
     if #keep == rb.size and rb.size > 1 and not b.grouping_off then
@@ -328,6 +332,7 @@ local function regroup(b, rb, keep)
       refused = rb.refused + 1
     end
   elseif rb.why == "ambiguous" then
+    if applied > 0 and rb.size > 1 then b.grouping_off = true end
     size = math.max(1, math.floor(rb.size / 2))
   end
   if b.grouping_off then size = 1 end
@@ -343,11 +348,12 @@ end
 -- decide: every run of a read-back has its state (or its read failed):
 -- done, failed, or sent again. Returns the follow-up PATCHes.
 function M.decide(b, rb, stopping)
-  local keep = {}
+  local keep, applied = {}, 0
   for _, rec in ipairs(rb.recs) do
     local code = rec.code
     if rec.done then -- luacheck: ignore 542 (stopped meanwhile)
     elseif code == b.target then
+      applied = applied + 1
       if rec.ambiguous then
         success(b, rec, "ok", code, rec.req_id, "confirmed after an ambiguous response (" .. rec.ambiguous .. ")")
       else
@@ -370,7 +376,7 @@ function M.decide(b, rb, stopping)
   local why = rb.why == "ambiguous" and (keep[1].ambiguous .. ", the run is still " .. states.label(keep[1].code))
     or ("the run is still " .. states.label(keep[1].code))
   for _, rec in ipairs(keep) do rec.refusal, rec.ambiguous, rec.first = nil, nil, nil end
-  local out = regroup(b, rb, keep)
+  local out = regroup(b, rb, keep, applied)
   for _, ex in ipairs(out) do note_retry(b, ex.recs, ex.recs[1].attempts + 1, 0, nil, nil, why) end
   return out
 end
