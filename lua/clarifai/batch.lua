@@ -236,12 +236,14 @@ function M.read_back(b, recs, why, refused)
   return out
 end
 
--- A reply that says what it did: the runs it lists in the target state are
--- done; the rest (unlisted, or in another state) are read back.
+-- A reply that says what it did. A success (why "unlisted"): every run it
+-- lists is done, in the state it gives (a change may take effect a moment
+-- later); a mixed answer: the runs it lists in the target state. The rest
+-- are read back.
 local function accepted(b, ex, runs_list, req_id, stopping, why)
   local listed = {}
   for _, r in ipairs(type(runs_list) == "table" and runs_list or {}) do
-    if type(r) == "table" and type(r.id) == "string" then listed[r.id] = api.run_state(r) end
+    if type(r) == "table" and type(r.id) == "string" then listed[r.id] = api.run_state(r) or b.target end
   end
   if #ex.recs == 1 and why == "unlisted" then
     -- one run and a success: it is done, in the state the reply gives
@@ -250,7 +252,12 @@ local function accepted(b, ex, runs_list, req_id, stopping, why)
   end
   local unread = {}
   for _, rec in ipairs(ex.recs) do
-    if listed[rec.id] == b.target then success(b, rec, "ok", b.target, req_id) else unread[#unread + 1] = rec end
+    local code = listed[rec.id]
+    if code and (why == "unlisted" or code == b.target) then
+      success(b, rec, "ok", code, req_id)
+    else
+      unread[#unread + 1] = rec
+    end
   end
   if #unread == 0 then return nil end
   if stopping then
@@ -298,9 +305,13 @@ local function ended_elsewhere(b, rec, code)
     states.label(code), states.name(code), why, b.spec.past), fields))
 end
 
--- A run whose read-back failed too.
+-- A run whose read-back failed too (or was in flight at a stop).
 local function unread(b, rec)
   if rec.refusal and not rec.ambiguous then return failure(b, rec, rec.refusal) end
+  if rec.stopped_read then
+    return unknown(b, rec, "the change to run " .. rec.id .. " may or may not have been applied: it was being "
+      .. "read back when the batch stopped")
+  end
   local why = rec.read_err and rec.read_err.message or "no state in the reply"
   local first = rec.ambiguous or "the reply did not say"
   return unknown(b, rec, string.format("outcome unknown for run %s: %s, and reading the run failed too (%s)",
@@ -348,6 +359,7 @@ end
 -- decide: every run of a read-back has its state (or its read failed):
 -- done, failed, or sent again. Returns the follow-up PATCHes.
 function M.decide(b, rb, stopping)
+  rb.decided = true
   local keep, applied = {}, 0
   for _, rec in ipairs(rb.recs) do
     local code = rec.code
@@ -386,7 +398,7 @@ local function read_one(b, rec, code, err, stopping)
   rec.code, rec.read_err = code, err
   local rb = rec.rb
   rb.left = rb.left - 1
-  if rb.left > 0 then return nil end
+  if rb.left > 0 or rb.decided then return nil end
   return M.decide(b, rb, stopping)
 end
 
@@ -449,23 +461,26 @@ function M.reply(b, ex, resp, stopping)
 end
 
 -- stop: the batch stopped before the exchange was done; resp is its aborted
--- transfer's result when it was in flight.
+-- transfer's result when it was in flight. A read-back it belonged to is
+-- decided now with what was read (the rest were in flight).
 function M.stop(b, ex, resp)
   b.halted = true
-  local recs = ex.recs
-  if ex.kind == "get" then recs = { ex.rec } end
-  if ex.kind == "list" then
-    recs = {}
-    for _, rec in pairs(ex.wanted) do recs[#recs + 1] = rec end
+  if ex.kind ~= "patch" then
+    local rb = ex.rb or ex.rec.rb
+    if rb.decided then return nil end
+    for _, rec in ipairs(rb.recs) do
+      if rec.code == nil and not rec.read_err then rec.stopped_read = true end
+    end
+    rb.left = 0
+    return M.decide(b, rb, true)
   end
-  for _, rec in ipairs(recs) do
+  for _, rec in ipairs(ex.recs) do
     if rec.done then -- luacheck: ignore 542
-    elseif rec.refusal and not rec.ambiguous then
-      failure(b, rec, rec.refusal)
-    elseif ex.kind ~= "patch" or rec.ambiguous or (resp and resp.sent) then
+    elseif rec.ambiguous or (resp and resp.sent) then
       unknown(b, rec, "the change to run " .. rec.id .. " may or may not have been applied: its request "
         .. "was in flight when the batch stopped")
     else
+      -- never sent, or sent before and read back unchanged: not changed
       not_sent(b, rec)
     end
   end

@@ -101,7 +101,7 @@ local function gather(args, codes, c)
   if not refs then return nil, info end
   local res = { runs = json.array() }
   for k, r in ipairs(refs) do res.runs[k] = r.run end
-  return res, { warnings = {}, more = false }, #info.counts
+  return res, { warnings = {}, more = false }, math.max(info.versions, #info.counts)
 end
 
 -- list -o ids: only ids that `pause -` reads back as the same id, never a
