@@ -77,6 +77,22 @@ function M.version_key(ref)
   return ref.user_id .. "/" .. ref.app_id .. "/" .. ref.pipeline_id .. "/" .. ref.pipeline_version_id
 end
 
+-- The indices of refs by version, versions in the order they first appear:
+-- { {i, ...}, ... } (runs of one version can share a PATCH).
+function M.by_version(refs)
+  local groups, list = {}, {}
+  for i, r in ipairs(refs) do
+    local key = M.version_key(r)
+    local g = groups[key]
+    if not g then
+      g = {}
+      groups[key], list[#list + 1] = g, g
+    end
+    g[#g + 1] = i
+  end
+  return list
+end
+
 -- /v2/users/{u}/apps/{a}/pipelines/{p}/versions/{v}/runs
 function M.runs_path(ref)
   return string.format("/v2/users/%s/apps/%s/pipelines/%s/versions/%s/runs",

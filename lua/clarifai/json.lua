@@ -103,43 +103,83 @@ local function is_array(t)
   return count == n
 end
 
-local function encode(v, out, depth, first)
+-- An object's shape: its keys in output order and the text before each
+-- value ('{"key":', then ',"key":'). Shapes are kept by the keys as pairs()
+-- gives them, so objects of one shape (a batch's 10,000 results) are sorted
+-- once; a kept shape is used only when it holds exactly the object's keys,
+-- and the store is emptied when full.
+local NO_RANK = {}
+local shapes, n_shapes = {}, 0
+
+local function same_keys(list, n, v)
+  if #list ~= n then return false end
+  for i = 1, n do
+    if v[list[i]] == nil then return false end
+  end
+  return true
+end
+
+local function shape_of(v, first)
+  local keys, n = {}, 0
+  for k in pairs(v) do
+    if type(k) == "string" then n = n + 1 keys[n] = k end
+  end
+  local rank = first or NO_RANK
+  local sig = table.concat(keys, "\0")
+  local known = shapes[rank]
+  local shape = known and known[sig]
+  if shape and same_keys(shape.keys, n, v) then return shape end
+  table.sort(keys, function(a, b)
+    local fa, fb = rank[a] or 1000, rank[b] or 1000
+    if fa ~= fb then return fa < fb end
+    return a < b
+  end)
+  local heads = {}
+  for i, k in ipairs(keys) do heads[i] = (i == 1 and "{" or ",") .. encode_string(k) .. ":" end
+  shape = { keys = keys, heads = heads }
+  if n_shapes >= 256 then shapes, n_shapes = {}, 0 end
+  shapes[rank] = shapes[rank] or {}
+  shapes[rank][sig], n_shapes = shape, n_shapes + 1
+  return shape
+end
+
+-- Appends v's text to out[n + 1 ...]; returns the new n.
+local function encode(v, out, n, depth, first)
   local tv = type(v)
-  if v == nil or v == M.null then out[#out + 1] = "null"
-  elseif tv == "boolean" then out[#out + 1] = v and "true" or "false"
-  elseif tv == "number" then out[#out + 1] = number(v)
-  elseif tv == "string" then out[#out + 1] = encode_string(v)
+  n = n + 1
+  if v == nil or v == M.null then out[n] = "null"
+  elseif tv == "string" then out[n] = encode_string(v)
+  elseif tv == "number" then out[n] = number(v)
+  elseif tv == "boolean" then out[n] = v and "true" or "false"
   elseif tv == "table" then
     if depth > 100 then error("json: nesting too deep", 0) end
     if is_array(v) then
-      out[#out + 1] = "["
-      for i = 1, #v do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out, depth + 1, first)
+      local len = #v
+      if len == 0 then out[n] = "[]" return n end
+      out[n] = "["
+      for i = 1, len do
+        if i > 1 then n = n + 1 out[n] = "," end
+        n = encode(v[i], out, n, depth + 1, first)
       end
-      out[#out + 1] = "]"
+      n = n + 1
+      out[n] = "]"
     else
-      local keys = {}
-      for k in pairs(v) do
-        if type(k) == "string" then keys[#keys + 1] = k end
+      local shape = shape_of(v, first)
+      local keys, heads = shape.keys, shape.heads
+      if not keys[1] then out[n] = "{}" return n end
+      n = n - 1
+      for i = 1, #keys do
+        n = n + 1
+        out[n] = heads[i]
+        n = encode(v[keys[i]], out, n, depth + 1, first)
       end
-      table.sort(keys, function(a, b)
-        local fa, fb = first and first[a] or 1000, first and first[b] or 1000
-        if fa ~= fb then return fa < fb end
-        return a < b
-      end)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = encode_string(k)
-        out[#out + 1] = ":"
-        encode(v[k], out, depth + 1, first)
-      end
-      out[#out + 1] = "}"
+      n = n + 1
+      out[n] = "}"
     end
   else
     error("json: cannot encode a " .. tv, 0)
   end
+  return n
 end
 
 --[[
@@ -149,7 +189,7 @@ rest, in rank order (the emulator writes `status` first, as the API does).
 ]]
 function M.encode(v, first)
   local out = {}
-  encode(v, out, 0, first)
+  encode(v, out, 0, 0, first)
   return table.concat(out)
 end
 

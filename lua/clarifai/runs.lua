@@ -34,14 +34,20 @@ local function prepare(ref, run_ids, opts)
 end
 
 -- The refs of apply(action, refs, opts): complete, checked, without
--- repeats (the same run of the same version).
+-- repeats (the same run of the same version). An id is checked once
+-- however many refs share it (a selection names each version 100s of times).
+local REF_FIELDS = { "user_id", "app_id", "pipeline_id", "pipeline_version_id", "run_id" }
 local function checked_refs(refs)
-  local out, seen = json.array(), {}
+  local out, seen, good = json.array(), {}, {}
   for k, r in ipairs(refs) do
-    args.of("clarifai.runs.apply", "refs[" .. k .. "]", "table", r)
-    for _, f in ipairs({ "user_id", "app_id", "pipeline_id", "pipeline_version_id", "run_id" }) do
-      local ok, err = ids_mod.check(r[f], f == "run_id" and "pipeline_version_run_id" or f, "refs[" .. k .. "]")
-      if not ok then return nil, err end
+    if type(r) ~= "table" then args.of("clarifai.runs.apply", "refs[" .. k .. "]", "table", r) end
+    for _, f in ipairs(REF_FIELDS) do
+      local v = r[f]
+      if not good[v] then
+        local ok, err = ids_mod.check(v, f == "run_id" and "pipeline_version_run_id" or f, "refs[" .. k .. "]")
+        if not ok then return nil, err end
+        good[v] = true
+      end
     end
     local key = api.version_key(r) .. "/" .. r.run_id
     if not seen[key] then
@@ -85,8 +91,7 @@ function M.apply(action, ref, run_ids, opts)
     if not refs then return nil, err end
     local c, cerr = transport.client(opts)
     if not c then return nil, cerr end
-    local o = setmetatable({ group_size = opts.group_size or defaults.group_size }, { __index = opts })
-    return batch.run(action, { refs = refs }, c, o)
+    return batch.run(action, { refs = refs }, c, opts)
   end
   args.list(fn, "argument #3 (run_ids)", run_ids)
   opts = args.opts(fn, opts, SEND_OPTS)

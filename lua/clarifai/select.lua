@@ -141,7 +141,7 @@ end
 -- The selection's order and cut: older than, the N oldest, then version by
 -- version (as first listed), oldest first.
 local function shape(all, filter, now)
-  local out, first = {}, {}
+  local out = {}
   for _, r in ipairs(all) do
     local t = timefmt.parse(r.created_at)
     r.created = t
@@ -156,19 +156,19 @@ local function shape(all, filter, now)
     table.sort(out, age)
     for k = #out, filter.limit + 1, -1 do out[k] = nil end
   end
-  for k, r in ipairs(out) do
-    local key = api.version_key(r)
-    first[key] = first[key] or k
-  end
-  table.sort(out, function(x, y)
-    local fx, fy = first[api.version_key(x)], first[api.version_key(y)]
-    if fx ~= fy then return fx < fy end
-    return age(x, y)
-  end)
+  -- version by version in the order first seen; each version's runs are
+  -- sorted only when the listing did not give them oldest first already
   local refs = json.array()
-  for k, r in ipairs(out) do
-    r.created = nil
-    refs[k] = r
+  for _, g in ipairs(api.by_version(out)) do
+    local b = {}
+    for k, i in ipairs(g) do b[k] = out[i] end
+    for k = 2, #b do
+      if age(b[k], b[k - 1]) then table.sort(b, age) break end
+    end
+    for _, r in ipairs(b) do
+      r.created = nil
+      refs[#refs + 1] = r
+    end
   end
   return refs
 end

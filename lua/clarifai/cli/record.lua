@@ -3,6 +3,7 @@
 -- those runs with the user's own flags; after a stopped --wait, which
 -- accepted runs had reached the target state.
 
+local api = require "clarifai.api"
 local common = require "clarifai.cli.common"
 local output = require "clarifai.cli.output"
 local states = require "clarifai.states"
@@ -24,7 +25,7 @@ local function by_version(list, args)
   for _, e in ipairs(list) do
     local key, flags = "", common.scope_flags(args)
     if type(e) == "table" then
-      key = e.user_id .. "/" .. e.app_id .. "/" .. e.pipeline_id .. "/" .. e.pipeline_version_id
+      key = api.version_key(e)
       local words = { args.config and ("--config=" .. common.shell_word(args.config)) or nil }
       if args.context then words[#words + 1] = "--context=" .. common.shell_word(args.context) end
       for _, f in ipairs({ "user_id", "app_id", "pipeline_id", "pipeline_version_id" }) do

@@ -239,10 +239,13 @@ end
 -- 200 / Ok with the list field `field` holding these runs' JSON texts:
 -- the body json.encode would give for {status, [field] = runs}, built
 -- without decoding and encoding every run again.
-local function ok_runs(field, texts)
-  local res = ok({})
+local function with_runs(res, field, texts)
   res.body = res.body:sub(1, -2) .. ',"' .. field .. '":[' .. table.concat(texts, ",") .. "]}"
   return res
+end
+
+local function ok_runs(field, texts)
+  return with_runs(ok({}), field, texts)
 end
 
 -- One page of `runs` (oldest first: read from the end) that pass the
@@ -374,9 +377,9 @@ local PATCH_MODES = {}
 function Api:applied(verdicts, owner)
   local w = self.world
   w:apply_patch(verdicts, owner)
-  local out = json.array()
-  for _, vd in ipairs(verdicts) do out[#out + 1] = w:run_json(vd.run) end
-  return ok({ pipeline_version_runs = out })
+  local out, now = {}, w.clock()
+  for _, vd in ipairs(verdicts) do out[#out + 1] = w:run_text(vd.run, now) end
+  return ok_runs("pipeline_version_runs", out)
 end
 
 -- The refusal of a whole request for this verdict.
@@ -409,12 +412,12 @@ function PATCH_MODES.mixed(self, _, verdicts, owner)
   end
   if not refused then return self:applied(verdicts, owner) end
   w:apply_patch(allowed, owner)
-  local out, now = json.array(), w.clock()
+  local out, now = {}, w.clock()
   for _, vd in ipairs(verdicts) do
-    if vd.run then out[#out + 1] = w:run_json(vd.run, now) end
+    if vd.run then out[#out + 1] = w:run_text(vd.run, now) end
   end
-  return reply(200, 10010, nil, string.format("%d of %d runs changed; %s", #allowed, #verdicts, refused.details),
-    { pipeline_version_runs = out })
+  return with_runs(reply(200, 10010, nil, string.format("%d of %d runs changed; %s", #allowed, #verdicts,
+    refused.details)), "pipeline_version_runs", out)
 end
 
 -- A server that applied part and failed: the first allowed run changes,
