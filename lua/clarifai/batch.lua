@@ -51,11 +51,13 @@ name each run's scope). opts: as run().
 ]]
 function M.new(action, source, c, opts)
   local spec = states.actions[action]
+  -- a selection's runs go in groups unless told otherwise; ids one by one
+  local size = opts.group_size or (source.refs and defaults.group_size or 1)
   local b = {
     action = action, spec = spec, target = spec.target, c = c, opts = opts,
     ids = source.ids, scope = source.scope, refs = source.refs,
     n = source.ids and #source.ids or #source.refs,
-    group_size = opts.group_size or 1, grouping_off = (opts.group_size or 1) <= 1,
+    group_size = size, grouping_off = size <= 1,
     ctx_patch = c:decode_context("patch pipeline version run"),
     ctx_get = c:decode_context("get pipeline version run"),
     ctx_list = c:decode_context("list pipeline version runs"),
@@ -76,17 +78,10 @@ end
 -- by_version(refs) -> indices of refs, runs of one version together (in the
 -- order versions first appear), so that they can share a PATCH.
 function M.by_version(refs)
-  local first, order = {}, {}
-  for i, r in ipairs(refs) do
-    local key = api.version_key(r)
-    first[key] = first[key] or i
-    order[i] = i
+  local order = {}
+  for _, g in ipairs(api.by_version(refs)) do
+    for _, i in ipairs(g) do order[#order + 1] = i end
   end
-  table.sort(order, function(x, y)
-    local fx, fy = first[api.version_key(refs[x])], first[api.version_key(refs[y])]
-    if fx ~= fy then return fx < fy end
-    return x < y
-  end)
   return order
 end
 
@@ -225,7 +220,7 @@ end
 -- "ambiguous", "mixed", "unlisted"), as follow-ups.
 function M.read_back(b, recs, why, refused)
   local rb = { why = why, recs = recs, size = #recs, left = #recs, refused = refused or 0 }
-  for _, rec in ipairs(recs) do rec.rb, rec.code, rec.read_err, rec.reads = rb, nil, nil, 0 end
+  for _, rec in ipairs(recs) do rec.rb, rec.code, rec.read_err, rec.reads, rec.listed = rb, nil, nil, 0, nil end
   if list_is_cheaper(b, recs[1].scope, #recs) then
     local wanted = {}
     for _, rec in ipairs(recs) do wanted[rec.id] = rec end
@@ -236,10 +231,19 @@ function M.read_back(b, recs, why, refused)
   return out
 end
 
+-- A mixed answer's runs in another state than the target: the reply is
+-- their read-back (decided like one: ended, or sent again).
+local function told(b, ex, recs, stopping)
+  if #recs == 0 then return nil end
+  local rb = { why = "mixed", recs = recs, size = #recs, left = 0, refused = ex.refused }
+  for _, rec in ipairs(recs) do rec.rb, rec.reads, rec.listed = rb, 0, true end
+  return M.decide(b, rb, stopping)
+end
+
 -- A reply that says what it did. A success (why "unlisted"): every run it
 -- lists is done, in the state it gives (a change may take effect a moment
--- later); a mixed answer: the runs it lists in the target state. The rest
--- are read back.
+-- later); a mixed answer: each run it lists is in the state it gives. The
+-- rest are read back.
 local function accepted(b, ex, runs_list, req_id, stopping, why)
   local listed = {}
   for _, r in ipairs(type(runs_list) == "table" and runs_list or {}) do
@@ -250,21 +254,26 @@ local function accepted(b, ex, runs_list, req_id, stopping, why)
     local code = listed[ex.recs[1].id] or api.run_state(type(runs_list) == "table" and runs_list[1] or nil)
     return success(b, ex.recs[1], "ok", code or b.target, req_id)
   end
-  local unread = {}
+  local unread, others = {}, {}
   for _, rec in ipairs(ex.recs) do
     local code = listed[rec.id]
     if code and (why == "unlisted" or code == b.target) then
       success(b, rec, "ok", code, req_id)
+    elseif code and why == "mixed" then
+      rec.code, others[#others + 1] = code, rec
     else
       unread[#unread + 1] = rec
     end
   end
-  if #unread == 0 then return nil end
+  local again = told(b, ex, others, stopping)
+  if #unread == 0 then return again end
   if stopping then
     return each(unread, function(rec) unknown(b, rec, "the change to run " .. rec.id .. " may or may not have "
       .. "been applied (the reply did not say); the batch was stopping, so the run was not read") end)
   end
-  return M.read_back(b, unread, why, ex.refused)
+  local reads = M.read_back(b, unread, why, ex.refused)
+  for _, x in ipairs(again or {}) do reads[#reads + 1] = x end
+  return reads
 end
 
 -- The reply to a PATCH.
@@ -299,7 +308,8 @@ end
 local function ended_elsewhere(b, rec, code)
   local fields = { state_code = code, state = states.name(code) }
   if rec.refusal and not rec.ambiguous then return failure(b, rec, errors.derive(rec.refusal, fields)) end
-  local why = rec.ambiguous and ("after an ambiguous response (" .. rec.ambiguous .. ")") or "when it was read back"
+  local why = rec.ambiguous and ("after an ambiguous response (" .. rec.ambiguous .. ")")
+    or (rec.listed and "in the reply" or "when it was read back")
   fields.http_status = rec.first and rec.first.http_status
   return failure(b, rec, errors.new("state", string.format("run %s is %s (%s) %s; it was not %s", rec.id,
     states.label(code), states.name(code), why, b.spec.past), fields))
@@ -387,7 +397,7 @@ function M.decide(b, rb, stopping)
   if #keep == 0 then return nil end
   local why = rb.why == "ambiguous" and (keep[1].ambiguous .. ", the run is still " .. states.label(keep[1].code))
     or ("the run is still " .. states.label(keep[1].code))
-  for _, rec in ipairs(keep) do rec.refusal, rec.ambiguous, rec.first = nil, nil, nil end
+  for _, rec in ipairs(keep) do rec.refusal, rec.ambiguous, rec.first, rec.listed = nil, nil, nil, nil end
   local out = regroup(b, rb, keep, applied)
   for _, ex in ipairs(out) do note_retry(b, ex.recs, ex.recs[1].attempts + 1, 0, nil, nil, why) end
   return out
