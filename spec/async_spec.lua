@@ -111,6 +111,41 @@ describe("the library in an event loop #portable", function()
         assert.is_true(ticks >= 8, ticks .. " ticks")
       end)
 
+      it("selects an app's running runs and pauses them in groups from a workflow, ticking", function()
+        local scope = { user_id = "demo-user", app_id = "wf-app" }
+        for p = 1, 2 do
+          for v = 1, 2 do
+            local at = { user_id = "demo-user", app_id = "wf-app", pipeline_id = "wp" .. p,
+              pipeline_version_id = "wv" .. v }
+            emu:put_runs(string.format("wf%d%d-", p, v), 30, "JOB_RUNNING", at)
+            emu:put_runs(string.format("wq%d%d-", p, v), 5, "JOB_QUEUED", at)
+          end
+        end
+        emu:fault({ kind = "delay", seconds = 1, method = "PATCH", times = 4 })
+        local got
+        local ticks = loop_with_ticker(function(stop)
+          async.spawn(function()
+            local c = new_client()
+            local refs = assert(clarifai.runs.select({ user_id = scope.user_id, app_id = scope.app_id,
+              all_pipelines = true }, { states = { "JOB_RUNNING" } }, { client = c }))
+            local report = assert(clarifai.runs.apply("pause", refs, { client = c }))
+            c:close()
+            return { refs = refs, report = report }
+          end, function(ok, r) got = ok and r or tostring(r); stop() end)
+        end)
+        assert.is_table(got, tostring(got))
+        assert.equal(120, #got.refs)
+        assert.same({ ok = 120, noop = 0, failed = 0, unknown = 0, not_sent = 0 }, got.report.summary)
+        for _, r in ipairs(got.report.results) do
+          assert.matches("^wf%d%d%-%d+$", r.run_id)
+          assert.equal(64008, emu:get_run(r.run_id).orchestration_status.status.code)
+          assert.equal("wp" .. r.run_id:sub(3, 3), r.pipeline_id)
+        end
+        assert.equal(64000, emu:get_run("wq11-1").orchestration_status.status.code)
+        assert.equal(4, emu:count("PATCH")) -- one per version
+        assert.is_true(ticks >= 5, ticks .. " ticks during four 1 s PATCHes")
+      end)
+
       it("yields during a Retry-After wait instead of sleeping", function()
         emu:fault({ kind = "http", method = "PATCH", status = 429, times = 1, headers = { ["Retry-After"] = "1" },
           body = '{"status":{"code":11005,"description":"throttled"}}' })

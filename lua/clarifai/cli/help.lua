@@ -173,6 +173,8 @@ function M.synopsis(words, cmd)
 end
 
 local function examples(action)
+  local from = states.actions[action].from
+  local some = states.name(from[#from]):gsub("^JOB_", ""):lower()
   return table.concat({
     "Examples:",
     "  clarifai pr " .. action .. " RUN_ID",
@@ -181,8 +183,12 @@ local function examples(action)
     "      --pipeline_id=PIPELINE --pipeline_version_id=VERSION",
     "  clarifai pr " .. action .. " RUN_A RUN_B RUN_C --wait",
     "  clarifai pr list --status running -o ids | clarifai pr " .. action .. " -",
+    "  clarifai pr " .. action .. " --all --all-versions --older-than 2h --dry-run",
+    "  clarifai pr " .. action .. " --status " .. some .. " --nodepool_id NODEPOOL --compute_cluster_id CLUSTER --yes",
     "",
     "Without the four id flags, the ids come from config-lock.yaml in the current directory.",
+    "With no run id, --all or --status selects runs (the list endpoints, every page) and changes",
+    "them in groups of one version (--group-size, default 100 per PATCH), after asking (-y: do not ask).",
     "Results are printed as each run finishes; -o jsonl gives one JSON object per run.",
     "SIGINT, SIGTERM and SIGHUP stop sending at once and print every run's outcome.",
   }, "\n")
