@@ -47,6 +47,8 @@ ctx.settings = ctx.smoke and {
   lab = { rtts = { 50 }, one_reps = 2, batch_reps = 1, batches = { { 20, 8 }, { 20, 64 } }, probe = { 130, 128 },
           wait_runs = 10, wait_delay = 1, wait_interval = 1, wait_reps = 1,
           overhead_reps = 3, overhead_batch = 50, overhead_batch_reps = 1, rtt_probes = 5 },
+  bulk = { pipelines = 2, versions = 2, per_version = 30, reps = 1, rtt = 50, lab_reps = 1, lab_reps_slow = 1,
+           fraction = 0.05 },
 } or {
   reps_fast = 30, reps_batch = 5, reps_rss = 5, reps_yaml = 5,
   batch = 1000, idle = 30, yaml_bytes = 10000000, lock_bytes = 80000,
@@ -55,6 +57,8 @@ ctx.settings = ctx.smoke and {
           batches = { { 200, 8 }, { 200, 64 }, { 1000, 8 }, { 1000, 64 } }, probe = { 200, 128 },
           wait_runs = 200, wait_delay = 3, wait_interval = 1, wait_reps = 3,
           overhead_reps = 20, overhead_batch = 1000, overhead_batch_reps = 5, rtt_probes = 20 },
+  bulk = { pipelines = 5, versions = 10, per_version = 200, reps = 3, rtt = 50, lab_reps = 3, lab_reps_slow = 1,
+           fraction = 0.05 },
 }
 
 local proc = require "lib.proc"
@@ -65,7 +69,7 @@ requests.init()
 
 -- Figures of the main table, then the sections with their own tables.
 local MAIN = { "figures.startup", "figures.pause", "figures.rss", "figures.yaml", "figures.idle" }
-local SECTIONS = { "figures.scale", "figures.network" }
+local SECTIONS = { "figures.scale", "figures.network", "figures.bulk" }
 
 -- The Method bullets common to the main table's figures.
 local function general_method()

@@ -59,7 +59,8 @@ end
 
 -- Requests the command would send, from its own --dry-run output (the
 -- token it masks is put back). Each: {method, url, headers = {...}, body}.
--- opts.stdin: pass the ids on stdin (`-`) instead of as arguments.
+-- opts.stdin: pass the ids on stdin (`-`) instead of as arguments;
+-- opts.flags: more arguments (e.g. the ids of another version).
 function M.dry_run(launcher, home, cwd, ids, opts)
   opts = opts or {}
   local argv = { launcher, "pr", "pause" }
@@ -70,6 +71,7 @@ function M.dry_run(launcher, home, cwd, ids, opts)
   else
     for _, id in ipairs(ids) do argv[#argv + 1] = id end
   end
+  for _, f in ipairs(opts.flags or {}) do argv[#argv + 1] = f end
   argv[#argv + 1] = "--dry-run"
   local out = ctx.work .. "/dry.out"
   proc.run_once({ label = "--dry-run", argv = argv, env = proc.env_for(home, opts.env), cwd = cwd, stdin = stdin }, out)

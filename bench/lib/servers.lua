@@ -34,8 +34,8 @@ function M.conn(port) return setmetatable({ port = port }, Conn) end
 
 function Conn:close() if self.sock then self.sock:close() self.sock = nil end end
 
--- status, body (raises when no response arrives).
-function Conn:request(method, path, body)
+-- status, body (raises when no response arrives); extra: more headers.
+function Conn:request(method, path, body, extra)
   for attempt = 1, 2 do
     if not self.sock then
       local s, err = http.connect(self.port, 10)
@@ -43,6 +43,7 @@ function Conn:request(method, path, body)
       self.sock = s
     end
     local headers = { ["Content-Type"] = "application/json" }
+    for k, v in pairs(extra or {}) do headers[k] = v end
     if http.send_request(self.sock, method, path, body or "", headers) then
       local res = http.read_response(self.sock)
       if res then
