@@ -16,10 +16,6 @@ LUA_INCDIR     ?= $(patsubst -I%,%,$(firstword $(shell $(PKG_CONFIG) --cflags lu
 else
 LUA_INCDIR     ?= $(shell $(PKG_CONFIG) --variable=includedir lua$(LUA_VERSION) 2>/dev/null)/lua$(LUA_VERSION)
 endif
-# lua-compat-5.3's compat-5.3.h for Lua 5.1, 5.2 and LuaJIT (Debian: lua-compat53-dev).
-ifneq ($(filter 5.1 5.2,$(LUA_VERSION)),)
-COMPAT53_INCDIR ?= /usr/include/lua$(LUA_VERSION)
-endif
 CC             ?= cc
 CURL_INCDIR    ?= /usr/include
 CURL_LIBDIR    ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
@@ -31,9 +27,8 @@ WARN           ?= -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-str
 WERROR         ?= -Werror
 CFLAGS         ?= -O2 -g
 LIBFLAG        ?= -shared
-# compat-5.3.h is someone else's code: -isystem keeps our warnings off it.
 ALL_CFLAGS      = $(CFLAGS) $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L \
-                  -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(if $(COMPAT53_INCDIR),-isystem $(COMPAT53_INCDIR))
+                  -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
 BUILD          ?= $(if $(filter lua5.4,$(LUA_NAME)),build,build-$(LUA_NAME))
 # The interpreter installed launchers start with (no /usr/bin/env hop).
 LUA_INTERP     ?= $(shell command -v $(LUA) 2>/dev/null || echo /usr/bin/$(LUA))
@@ -70,15 +65,15 @@ FUZZ_TIME ?= 30
 
 all: $(MODULES)
 
-$(HTTP_SO): csrc/http.c csrc/common.h
+$(HTTP_SO): csrc/http.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
 
-$(YAML_SO): csrc/yaml.c csrc/common.h
+$(YAML_SO): csrc/yaml.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -I$(YAML_INCDIR) $(LIBFLAG) -o $@ csrc/yaml.c -L$(YAML_LIBDIR) -lyaml
 
-$(SYS_SO): csrc/sys.c csrc/common.h
+$(SYS_SO): csrc/sys.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
 
@@ -91,7 +86,7 @@ $(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua
 
 # Debian 12 packages the build and the tests need; installed when missing.
 DEB_PKGS = lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
-           luajit libluajit-5.1-dev lua-compat53-dev lua-cjson lua-argparse lua-socket lua-busted lua-check \
+           luajit libluajit-5.1-dev lua-cjson lua-argparse lua-socket lua-busted lua-check \
            lua-luv lua-cqueues luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang libclang-rt-14-dev \
            valgrind curl openssl zsh fish zip unzip
 

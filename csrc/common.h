@@ -1,6 +1,6 @@
 /* Shared bits of the C modules: the Lua API they are written against (5.4,
- * with lua-compat-5.3 and the shims below on 5.1, 5.2, 5.3 and LuaJIT), the
- * export macro and small helpers. */
+ * with compat.h and the shims below on 5.1, 5.2, 5.3 and LuaJIT), the export
+ * macro and small helpers. */
 #ifndef CLARIFAI_COMMON_H
 #define CLARIFAI_COMMON_H
 
@@ -11,9 +11,8 @@
 #include <lauxlib.h>
 
 #if !defined(LUA_VERSION_NUM) || LUA_VERSION_NUM < 503
-/* Lua 5.1, 5.2 and LuaJIT: the 5.3 API from lua-compat-5.3 (compat-5.3.h,
-   found through COMPAT53_INCDIR), its functions static in each module. */
-#include "compat-5.3.h"
+/* Lua 5.1, 5.2 and LuaJIT: the parts of the 5.3 API the modules use. */
+#include "compat.h"
 #endif
 
 #if LUA_VERSION_NUM < 504
