@@ -16,13 +16,13 @@ end
 
 local failed = 0
 for _, run in ipairs(paused.runs) do
-  local result, err = clarifai.runs.resume({ user_id = ref.user_id, app_id = ref.app_id,
+  local result, message = clarifai.runs.resume({ user_id = ref.user_id, app_id = ref.app_id,
     pipeline_id = ref.pipeline_id, pipeline_version_id = ref.pipeline_version_id, run_id = run.id })
   if result then
     print(string.format("%-20s resumed (%s)", run.id, result.state))
   else
     failed = failed + 1
-    print(string.format("%-20s not resumed: %s", run.id, err.message))
+    print(string.format("%-20s not resumed: %s", run.id, message))
   end
 end
 print(string.format("%d resumed, %d failed.", #paused.runs - failed, failed))

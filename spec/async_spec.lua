@@ -172,7 +172,7 @@ describe("the library in an event loop #portable", function()
           async.spawn(function()
             -- a library error raised as it is keeps its table and message (busted's own
             -- assert would turn it into a string: plain Lua's keeps the table)
-            local r, err = clarifai.runs.pause(run_ref("no-such-run"), { client = new_client() })
+            local r, _, err = clarifai.runs.pause(run_ref("no-such-run"), { client = new_client() })
             if not r then error(err) end
             return r
           end, function(ok, err)

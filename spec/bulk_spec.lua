@@ -342,7 +342,7 @@ describe("bulk run control", function()
       -- the library's own cap, lowered for the spec (100,000 runs would take a while)
       limits.defaults.selection_max = 100
       local c = assert(require("clarifai.client").new({ pat = TOKEN, api_base = emu.url }))
-      local refs, err = require("clarifai.runs").select({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
+      local refs, _, err = require("clarifai.runs").select({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
         pipeline_version_id = "v1" }, { states = { "running" } }, { client = c })
       limits.defaults.selection_max = saved
       c:close()

@@ -21,6 +21,55 @@ local function write_config(body, mode)
   return path
 end
 
+describe("the library's failures #portable", function()
+  local clarifai = require "clarifai"
+
+  it("are nil, message, err: assert() shows the message on this Lua (" .. _VERSION .. ")", function()
+    local ref = { run_id = "r1" }
+    local none, message, err = clarifai.runs.pause(ref, { pat = "p", api_base = "http://127.0.0.1:9",
+      lockfile = false })
+    assert.is_nil(none)
+    assert.is_string(message)
+    assert.equal("usage", err.kind)
+    assert.equal(err.message, message)
+    assert.equal(message, tostring(err))
+    -- the plain Lua assert of this interpreter, not busted's
+    local ok, raised = pcall(function() return _G.assert(clarifai.runs.pause(ref, { lockfile = false })) end)
+    assert.is_false(ok)
+    assert.equal("string", type(raised))
+    assert.matches("missing user_id, app_id, pipeline_id, pipeline_version_id: config-lock.yaml was not found", raised, 1,
+      true)
+    assert.is_nil(raised:find("bad argument", 1, true))
+    -- every public function fails the same way
+    local fails = {
+      function() return clarifai.runs.apply("pause", ref, { "a/b" }, { pat = "p", api_base = "http://127.0.0.1:9" }) end,
+      function() return clarifai.runs.status(ref, { "x" }, { lockfile = false }) end,
+      function() return clarifai.runs.list(ref, nil, { lockfile = false }) end,
+      function() return clarifai.runs.history(ref, "x", { lockfile = false }) end,
+      function() return clarifai.runs.select({ user_id = "u", app_id = "a", all_pipelines = true },
+        { states = { "sleeping" } },
+        { pat = "p", api_base = "http://127.0.0.1:9" }) end,
+      function() return clarifai.runs.status_codes({ "sleeping" }) end,
+      function() return clarifai.watch.wait("pause", ref, { "x" }, { lockfile = false }) end,
+      function() return clarifai.monitor.monitor(ref, "x", { lockfile = false }) end,
+      function() return clarifai.client.new({ api_base = "ftp://x" }) end,
+      function() return clarifai.client.from_config({ config_path = "/nonexistent/config", getenv = env({}) }) end,
+    }
+    for k, f in ipairs(fails) do
+      local v, msg, e = f()
+      assert.is_nil(v, "case " .. k)
+      assert.is_string(msg, "case " .. k)
+      assert.equal(msg, e.message, "case " .. k)
+      assert.is_number(e.exit_code, "case " .. k)
+    end
+  end)
+
+  it("names its version as peers do", function()
+    assert.matches("^%d+%.%d+%.%d+$", clarifai.VERSION)
+    assert.equal("clarifai " .. clarifai.VERSION, clarifai._VERSION)
+  end)
+end)
+
 describe("states #portable", function()
   it("has the documented transitions", function()
     assert.same({ 64000, 64001 }, states.actions.pause.from)

@@ -142,28 +142,28 @@ describe("response mutation loop #portable", function()
       local ok, err = pcall(function()
         local op = n % 5
         if op == 0 then
-          local report, e = runs.apply(({ "pause", "cancel", "resume" })[rnd(3)], ref, { "r1", "r2" }, opts)
+          local report, _, e = runs.apply(({ "pause", "cancel", "resume" })[rnd(3)], ref, { "r1", "r2" }, opts)
           if not report then return check_error(e, where) end
           for _, r in ipairs(report.results) do
             if r.error then check_error(r.error, where) else assert.is_string(r.state or "", where) end
           end
           assert.is_string(cjson.encode(report.summary))
         elseif op == 1 then
-          local report, e = runs.status(ref, { "r1" }, opts)
+          local report, _, e = runs.status(ref, { "r1" }, opts)
           if not report then return check_error(e, where) end
           for _, r in ipairs(report.results) do
             if r.error then check_error(r.error, where) else assert.is_table(r.run, where) end
           end
         elseif op == 2 then
-          local res, e = runs.list(ref, { status = { "running" } }, opts)
+          local res, _, e = runs.list(ref, { status = { "running" } }, opts)
           if not res then return check_error(e, where) end
           assert.is_table(res.runs)
         elseif op == 3 then
-          local res, e = runs.history(ref, "r1", opts)
+          local res, _, e = runs.history(ref, "r1", opts)
           if not res then return check_error(e, where) end
           assert.is_table(res.status_logs)
         else
-          local res, e = watch.monitor(ref, "r1", { client = opts.client, lockfile = false, timeout = 0, interval = 0.001,
+          local res, _, e = watch.monitor(ref, "r1", { client = opts.client, lockfile = false, timeout = 0, interval = 0.001,
             on_state = function() end, on_log = function(ev) assert.is_string(ev.message) end,
             on_error = function(x) check_error(x, where) end })
           if not res then return check_error(e, where) end

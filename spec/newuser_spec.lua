@@ -266,9 +266,9 @@ describe("what a new user found", function()
     local clarifai = require "clarifai"
     local c = assert(clarifai.client.new({ pat = TOKEN, api_base = emu.url }))
     local dir = cli.tmpdir()
-    local _, e1 = clarifai.runs.pause({ user_id = "u" }, { client = c, dir = dir })
-    local _, e2 = clarifai.runs.pause({ run_id = "r", user_id = "u" }, { client = c, dir = dir })
-    local _, e3 = clarifai.runs.apply("pause", { user_id = "u", app_id = "a", pipeline_id = "p",
+    local _, _, e1 = clarifai.runs.pause({ user_id = "u" }, { client = c, dir = dir })
+    local _, _, e2 = clarifai.runs.pause({ run_id = "r", user_id = "u" }, { client = c, dir = dir })
+    local _, _, e3 = clarifai.runs.apply("pause", { user_id = "u", app_id = "a", pipeline_id = "p",
       pipeline_version_id = "v" }, { ".." }, { client = c })
     c:close()
     for _, e in ipairs({ e1, e2, e3 }) do

@@ -109,7 +109,7 @@ describe("timed rules on a fake clock #portable", function()
     assert.same({ 2 }, clock.slept)
     assert.equal(2, clock.now() - t0)
     local far = client({ { status = 429, sent = true, retry_after = 3600, body = body(11005) } })
-    local _, err = runs.pause({ user_id = "u", app_id = "a", pipeline_id = "p", pipeline_version_id = "v",
+    local _, _, err = runs.pause({ user_id = "u", app_id = "a", pipeline_id = "p", pipeline_version_id = "v",
       run_id = "r1" }, { client = far })
     assert.equal("transient", err.kind)
     assert.matches("beyond the deadline", err.message, 1, true)
@@ -118,7 +118,7 @@ describe("timed rules on a fake clock #portable", function()
   it("backs off with full jitter under doubling ceilings, at most 3 attempts", function()
     math.randomseed(7)
     local c, session = client({ reply(503, 10030) })
-    local _, err = runs.pause({ user_id = "u", app_id = "a", pipeline_id = "p", pipeline_version_id = "v",
+    local _, _, err = runs.pause({ user_id = "u", app_id = "a", pipeline_id = "p", pipeline_version_id = "v",
       run_id = "r1" }, { client = c })
     assert.equal(3, #session.sent)
     assert.equal(2, #clock.slept)

@@ -400,17 +400,18 @@ describe("run control", function()
       assert.is_string(r.req_id)
       local again = assert(clarifai.runs.pause(ref, { pat = TOKEN, api_base = emu.url }))
       assert.equal("noop", again.outcome)
-      local none, err = clarifai.runs.resume({ user_id = "demo-user", app_id = "demo-app",
+      local none, message, err = clarifai.runs.resume({ user_id = "demo-user", app_id = "demo-app",
         pipeline_id = "hello-world-pipeline", pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19",
         run_id = "run-etl-05" }, { pat = TOKEN, api_base = emu.url })
       assert.is_nil(none)
+      assert.equal(err.message, message)
       assert.equal("api", err.kind)
       assert.equal(1, err.exit_code)
       assert.equal(400, err.http_status)
       assert.equal(26302, err.api_code)
       assert.equal("PIPELINE_INVALID_REQUEST", err.api_name)
       assert.is_string(err.req_id)
-      local _, uerr = clarifai.runs.pause({ run_id = "x" }, { pat = TOKEN, api_base = emu.url, lockfile = false })
+      local _, _, uerr = clarifai.runs.pause({ run_id = "x" }, { pat = TOKEN, api_base = emu.url, lockfile = false })
       assert.equal("usage", uerr.kind)
       assert.equal(2, uerr.exit_code)
     end)
@@ -540,20 +541,36 @@ describe("run control", function()
         .. "lua5.4 %s 2>&1; echo \"rc=$?\"", cli.quote(dir), cli.quote(dir), cli.quote(emu.url), cli.quote(plain)))
       local out = p:read("*a")
       p:close()
-      assert.matches("lua5.4: Failed to list pipeline version runs: API key not found", out, 1, true)
+      assert.matches("lua5.4: [^\n]*plain%.lua:%d+: Failed to list pipeline version runs: API key not found", out)
       assert.is_nil(out:find("error object is a", 1, true))
       assert.matches("rc=1", out, 1, true)
     end)
 
     it("reports a script's error table like a command's, without a traceback", function()
       local dir = cli.tmpdir()
+      -- a script's assert raises the error table it is given third: the exit code is the error's
       cli.write(dir .. "/bad.lua", 'local c = require "clarifai"\n'
-        .. 'local r, err = c.runs.pause({ run_id = "x", user_id = "demo-user", app_id = "demo-app",'
-        .. ' pipeline_id = "hello-world-pipeline", pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" })\n'
-        .. "assert(r, err)\n")
+        .. 'assert(c.runs.pause({ run_id = "x", user_id = "demo-user", app_id = "demo-app",'
+        .. ' pipeline_id = "hello-world-pipeline", pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19" }))\n')
       local r = run({ "script", dir .. "/bad.lua" }, { home = context_home(), unset = { "CLARIFAI_PAT" } })
       assert.equal(1, r.code)
-      assert.matches("^Error: Failed to patch pipeline version run: Resource does not exist", r.err)
+      assert.matches("^Error: Failed to patch pipeline version run: Resource does not exist%. Details: pipeline "
+        .. "version run x not found%. Code: CONN_DOES_NOT_EXIST%. %(req_id: %x+%)\n$", r.err)
+      cli.write(dir .. "/usage.lua", 'assert(require("clarifai").runs.pause({ run_id = "x" }, { lockfile = false }))\n')
+      local u = run({ "script", dir .. "/usage.lua" }, { home = context_home(), unset = { "CLARIFAI_PAT" } })
+      assert.equal(2, u.code)
+      assert.matches("\nError: Missing required parameters.", u.err, 1, true)
+      cli.write(dir .. "/down.lua", 'local c = require "clarifai"\n'
+        .. 'local cl = assert(c.client.new({ pat = "p", api_base = "http://127.0.0.1:1", connect_timeout = 2 }))\n'
+        .. 'assert(c.runs.pause({ run_id = "x", user_id = "u", app_id = "a", pipeline_id = "p",'
+        .. ' pipeline_version_id = "v" }, { client = cl }))\n')
+      local d = run({ "script", dir .. "/down.lua" })
+      assert.equal(5, d.code, d.err)
+      -- a plain message (not an error table) still ends the script with exit 1
+      cli.write(dir .. "/plain.lua", 'assert(false, "nope")\n')
+      local p = run({ "script", dir .. "/plain.lua" })
+      assert.equal(1, p.code)
+      assert.matches("plain%.lua:1: nope", p.err)
       cli.write(dir .. "/args.lua", 'print(arg[0], arg[1], arg[2], select("#", ...))\n')
       local a = run({ "script", dir .. "/args.lua", "--x", "y" })
       assert.equal(dir .. "/args.lua\t--x\ty\t2\n", a.out)

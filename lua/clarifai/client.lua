@@ -9,6 +9,7 @@ local text = require "clarifai.text"
 local version = require "clarifai.version"
 
 local M = {}
+local raw = {} -- the functions before export (failing with nil, err): for calls from here
 
 local Client = {}
 Client.__index = Client
@@ -145,7 +146,7 @@ function M.from_config(opts)
   local copts = {}
   for k, v in pairs(opts) do copts[k] = v end
   copts.pat, copts.api_base = settings.pat, settings.api_base
-  local c, cerr = M.new(copts)
+  local c, cerr = raw.new(copts)
   if not c then return nil, cerr end
   return c, settings
 end
@@ -153,7 +154,7 @@ end
 -- default() -> the shared client resolved as the CLI resolves it (cached).
 function M.default()
   if default_client then return default_client end
-  local c, err = M.from_config({})
+  local c, err = raw.from_config({})
   if not c then return nil, err end
   default_client = c
   return c
@@ -255,5 +256,7 @@ end
 Client.__close = Client.close
 
 M.Client = Client
+
+require("clarifai.errors").export(M, { "new", "from_config", "default" }, raw)
 
 return M

@@ -5,6 +5,16 @@ local M = {}
 
 M.unpack = table.unpack or unpack -- luacheck: ignore 113 (5.1's global)
 
+-- loadfile(path, env): a file's chunk with env as its globals (5.1 and
+-- LuaJIT: setfenv; 5.2+: loadfile's own env argument).
+local setfenv = rawget(_G, "setfenv")
+function M.loadfile(path, env)
+  if not setfenv then return loadfile(path, "bt", env) end
+  local chunk, err = loadfile(path)
+  if chunk then setfenv(chunk, env) end
+  return chunk, err
+end
+
 local mtype = math.type
 
 -- isinteger(v): an integer (5.3+), or a whole number within 2^53 (5.1/5.2).

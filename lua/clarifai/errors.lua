@@ -1,7 +1,10 @@
--- Errors of the library. Every failure is returned as `nil, err` where err is
+-- Errors of the library. Every public function fails with `nil, message,
+-- err` (luaposix style), where err is
 --   { kind, message, exit_code, http_status?, api_code?, api_name?, req_id?, ... }
--- with a metatable whose __tostring is the message, so `assert(f(...))` and
--- `error(err)` read well. exit_code is what the CLI exits with.
+-- with a metatable whose __tostring is the message: `assert(f(...))` shows
+-- the message on every Lua, and `error(err)` reads well. exit_code is what
+-- the CLI exits with. Inside the library, functions fail with `nil, err`;
+-- export() turns that into the public form at the module's edge.
 
 local M = {}
 
@@ -77,6 +80,40 @@ end
 
 function M.is(v)
   return getmetatable(v) == Error
+end
+
+-- A failure `nil, err` as the public `nil, message, err`; anything else as is.
+local function public_values(v, e, ...)
+  if v == nil and getmetatable(e) == Error then return nil, e.message, e end
+  return v, e, ...
+end
+
+-- public(fn) -> fn with its failures in the public form.
+function M.public(fn)
+  return function(...) return public_values(fn(...)) end
+end
+
+-- export(module, names [, raw]) wraps these functions of the module in place
+-- with public(); raw (a table) receives the unwrapped ones, for the module's
+-- own calls. Returns raw.
+function M.export(mod, names, raw)
+  raw = raw or {}
+  for _, name in ipairs(names) do
+    local fn = mod[name]
+    if type(fn) ~= "function" then error("errors.export: no function " .. tostring(name), 2) end
+    raw[name], mod[name] = fn, M.public(fn)
+  end
+  return raw
+end
+
+-- assert(v, message, err, ...): assert for the public form. On a failure it
+-- raises err itself when it is an error table (so a script ends with that
+-- error's exit code), else the message.
+function M.assert(v, ...)
+  if v then return v, ... end
+  local message, err = ...
+  if getmetatable(err) == Error then error(err, 2) end
+  error(message == nil and "assertion failed!" or message, 2)
 end
 
 -- The flat error object of -o json output: these seven keys, absent ones null.

@@ -1,14 +1,18 @@
 -- The clarifai library: run control for Clarifai pipeline version runs.
 --
 --   local clarifai = require "clarifai"
---   local result, err = clarifai.runs.pause{ user_id = "u", app_id = "a",
+--   local result, message, err = clarifai.runs.pause{ user_id = "u", app_id = "a",
 --     pipeline_id = "p", pipeline_version_id = "v", run_id = "r" }
 --
--- Failures return nil and an error { kind, message, exit_code, ... } whose
--- tostring() is its message (clarifai.errors).
+-- Failures return nil, a message and an error { kind, message, exit_code,
+-- ... } (clarifai.errors), so `assert(clarifai.runs.pause(ref))` shows the
+-- message on every Lua.
+
+local version = require "clarifai.version"
 
 local M = {
-  VERSION = require("clarifai.version").VERSION,
+  VERSION = version.VERSION,
+  _VERSION = version._VERSION,
   states = require "clarifai.states",
   errors = require "clarifai.errors",
 }

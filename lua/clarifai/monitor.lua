@@ -168,4 +168,6 @@ function M.monitor(ref, run_id, opts)
   end
 end
 
+errors.export(M, { "monitor" })
+
 return M

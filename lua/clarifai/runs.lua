@@ -1,6 +1,6 @@
 -- Pipeline version runs: pause, cancel and resume (one run or many), and the
--- reads: status, list, history. Returns results and error tables; never
--- prints, never exits.
+-- reads: status, list, history. Returns results, or nil, message, err (see
+-- clarifai.errors); never prints, never exits.
 
 local api = require "clarifai.api"
 local args = require "clarifai.args"
@@ -14,6 +14,7 @@ local states = require "clarifai.states"
 local transport = require "clarifai.transport"
 
 local M = {}
+local raw = {} -- the functions before export (failing with nil, err): for calls from here
 
 local function complete(ref, opts)
   return ids_mod.resolve(ref, opts)
@@ -164,7 +165,7 @@ local function single(action)
     if ref.run_id == nil or ref.run_id == "" then
       return nil, errors.new("usage", "a run id (run_id) is required", { missing = { "pipeline_version_run_id" } })
     end
-    local report, err = M.apply(action, ref, { ref.run_id }, opts)
+    local report, err = raw.apply(action, ref, { ref.run_id }, opts)
     if not report then return nil, err end
     local r = report.results[1]
     if r.error then return nil, r.error end
@@ -267,7 +268,7 @@ function M.list(ref, query, opts)
   opts = args.opts(fn, opts, SEND_OPTS)
   local full, err = complete(ref, opts)
   if not full then return nil, err end
-  local codes, serr = M.status_codes(query.status)
+  local codes, serr = raw.status_codes(query.status)
   if not codes then return nil, serr end
   local c, cerr = transport.client(opts)
   if not c then return nil, cerr end
@@ -331,5 +332,7 @@ function M.history(ref, run_id, opts)
   end
   return out
 end
+
+errors.export(M, { "apply", "pause", "cancel", "resume", "select", "status", "status_codes", "list", "history" }, raw)
 
 return M

@@ -236,7 +236,7 @@ function M.select(scope, filter, opts)
   opts = args.opts(fn, opts, { parallel = "parallel" })
   local nodepool, serr = check_scope(fn, scope)
   if nodepool == nil then return nil, serr end
-  local codes, cerr = require("clarifai.runs").status_codes(filter.states)
+  local codes, _, cerr = require("clarifai.runs").status_codes(filter.states)
   if not codes then return nil, cerr end
   local c, clerr = transport.client(opts)
   if not c then return nil, clerr end

@@ -129,19 +129,26 @@ function M.signal()
   return sys.signal()
 end
 
--- The client from opts.client, else one resolved as the CLI resolves it.
+-- The client from opts.client, else one resolved as the CLI resolves it:
+-- client | nil, err (the client module's public nil, message, err, made
+-- internal again).
 local CONFIG_KEYS = { "config_path", "context", "getenv", "pat", "api_base" }
+
+local function internal(c, _, err)
+  if c then return c end
+  return nil, err
+end
 
 function M.client(opts)
   local client_mod = require "clarifai.client"
   if opts.client then return opts.client end
-  if opts.pat then return client_mod.new(opts) end -- an explicit token: no config lookup
+  if opts.pat then return internal(client_mod.new(opts)) end -- an explicit token: no config lookup
   for _, k in ipairs(CONFIG_KEYS) do
-    if opts[k] ~= nil then return client_mod.from_config(opts) end
+    if opts[k] ~= nil then return internal(client_mod.from_config(opts)) end
   end
   local sch = context()
   if sch then return sch:client() end -- each workflow has its own session
-  return client_mod.default()
+  return internal(client_mod.default())
 end
 
 --[[

@@ -1,2 +1,5 @@
 -- The version of this tool (also in the rockspecs and the User-Agent).
-return { VERSION = "0.2.0" }
+-- _VERSION is the module's name and version, as peers give it
+-- (cjson._VERSION, socket._VERSION).
+local VERSION = "0.3.0"
+return { VERSION = VERSION, _VERSION = "clarifai " .. VERSION }

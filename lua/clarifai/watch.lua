@@ -271,4 +271,6 @@ end
 -- monitor(ref, run_id, opts): see clarifai.monitor (loaded when used).
 function M.monitor(...) return require("clarifai.monitor").monitor(...) end
 
+errors.export(M, { "wait" })
+
 return M

@@ -100,12 +100,18 @@ function Scheduler.adopt(_, pump)
   if w then w.pumps[pump] = true end
 end
 
--- The workflow's own client, resolved as the CLI resolves the default one.
+-- The workflow's own client, resolved as the CLI resolves the default one:
+-- client | nil, err.
 function Scheduler.client()
   local w = M.current()
-  if not w then return require("clarifai.client").default() end
+  local client_mod = require "clarifai.client"
+  if not w then
+    local c, _, err = client_mod.default()
+    if not c then return nil, err end
+    return c
+  end
   if not w.client then
-    local c, err = require("clarifai.client").from_config({})
+    local c, _, err = client_mod.from_config({})
     if not c then return nil, err end
     w.client = c
   end

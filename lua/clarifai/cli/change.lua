@@ -151,9 +151,9 @@ local function wait_phase(t, source, c, report)
       or nil,
   }
   local watch = require "clarifai.watch"
-  local w, werr
-  if source.refs then w, werr = watch.wait(t.action, watch_ids, opts)
-  else w, werr = watch.wait(t.action, source.full, watch_ids, opts) end
+  local w, werr, _
+  if source.refs then w, _, werr = watch.wait(t.action, watch_ids, opts)
+  else w, _, werr = watch.wait(t.action, source.full, watch_ids, opts) end
   if not w then return nil, werr end
   for k, wr in ipairs(w.results) do on_waited(t, report, t.accepted[k], wr) end
   return w
@@ -244,9 +244,9 @@ local function change(action, args)
       end
     end,
   }
-  local report, rerr
-  if source.refs then report, rerr = runs.apply(action, source.refs, opts)
-  else report, rerr = runs.apply(action, source.full, source.ids, opts) end
+  local report, rerr, _
+  if source.refs then report, _, rerr = runs.apply(action, source.refs, opts)
+  else report, _, rerr = runs.apply(action, source.full, source.ids, opts) end
   if not report then return nil, rerr end
   local waited
   if args.wait and not report.stopped and #t.accepted > 0 then

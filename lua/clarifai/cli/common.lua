@@ -145,8 +145,8 @@ function M.make_client(args, need_pat)
       copts[o.target] = v
     end
   end
-  local c, settings = require("clarifai.client").from_config(copts)
-  if not c then return nil, settings end
+  local c, settings, err = require("clarifai.client").from_config(copts)
+  if not c then return nil, err end
   output.add_secret(c.pat)
   for _, w in ipairs(settings.warnings) do output.err(w) end
   return c

@@ -85,7 +85,7 @@ local function monitor(args)
   local opts = printers(as_json, log_file)
   opts.client, opts.timeout, opts.interval = c, args.timeout, args.monitor_interval
   opts.on_retry, opts.should_stop = common.retry_note, function() return output.broken end
-  local res, merr = require("clarifai.monitor").monitor(full, id, opts)
+  local res, _, merr = require("clarifai.monitor").monitor(full, id, opts)
   if log_file then log_file:close() end
   if not res then
     if merr.kind == "interrupted" then return stopped(id, merr, as_json) end

@@ -15,7 +15,11 @@ function M.run(argv, ci)
     output.out(require("clarifai.cli.help").render({ "script" }))
     return file and 0 or 2
   end
-  local chunk, lerr = loadfile(file)
+  -- The script's globals are the process's, but for assert: the library's
+  -- failures are nil, message, err, and this assert raises err itself (an
+  -- error table ends the script with that error's exit code).
+  local env = setmetatable({ assert = errors.assert }, { __index = _G, __newindex = _G })
+  local chunk, lerr = require("clarifai.compat").loadfile(file, env)
   if not chunk then
     return nil, errors.new("usage", "cannot load " .. file .. ": " .. tostring(lerr))
   end
@@ -24,7 +28,7 @@ function M.run(argv, ci)
   local client = require "clarifai.client"
   client.set_defaults({ config_path = opts.config, context = opts.context,
     trace = opts.verbose and output.err or nil })
-  local c, cerr = client.default()
+  local c, _, cerr = client.default()
   if c then output.add_secret(c.pat)
   elseif cerr and cerr.kind == "usage" then return nil, cerr end
 

@@ -226,12 +226,12 @@ function M.prepare(action, args, codes)
   if not scope then return nil, serr end
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
-  local refs, info = require("clarifai.runs").select(scope, { states = codes, older_than = args.older_than,
+  local refs, info, lerr = require("clarifai.runs").select(scope, { states = codes, older_than = args.older_than,
     limit = args.limit }, { client = c, parallel = args.parallel, on_retry = common.retry_note,
     should_stop = function() return output.broken end })
   if not refs then
-    if info.kind == "interrupted" then return common.stop_code(info.signal) or errors.exit_codes.interrupted end
-    return nil, info
+    if lerr.kind == "interrupted" then return common.stop_code(lerr.signal) or errors.exit_codes.interrupted end
+    return nil, lerr
   end
   if args.dry_run then return M.preview(action, refs, info, args, c) end
   if #refs == 0 then

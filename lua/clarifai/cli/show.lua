@@ -27,7 +27,8 @@ local function status(args)
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
   local runs = require "clarifai.runs"
-  local report, rerr = runs.status(full, ids, { client = c, parallel = args.parallel, on_retry = common.retry_note })
+  local report, _, rerr = runs.status(full, ids, { client = c, parallel = args.parallel,
+    on_retry = common.retry_note })
   if not report then return nil, rerr end
   local many = #ids > 1
   if #report.runs == 0 and not report.signal then
@@ -83,9 +84,9 @@ local function gather(args, codes, c)
   if not (args.all_versions or args.all_pipelines or args.nodepool_id or args.compute_cluster_id) then
     local full, err = common.resolve(args)
     if not full then return nil, err end
-    local res, info = runs.list(full, { status = codes, page = args.page, per_page = args.per_page, all = args.all },
-      { client = c, on_retry = common.retry_note })
-    if not res then return nil, info end
+    local res, info, lerr = runs.list(full, { status = codes, page = args.page, per_page = args.per_page,
+      all = args.all }, { client = c, on_retry = common.retry_note })
+    if not res then return nil, lerr end
     return res, info, 1
   end
   if args.page or args.per_page then
@@ -96,9 +97,9 @@ local function gather(args, codes, c)
   end
   local scope, serr = require("clarifai.cli.selection").scope(args)
   if not scope then return nil, serr end
-  local refs, info = runs.select(scope, { states = codes }, { client = c, parallel = args.parallel,
+  local refs, info, rerr = runs.select(scope, { states = codes }, { client = c, parallel = args.parallel,
     on_retry = common.retry_note, keep_runs = true })
-  if not refs then return nil, info end
+  if not refs then return nil, rerr end
   local res = { runs = json.array() }
   for k, r in ipairs(refs) do res.runs[k] = r.run end
   return res, { warnings = {}, more = false }, math.max(info.versions, #info.counts)
@@ -137,7 +138,7 @@ end
 local function list(args)
   if args.all and args.page then return common.usage("--page and --all cannot be used together: --all reads every page") end
   local runs = require "clarifai.runs"
-  local codes, serr = runs.status_codes(split_csv(args.status))
+  local codes, _, serr = runs.status_codes(split_csv(args.status))
   if not codes then return nil, serr end
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
@@ -169,7 +170,7 @@ end
 local function history(args)
   local id, full, c = common.one_run(args)
   if not id then return nil, full end
-  local res, herr = require("clarifai.runs").history(full, id, { client = c, on_retry = common.retry_note })
+  local res, _, herr = require("clarifai.runs").history(full, id, { client = c, on_retry = common.retry_note })
   if not res then
     if herr.kind == "interrupted" then return stopped_code(herr.signal) or errors.exit_codes.interrupted end
     return nil, herr

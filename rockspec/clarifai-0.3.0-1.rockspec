@@ -1,12 +1,12 @@
--- The 0.2.0 release.
+-- The 0.3.0 release.
 -- Lua dependencies from the distribution instead of a rocks server: see
 -- the README ("Install with luarocks").
 rockspec_format = "3.0"
 package = "clarifai"
-version = "0.2.0-1"
+version = "0.3.0-1"
 source = {
   url = "git+https://github.com/clarifai-lua/clarifai-lua.git",
-  tag = "v0.2.0",
+  tag = "v0.3.0",
 }
 description = {
   summary = "Native, scriptable run control for Clarifai pipeline runs",
