@@ -78,10 +78,10 @@ $(SYS_SO): csrc/sys.c csrc/common.h csrc/compat.h
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
 
 # Precompiled chunks of every module (the launchers prefer them when fresh).
-$(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua
+$(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua tools/fingerprint.lua $(SYS_SO)
 	@rm -rf $(BUILD)/luac
-	@$(LUA) tools/compile.lua $(BUILD)/luac lua $(LUAC_SOURCES)
-	@$(LUA) tools/bundle.lua $(BUILD)/luac/bundle.luac lua $(BUNDLE_SOURCES)
+	@$(LUA) tools/compile.lua $(BUILD)/luac lua $(BUILD) $(LUAC_SOURCES)
+	@$(LUA) tools/bundle.lua $(BUILD)/luac/bundle.luac lua $(BUILD) $(BUNDLE_SOURCES)
 	@touch $@
 
 # Debian 12 packages the build and the tests need; installed when missing.
@@ -199,10 +199,11 @@ rock-build:
 	rm -rf $(BUILD)
 	$(MAKE) all
 
-# A .src.rock of the working tree (the versioned rockspec, its source
-# rewritten to a tarball of this checkout), in build/rock/.
+# The rocks of this version as a rocks server holds them, in build/rocks/:
+# the versioned rockspecs and .src.rocks (of the working tree) at the root,
+# the scm rockspecs in dev/, each with its manifest (see README).
 rock:
-	@sh tools/pack-rock.sh build/rock
+	@sh tools/pack-rocks.sh build/rocks
 
 # Benchmarks side by side with curl; writes BENCHMARKS.md (see bench/run.sh).
 bench: deps all
@@ -233,11 +234,11 @@ install: all
 	cp $(YAML_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/yaml/core.so
 	cp $(SYS_SO) $(DESTDIR)$(INST_LIBDIR)/clarifai/sys/core.so
 	cp -R lua/clarifai $(DESTDIR)$(INST_LUADIR)/
-	cp -R $(BUILD)/luac/clarifai $(BUILD)/luac/bundle.luac $(DESTDIR)$(INST_LUACDIR)/
+	rm -rf $(DESTDIR)$(INST_LUADIR)/clarifai/emulator # its own rock, clarifai-emulator
+	cp -R $(BUILD)/luac/clarifai $(BUILD)/luac/bundle.luac $(BUILD)/luac/sums.txt $(DESTDIR)$(INST_LUACDIR)/
 	sed -e '1s|^#!.*|#!$(LUA_INTERP)|' -e 's|^local LUAC_DIR = nil$$|local LUAC_DIR = "$(INST_LUACDIR)"|' \
 	  bin/clarifai > $(DESTDIR)$(INST_BINDIR)/clarifai
-	sed -e '1s|^#!.*|#!$(LUA_INTERP)|' bin/clarifai-emulator > $(DESTDIR)$(INST_BINDIR)/clarifai-emulator
-	chmod 755 $(DESTDIR)$(INST_BINDIR)/clarifai $(DESTDIR)$(INST_BINDIR)/clarifai-emulator
+	chmod 755 $(DESTDIR)$(INST_BINDIR)/clarifai
 
 clean:
 	rm -rf build build-* 

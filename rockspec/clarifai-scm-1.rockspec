@@ -12,7 +12,7 @@ description = {
   detailed = [[
 A `clarifai` command (pipelinerun/pr pause, cancel, resume, status, list,
 monitor, history) and a Lua library (require "clarifai") for controlling
-Clarifai pipeline version runs: one run or thousands at once, safe retries,
+Clarifai pipeline version runs: one run or a whole app's at once, safe retries,
 a true record when interrupted, and workflows that run inside an event loop
 (luv, cqueues). HTTP is libcurl and YAML is libyaml, through small C modules;
 the rest is Lua. Lua 5.1 to 5.4 and LuaJIT 2.1.
@@ -25,12 +25,12 @@ dependencies = {
   "lua >= 5.1, < 5.5",
   "lua-cjson",
   "argparse",
-  -- the installed clarifai-emulator (a local API for demos and tests) serves HTTP with
-  -- LuaSocket; the command and the library do not use it
-  "luasocket",
 }
+-- the specs run the emulator (its own rock, clarifai-emulator) from the
+-- source tree; it serves HTTP with LuaSocket
 test_dependencies = {
   "busted",
+  "luasocket",
 }
 external_dependencies = {
   -- found by library, not header: on Debian/Ubuntu curl.h sits in a multiarch directory.
@@ -40,6 +40,8 @@ external_dependencies = {
 }
 build = {
   type = "make",
+  -- the API reference (LDoc), listed by `luarocks doc clarifai`
+  copy_directories = { "doc" },
   -- rock-build empties its build directory first: a build for one Lua never installs another's objects
   build_target = "rock-build",
   build_variables = {

@@ -188,21 +188,41 @@ describe("precompiled chunks", function()
     end
   end)
 
-  it("are used only when not older than their sources", function()
+  it("are used only while their source has the fingerprint recorded at build time", function()
     local dir = cli.tmpdir()
     os.execute("mkdir -p " .. cli.quote(dir .. "/src/clarifai"))
     local src = dir .. "/src/clarifai/zz_probe.lua"
     cli.write(src, "return 'from the bundle'\n")
-    os.execute("touch -d '-1 minute' " .. cli.quote(src))
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
     assert(os.execute("lua5.4 tools/bundle.lua " .. cli.quote(dir .. "/bundle.luac") .. " " .. cli.quote(dir .. "/src")
-      .. " " .. cli.quote(src)))
+      .. " " .. cli.quote(build) .. " " .. cli.quote(src)))
     package.preload["clarifai.zz_probe"] = nil
     loader.preload_bundle(dir .. "/bundle.luac", sys, { dir .. "/src" })
-    assert.equal("from the bundle", package.preload["clarifai.zz_probe"]())
-    -- edited after the bundle was built: the bundle's copy is stale
-    os.execute("touch -d '+1 minute' " .. cli.quote(src))
+    local load = package.preload["clarifai.zz_probe"]
+    assert.equal("from the bundle", load("clarifai.zz_probe"))
+    -- edited to the same size, its time set back a day (as an install may):
+    -- the fingerprint still tells, and the source is loaded
+    cli.write(src, "return 'from the source'\n")
+    os.execute("touch -d '-1 day' " .. cli.quote(src))
+    local saved = package.path
+    package.path = dir .. "/src/?.lua;" .. package.path
+    local ok, got = pcall(load, "clarifai.zz_probe")
+    package.path = saved
     package.preload["clarifai.zz_probe"] = nil
-    loader.preload_bundle(dir .. "/bundle.luac", sys, { dir .. "/src" })
-    assert.is_nil(package.preload["clarifai.zz_probe"])
+    assert.is_true(ok, tostring(got))
+    assert.equal("from the source", got)
+  end)
+
+  it("record the fingerprint the launcher computes (the build's Lua and C agree)", function()
+    local fingerprint = dofile("tools/fingerprint.lua")
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    local sums = cli.slurp(build .. "/luac/sums.txt")
+    local n = 0
+    for rel, sum in sums:gmatch("([^\n ]+) ([^\n]+)") do
+      assert.equal(sys.digest("lua/" .. rel), sum, rel)
+      assert.equal(fingerprint.of("lua/" .. rel, build), sum, rel)
+      n = n + 1
+    end
+    assert.is_true(n > 20, n .. " sums")
   end)
 end)

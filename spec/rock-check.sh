@@ -1,13 +1,22 @@
 #!/bin/sh
 # The rocks as a user meets them. Prints "rockspec: N passed, M failed"
 # (tools/stage.sh records it) and exits non-zero when a check fails:
-#   - luarocks lint passes both rockspecs;
-#   - `make rock` packs a .src.rock of the working tree, and it installs with
-#     `luarocks --lua-version=X install ./clarifai-*.src.rock --deps-mode=none
-#     --tree T` under Lua 5.4, 5.3, 5.2, 5.1 and LuaJIT (5.1 with LuaJIT's
-#     headers, through a luarocks config), each installed `clarifai --help`
-#     works and each installed `clarifai pr pause` pauses a run on the emulator;
-#   - `luarocks show` lists only real modules;
+#   - luarocks lint passes every rockspec;
+#   - `make rock` lays out an offline rocks server (build/rocks: the release
+#     rockspecs and .src.rocks at its root, the scm rockspecs in dev/), and
+#     nothing in it names this machine (no file:// source, no checkout path);
+#   - against that server alone, with only lua-cjson and argparse declared as
+#     provided (the Debian packages), `luarocks install clarifai` (dependency
+#     checks on) installs the release under Lua 5.4, 5.3, 5.2, 5.1 and LuaJIT
+#     (5.1 with LuaJIT's headers, through a luarocks config); each installed
+#     `clarifai --help` works, each installed `clarifai pr pause` pauses a run
+#     on the emulator, `require "clarifai"` loads no LuaSocket, and
+#     `luarocks show` lists only real modules (no emulator);
+#   - 5.4: an edit to an installed source takes effect without --debug (its
+#     precompiled chunk no longer matches); `luarocks doc clarifai --list`
+#     lists the reference; `luarocks install clarifai-emulator` (LuaSocket
+#     provided too) adds a working `clarifai-emulator`; `--dev` finds the scm
+#     rockspecs and a plain search does not;
 #   - `luarocks make` for 5.3 after one for 5.4 installs 5.3 objects;
 #   - the event-loop examples run from the installed 5.4 rock;
 #   - `luarocks test` builds and passes (Lua 5.3: the portable specs, whose
@@ -24,15 +33,19 @@ check() { # name, then a command
   else failed=$((failed + 1)); echo "not ok - rockspec: $name"; tail -20 "$log"; fi
 }
 
-# Lua dependencies come from the distribution: tell luarocks so (documented in the README).
-provided='rocks_provided = { busted = "2.1.1-1", ["lua-cjson"] = "2.1.0-1", argparse = "0.7.1-1", luasocket = "3.1.0-1" }'
-echo "$provided" > build/luarocks/config.lua
-cat > build/luarocks/config-luajit.lua <<EOF
--- LuaJIT 2.1 as the 5.1 interpreter, with its own headers
-lua_interpreter = "luajit"
-variables = { LUA_BINDIR = "/usr/bin", LUA_INCDIR = "/usr/include/luajit-2.1" }
-$provided
-EOF
+# Luarocks configs: the offline server, and the Lua dependencies the
+# distribution provides (documented in the README).
+server="rocks_servers = { \"$root/build/rocks\" }"
+lib='rocks_provided = { ["lua-cjson"] = "2.1.0-1", argparse = "0.7.1-1" }'
+emu='rocks_provided = { ["lua-cjson"] = "2.1.0-1", argparse = "0.7.1-1", luasocket = "3.1.0-1" }'
+tests='rocks_provided = { busted = "2.1.1-1", ["lua-cjson"] = "2.1.0-1", argparse = "0.7.1-1", luasocket = "3.1.0-1" }'
+jit='lua_interpreter = "luajit"
+variables = { LUA_BINDIR = "/usr/bin", LUA_INCDIR = "/usr/include/luajit-2.1" }'
+printf '%s\n%s\n' "$server" "$lib" > build/luarocks/config.lua
+printf '%s\n%s\n' "$server" "$emu" > build/luarocks/config-emulator.lua
+printf '%s\n' "$tests" > build/luarocks/config-tests.lua
+printf -- '-- LuaJIT 2.1 as the 5.1 interpreter, with its own headers\n%s\n%s\n%s\n' "$jit" "$server" "$lib" \
+  > build/luarocks/config-luajit.lua
 
 emu_out="$work/emu.out"
 (cd / && exec lua5.4 "$root/bin/clarifai-emulator" --port 0 --tick 0 > "$emu_out" 2>&1) &
@@ -44,19 +57,23 @@ url=$(sed -n 's/^listening on //p' "$emu_out" | head -1)
 ids="--user_id demo-user --app_id demo-app --pipeline_id hello-world-pipeline \
   --pipeline_version_id 8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19"
 
-check "luarocks lint (scm and versioned)" sh -c 'for s in rockspec/*.rockspec; do luarocks lint "$s" || exit 1; done'
-check "make rock packs a .src.rock" make --no-print-directory rock
-rock=$(ls build/rock/clarifai-*-1.src.rock 2>/dev/null | head -1)
+check "luarocks lint (every rockspec)" sh -c 'for s in rockspec/*.rockspec; do luarocks lint "$s" || exit 1; done'
+check "make rock lays out a rocks server" sh -c 'make --no-print-directory rock && test -f build/rocks/manifest \
+  && test -f build/rocks/dev/manifest && ls build/rocks/clarifai-*-1.src.rock build/rocks/dev/clarifai-scm-1.rockspec'
+check "the rocks name nothing of this machine" sh -c "cd build/rocks && for r in *.src.rock; do \
+    unzip -p \"\$r\" '*.rockspec' > '$work/packed.rockspec' || exit 1; \
+    ! grep -e 'file://' -e '$root' '$work/packed.rockspec' || exit 1; done; \
+  ! grep -l -e 'file://' -e '$root' *.rockspec dev/*.rockspec"
 
-# install(name, lua version, config file or "") -> tree in $work/$name
 for flavor in lua5.4 lua5.3 lua5.2 lua5.1 luajit; do
   case $flavor in
-    luajit) ver=5.1; cfg="$root/build/luarocks/config-luajit.lua" ;;
-    *) ver=${flavor#lua}; cfg="$root/build/luarocks/config.lua" ;;
+    luajit) ver=5.1; cfg="$root/build/luarocks/config-luajit.lua"; lua=luajit ;;
+    *) ver=${flavor#lua}; cfg="$root/build/luarocks/config.lua"; lua=$flavor ;;
   esac
   tree="$work/$flavor"
-  check "$flavor: luarocks install the .src.rock" env LUAROCKS_CONFIG="$cfg" \
-    luarocks --lua-version="$ver" install "$rock" --deps-mode=none --tree "$tree"
+  check "$flavor: luarocks install clarifai (the release, from the server)" sh -c "env LUAROCKS_CONFIG='$cfg' \
+    luarocks --lua-version=$ver install clarifai --tree '$tree' && env LUAROCKS_CONFIG='$cfg' \
+    luarocks --lua-version=$ver list --tree '$tree' --porcelain | grep -q '^clarifai	0.3.0-1	installed'"
   check "$flavor: the installed launcher runs $flavor" sh -c "head -1 '$tree/bin/clarifai' | grep -q '$flavor\$'"
   check "$flavor: installed clarifai --help" sh -c \
     "cd / && '$tree/bin/clarifai' pr pause --help | grep -q 'Pausing is allowed only'"
@@ -64,10 +81,34 @@ for flavor in lua5.4 lua5.3 lua5.2 lua5.1 luajit; do
   check "$flavor: installed clarifai pr pause" sh -c "cd / && env HOME='$tree' CLARIFAI_PAT=demo-pat-7c0ffee \
     CLARIFAI_API_BASE='$url' '$tree/bin/clarifai' pr pause run-train-01 $ids \
     | grep -qx 'Pipeline version run run-train-01 has been paused.'"
+  check "$flavor: require \"clarifai\" loads no LuaSocket" sh -c "cd / && eval \"\$(env LUAROCKS_CONFIG='$cfg' \
+    luarocks --lua-version=$ver path --tree '$tree')\" && $lua -e 'local c = require \"clarifai\" \
+    local _ = c.runs, c.client, c.watch, c.monitor, c.async, c.json, c.states \
+    assert(c._VERSION == \"clarifai 0.3.0\", c._VERSION) \
+    assert(not package.loaded.socket and not package.loaded[\"socket.core\"], \"socket loaded\")'"
   check "$flavor: luarocks show lists only real modules" sh -c "env LUAROCKS_CONFIG='$cfg' \
     luarocks --lua-version=$ver show clarifai --tree '$tree' > '$work/show.txt' \
-    && grep -q 'clarifai.http.core' '$work/show.txt' && ! grep -q 'luac' '$work/show.txt'"
+    && grep -q 'clarifai.http.core' '$work/show.txt' && ! grep -q -e 'luac' -e 'emulator' '$work/show.txt'"
 done
+
+t54="$work/lua5.4"
+help54="$t54/share/lua/5.4/clarifai/cli/help.lua"
+check "lua5.4: an edited installed source is used (its chunk no longer matches)" sh -c "cd / \
+  && sed -i 's/is allowed only when/may happen only when/' '$help54' && touch -d '-1 day' '$help54' \
+  && '$t54/bin/clarifai' pr pause --help | grep -q 'Pausing may happen only when' \
+  && sed -i 's/may happen only when/is allowed only when/' '$help54' \
+  && '$t54/bin/clarifai' pr pause --help | grep -q 'Pausing is allowed only when'"
+check "lua5.4: luarocks doc clarifai --list lists the reference" sh -c "env \
+  LUAROCKS_CONFIG='$root/build/luarocks/config.lua' luarocks --lua-version=5.4 doc clarifai --list --tree '$t54' \
+  | grep -q 'index.html'"
+check "lua5.4: luarocks install clarifai-emulator adds the emulator" sh -c "env \
+  LUAROCKS_CONFIG='$root/build/luarocks/config-emulator.lua' luarocks --lua-version=5.4 install clarifai-emulator \
+  --tree '$t54' && cd / && (timeout 5 '$t54/bin/clarifai-emulator' --port 0 --tick 0 || true) | head -1 \
+  | grep -q '^listening on http://127.0.0.1:'"
+check "--dev finds the scm rockspecs, a plain search only the release" sh -c "env \
+  LUAROCKS_CONFIG='$root/build/luarocks/config.lua' luarocks --lua-version=5.4 search --porcelain --dev clarifai \
+  | grep -q 'scm-1' && ! env LUAROCKS_CONFIG='$root/build/luarocks/config.lua' luarocks --lua-version=5.4 search \
+  --porcelain clarifai | grep -q 'scm-1'"
 
 # A luarocks make for 5.3 after one for 5.4 must not reuse the 5.4 objects.
 check "luarocks make: 5.4, then 5.3" sh -c "luarocks --lua-version=5.4 make --deps-mode=none --tree '$work/m54' \
@@ -79,12 +120,12 @@ check "luarocks make: 5.4, then 5.3" sh -c "luarocks --lua-version=5.4 make --de
 for ex in luv cqueues; do
   curl -s -X POST "$url/_emulator/reset" -d '{}' > /dev/null
   check "event loop example ($ex) from the installed rock" sh -c "cd / && eval \"\$(luarocks --lua-version=5.4 \
-    path --tree '$work/lua5.4')\" && env HOME='$work' CLARIFAI_PAT=demo-pat-7c0ffee CLARIFAI_API_BASE='$url' \
+    path --tree '$t54')\" && env HOME='$work' CLARIFAI_PAT=demo-pat-7c0ffee CLARIFAI_API_BASE='$url' \
     lua5.4 '$root/examples/event_loop_$ex.lua' demo-user demo-app hello-world-pipeline \
     8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19 run-train-01 run-train-02 | grep -q 'ticked'"
 done
 
-check "luarocks test (builds, then the specs)" env LUAROCKS_CONFIG="$root/build/luarocks/config.lua" \
+check "luarocks test (builds, then the specs)" env LUAROCKS_CONFIG="$root/build/luarocks/config-tests.lua" \
   luarocks --lua-version=5.3 test rockspec/clarifai-scm-1.rockspec
 
 echo "rockspec: $passed passed, $failed failed"

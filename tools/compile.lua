@@ -1,10 +1,16 @@
--- compile.lua OUT_DIR SRC_ROOT FILE... : writes each Lua file as a binary
--- chunk of the running interpreter under OUT_DIR, at the same path relative
--- to SRC_ROOT, as NAME.luac. Debug information is stripped (smaller chunks
--- load faster); `clarifai --debug` loads the sources instead, so its
--- tracebacks still name file and line.
-local out_dir, src_root = arg[1], arg[2]
-for i = 3, #arg do
+-- compile.lua OUT_DIR SRC_ROOT C_DIR FILE... : writes each Lua file as a
+-- binary chunk of the running interpreter under OUT_DIR, at the same path
+-- relative to SRC_ROOT, as NAME.luac, and OUT_DIR/sums.txt: one line
+-- "PATH SIZE:HASH" per source (tools/fingerprint.lua), which the launcher
+-- compares with the source it finds before using a chunk. Debug information
+-- is stripped (smaller chunks load faster); `clarifai --debug` loads the
+-- sources instead, so its tracebacks still name file and line. C_DIR: this
+-- build's C modules (5.1 and LuaJIT hash with its clarifai.sys.core).
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local fingerprint = require "fingerprint"
+local out_dir, src_root, c_dir = arg[1], arg[2], arg[3]
+local sums = {}
+for i = 4, #arg do
   local src = arg[i]
   local rel = src:sub(#src_root + 2)
   local chunk = assert(loadfile(src))
@@ -15,4 +21,8 @@ for i = 3, #arg do
   f:write(string.dump(chunk, true))
   f:close()
   assert(os.rename(dest .. ".tmp", dest))
+  sums[#sums + 1] = rel .. " " .. fingerprint.of(src, c_dir)
 end
+local f = assert(io.open(out_dir .. "/sums.txt", "wb"))
+f:write(table.concat(sums, "\n"), "\n")
+f:close()

@@ -1,7 +1,10 @@
 -- Loads this tool's modules from precompiled chunks when they are there and
--- not older than their sources (a binary chunk loads several times faster
--- than source is compiled, and a command loads some twenty modules). Any
--- module without a fresh chunk comes from source as usual.
+-- still match their sources (a binary chunk loads several times faster than
+-- source is compiled, and a command loads some twenty modules). A chunk is
+-- used only when its source has the fingerprint (size and hash) recorded
+-- when the chunk was built: an edited source, in a checkout or an installed
+-- tree, is loaded as source (install may reset modification times, so they
+-- are not trusted). Any module without a matching chunk comes from source.
 
 local M = {}
 
@@ -22,23 +25,49 @@ local searchpath = package.searchpath or function(name, path)
   return nil
 end
 
+-- The fingerprints recorded at build time: { [path under the source root] = "SIZE:HASH" }.
+local function read_sums(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local sums = {}
+  for rel, sum in f:read("*a"):gmatch("([^\n ]+) ([^\n]+)") do sums[rel] = sum end
+  f:close()
+  return sums
+end
+
+-- Does the source of `rel` (the first of `sources` that has it) still have
+-- this fingerprint? With no source to compare, the chunk stands alone.
+local function matches(sys, sources, rel, sum)
+  for _, dir in ipairs(sources) do
+    local d = sys.digest(dir .. "/" .. rel)
+    if d then return d == sum end
+  end
+  return true
+end
+
+local function load_sys()
+  local sys = package.loaded["clarifai.sys.core"]
+  if sys then return sys end
+  local path = searchpath("clarifai.sys.core", package.cpath)
+  local open = path and package.loadlib(path, "luaopen_clarifai_sys_core")
+  if not open then return nil end
+  sys = open("clarifai.sys.core", path)
+  package.loaded["clarifai.sys.core"] = sys
+  return sys
+end
+
 --[[
-install{ luac = dir of chunks, sources = {dirs}, check = true }
-Adds a searcher before Lua's own. With check, a chunk is used only when no
-source of the same path is newer (a checkout being edited).
+install{ luac = dir of chunks, sources = {dirs of the sources} }
+Adds a searcher before Lua's own for this tool's modules: a chunk whose
+source still matches (see above), else nothing (Lua's own searchers load
+the source).
 ]]
 function M.install(opts)
-  local sys = package.loaded["clarifai.sys.core"]
-  if not sys then
-    local path = searchpath("clarifai.sys.core", package.cpath)
-    local open = path and package.loadlib(path, "luaopen_clarifai_sys_core")
-    if not open then return false end
-    sys = open("clarifai.sys.core", path)
-    package.loaded["clarifai.sys.core"] = sys
-  end
-  if not sys.mtime then return false end
-  local luac, sources, check = opts.luac, opts.sources or {}, opts.check
-  if not sys.mtime(luac) then return false end
+  local sys = load_sys()
+  if not sys or not sys.digest then return false end
+  local luac, sources = opts.luac, opts.sources or {}
+  local sums = read_sums(luac .. "/sums.txt")
+  if not sums then return false end
   -- C modules go straight to package.cpath: Lua's own order would first try
   -- every package.path entry (a dozen failed opens each).
   local function search_c(name)
@@ -51,52 +80,44 @@ function M.install(opts)
   local function search(name)
     if C_MODULES[name] or name:match("^clarifai%.[%w_]+%.core$") then return search_c(name) end
     if name:sub(1, 9) ~= "clarifai." and name ~= "clarifai" then return nil end
-    local rel = name:gsub("%.", "/")
+    local base = name:gsub("%.", "/")
     for _, tail in ipairs({ ".lua", "/init.lua" }) do
+      local rel = base .. tail
       -- chunks are stored as .luac, so nothing takes them for source modules
-      local chunk = luac .. "/" .. rel .. tail .. "c"
-      local built = sys.mtime(chunk)
-      if built then
-        local fresh = true
-        if check then
-          for _, dir in ipairs(sources) do
-            local src = sys.mtime(dir .. "/" .. rel .. tail)
-            if src then fresh = src <= built break end
-          end
-        end
-        if fresh then
-          local f, err = loadfile(chunk, "b")
-          if f then return f, chunk end
-          return "\n\t" .. tostring(err)
-        end
+      if sums[rel] and matches(sys, sources, rel, sums[rel]) then
+        local chunk = luac .. "/" .. rel .. "c"
+        local f, err = loadfile(chunk, "b")
+        if f then return f, chunk end
+        return "\n\t" .. tostring(err)
       end
     end
-    return "\n\tno fresh precompiled chunk for '" .. name .. "'"
+    return "\n\tno matching precompiled chunk for '" .. name .. "'"
   end
   table.insert(package.searchers or package.loaders, 2, search) -- luacheck: ignore 143 (5.1)
-  M.preload_bundle(luac .. "/bundle.luac", sys, check and sources or nil)
+  M.preload_bundle(luac .. "/bundle.luac", sys, sources)
   return true
 end
 
 --[[
-preload_bundle(path, sys [, sources]): the modules every pause, cancel and
+preload_bundle(path, sys, sources): the modules every pause, cancel and
 resume needs, in one chunk (tools/bundle.lua): one file to open instead of
-two dozen. Each module whose source is not newer than the bundle (checked
-only when sources are given: a checkout) goes to package.preload.
+two dozen. Each goes to package.preload; when required, it is taken from the
+bundle if its source still matches the bundle's fingerprint, else loaded
+from its source.
 ]]
 function M.preload_bundle(path, sys, sources)
-  local built = sys.mtime(path)
-  if not built then return end
   local chunk = loadfile(path, "b")
-  local ok, modules = pcall(chunk or error)
+  if not chunk then return end
+  local ok, modules = pcall(chunk)
   if not ok or type(modules) ~= "table" then return end
   for name, m in pairs(modules) do
-    local fresh = true
-    for _, dir in ipairs(sources or {}) do
-      local src = sys.mtime(dir .. "/" .. m.path)
-      if src then fresh = src <= built break end
+    if not package.preload[name] then
+      package.preload[name] = function(...)
+        if matches(sys, sources, m.path, m.sum) then return m.load(...) end
+        local src = assert(searchpath(name, package.path))
+        return assert(loadfile(src))(...)
+      end
     end
-    if fresh and not package.preload[name] then package.preload[name] = m.load end
   end
 end
 
