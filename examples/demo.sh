@@ -90,6 +90,24 @@ grep -v '^not sent: ' batch.err | tail -n 5 | sed 's/^/  /'
 printf '  (exit %d)\n' "$rc"
 [ "$rc" = 130 ] || failed=1
 curl -s -X DELETE "$url/_emulator/faults" > /dev/null
+say "Selections instead of ids: every queued or running run of every pipeline of the app. A preview first (it sends only listing requests):"
+for p in ingest train; do
+  for v in v1 v2; do
+    curl -s -X POST "$url/_emulator/runs" -d "{\"prefix\":\"$p-$v-\",\"count\":60,\"state\":\"JOB_RUNNING\",
+      \"user_id\":\"demo-user\",\"app_id\":\"demo-app\",\"pipeline_id\":\"$p\",\"pipeline_version_id\":\"$v\"}" > /dev/null
+  done
+done
+run "$clarifai" pr pause --all --all-pipelines --dry-run
+patches() { curl -s "$url/_emulator/requests" | grep -o '"method":"PATCH"' | wc -l; }
+say "Then the change (-y: no question asked), the runs of each version grouped into one PATCH:"
+before=$(patches)
+printf '$ %s\n' "clarifai pr pause --all --all-pipelines --yes"
+"$clarifai" pr pause --all --all-pipelines --yes > selection.out 2> selection.err
+rc=$?
+printf '  (%d "has been paused" lines on stdout, sent in %d PATCH requests; stderr: %s)\n' \
+  "$(grep -c 'has been paused' selection.out)" "$(($(patches) - before))" "$(tail -n 1 selection.err)"
+printf '  (exit %d)\n' "$rc"
+[ "$rc" = 0 ] || failed=1
 say "A missing run id is a usage error (exit 2) and sends nothing:"
 run ! "$clarifai" pr resume --app_id demo-app
 echo

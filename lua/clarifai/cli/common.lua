@@ -162,15 +162,16 @@ function M.retry_note(r)
     text.sanitize(r.reason), r.attempt, r.max))
 end
 
--- Table output: columns sized to their widest cell.
-function M.print_table(header, rows)
+-- The lines of a table (header first, when given): columns sized to their
+-- widest cell, cells made safe to print.
+function M.table_lines(header, rows)
   local widths = {}
   local function width(s) return compat.utf8_len(s) or #s end
-  for i, h in ipairs(header) do widths[i] = #h end
+  for i, h in ipairs(header or {}) do widths[i] = #h end
   for _, row in ipairs(rows) do
     for i, cell in ipairs(row) do
       row[i] = text.cell(cell)
-      if width(row[i]) > widths[i] then widths[i] = width(row[i]) end
+      if width(row[i]) > (widths[i] or 0) then widths[i] = width(row[i]) end
     end
   end
   local function line(cells)
@@ -180,8 +181,14 @@ function M.print_table(header, rows)
     end
     return table.concat(parts, "  ")
   end
-  output.out(line(header))
-  for _, row in ipairs(rows) do output.out(line(row)) end
+  local out = {}
+  if header then out[1] = line(header) end
+  for _, row in ipairs(rows) do out[#out + 1] = line(row) end
+  return out
+end
+
+function M.print_table(header, rows)
+  for _, l in ipairs(M.table_lines(header, rows)) do output.out(l) end
 end
 
 function M.str(v) return type(v) == "string" and v ~= "" and v or "-" end

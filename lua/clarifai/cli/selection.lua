@@ -112,12 +112,14 @@ end
 
 -- "p/v: 120" lines of a selection's counts.
 local function count_lines(counts, nodepool)
-  local out = {}
-  for _, c in ipairs(counts) do
+  local rows = {}
+  for k, c in ipairs(counts) do
     local where = c.pipeline_id .. "/" .. c.pipeline_version_id
     if nodepool then where = c.user_id .. "/" .. c.app_id .. "/" .. where end
-    out[#out + 1] = string.format("  %s  %d", text.sanitize(where), c.n)
+    rows[k] = { where, tostring(c.n) }
   end
+  local out = common.table_lines(nil, rows)
+  for k, l in ipairs(out) do out[k] = "  " .. l end
   return out
 end
 
@@ -207,6 +209,8 @@ function M.preview(action, refs, info, args, c)
     local dryrun = require "clarifai.cli.dryrun"
     for k, req in ipairs(planned(action, refs, c, args.group_size)) do views[k] = dryrun.view(req) end
     common.print_json({ dry_run = true, selected = selected, counts = info.counts, requests = views })
+  elseif #refs == 0 then
+    output.out("Would " .. action .. " no run: none matches the selection.")
   else
     output.out(string.format("Would %s %d run%s in %d version%s:", action, #refs, #refs == 1 and "" or "s",
       #info.counts, #info.counts == 1 and "" or "s"))
