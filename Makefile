@@ -59,7 +59,7 @@ BUSTED   = $(LUA) $(shell command -v busted || echo busted)
 
 .PHONY: all deps test test-unit test-asan test-valgrind test-fuzz test-lint test-rock test-bench-smoke \
         test-lua5.1 test-lua5.2 test-lua5.3 test-luajit test-portable lint fuzz rock rock-build rock-check \
-        bench bench-smoke demo install clean check-summary builds
+        bench bench-smoke demo install clean check-summary builds doc
 
 FUZZ_TIME ?= 30
 
@@ -86,7 +86,7 @@ $(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua tools/fingerpr
 
 # Debian 12 packages the build and the tests need; installed when missing.
 DEB_PKGS = lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
-           luajit libluajit-5.1-dev lua-cjson lua-argparse lua-socket lua-busted lua-check \
+           luajit libluajit-5.1-dev lua-cjson lua-argparse lua-socket lua-busted lua-check lua-ldoc \
            lua-luv lua-cqueues luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang libclang-rt-14-dev \
            valgrind curl openssl zsh fish zip unzip
 
@@ -208,6 +208,15 @@ rock:
 # Benchmarks side by side with curl; writes BENCHMARKS.md (see bench/run.sh).
 bench: deps all
 	@sh bench/run.sh
+
+# The API reference: doc/ (committed) from the LDoc comments of the modules
+# config.ld lists, written afresh (no stale page survives). Any LDoc warning
+# fails it; spec/doc_spec.lua writes it to a temporary DOC_DIR and fails when
+# the committed doc/ differs.
+DOC_DIR ?= doc
+doc:
+	@rm -rf $(DOC_DIR)
+	@ldoc -q --fatalwarnings --dir $(DOC_DIR) .
 
 # Every comparison with tiny counts, so the benchmarks cannot rot.
 bench-smoke: test-bench-smoke

@@ -1,7 +1,16 @@
--- A client: the API base, the token, timeouts and one HTTP session whose
--- connections are reused across calls. Builds the headers every request
--- carries and reports each exchange to an optional trace function (with the
--- Authorization header redacted).
+--- Clients: the API base, the token, timeouts and one HTTP session whose connections are reused across calls.
+-- A client builds the headers every request carries and reports each
+-- exchange to an optional trace function (with the Authorization header
+-- redacted). Every call of `clarifai.runs`, `clarifai.watch` and
+-- `clarifai.monitor` takes one as opts.client; without it they use the
+-- default client, resolved exactly as the CLI resolves it (environment, config
+-- file, context). Defaults and ranges of the options: `clarifai.limits`.
+-- @module clarifai.client
+-- @usage
+-- local client = require "clarifai.client"
+-- local c = assert(client.new{ pat = os.getenv("CLARIFAI_PAT"), request_timeout = 20 })
+-- local result = assert(require("clarifai.runs").pause(ref, { client = c }))
+-- c:close()
 
 local args = require "clarifai.args"
 local config = require "clarifai.config"
@@ -16,6 +25,10 @@ Client.__index = Client
 
 local defaults = require "clarifai.defaults"
 
+--- The User-Agent every request carries unless the client's user_agent
+-- says otherwise: `"clarifai-lua/"` and the version.
+-- @class field
+-- @name USER_AGENT
 M.USER_AGENT = "clarifai-lua/" .. version.VERSION
 
 -- CA locations from the environment (libcurl does not read these itself).
@@ -56,13 +69,22 @@ end
 -- in clear text (plain http is allowed only because it stays on this host).
 local ALWAYS_DIRECT = "localhost,127.0.0.0/8,::1"
 
---[[
-proxy_for(base, getenv) -> proxy URL or "" (none), the no-proxy list
-The proxy libcurl would take from the environment, resolved here so it is
-explicit: https_proxy/HTTPS_PROXY for https, http_proxy (never HTTP_PROXY,
-as libcurl) for http, else all_proxy/ALL_PROXY; none for loopback or a host
-NO_PROXY names.
-]]
+--- The proxy libcurl would take from the environment, resolved here so it is explicit.
+-- https_proxy/HTTPS_PROXY for https, http_proxy (never HTTP_PROXY, as
+-- libcurl) for http, else all_proxy/ALL_PROXY; none for loopback or a host
+-- no_proxy/NO_PROXY names (libcurl's rules: "*", names matching themselves
+-- and their subdomains, a leading dot ignored, IPv4 addresses and CIDR
+-- ranges). Loopback is always reached directly: the token must not go to a
+-- proxy in clear text.
+-- @string base an API base URL with its scheme (as `new` normalises it)
+-- @tparam function getenv reads the environment: getenv(name) returns a string or nil
+-- (such as os.getenv)
+-- @treturn string the proxy URL, or "" for none
+-- @treturn string the no-proxy list the session uses (NO_PROXY with the
+-- loopback hosts added)
+-- @usage
+-- local proxy, noproxy = client.proxy_for("https://api.clarifai.com", os.getenv)
+-- print(proxy ~= "" and proxy or "direct", noproxy)
 function M.proxy_for(base, getenv)
   local scheme, authority = base:match("^(%a+)://([^/]*)")
   local host = authority:match("^(%[[^%]]*%])") or authority:match("^([^:]*)")
@@ -78,15 +100,47 @@ function M.proxy_for(base, getenv)
   return p or "", noproxy
 end
 
---[[
-new{ pat, api_base?, connect_timeout?, request_timeout?, deadline?, max_size?,
-     trace?, trap_signals? } -> client | nil, err
-trace(line) receives the request line, headers (Authorization redacted) and
-the response status of each exchange. Defaults: clarifai.defaults.
-]]
 local NUMBERS = { connect_timeout = "connect_timeout", request_timeout = "request_timeout", deadline = "deadline",
   max_size = "max_size" }
 
+--- A new client from explicit settings (no config file is read).
+-- The HTTP session is made (and libcurl loaded) on the first request. CA
+-- locations not given come from CLARIFAI_ROOT_CERTIFICATES_PATH,
+-- CURL_CA_BUNDLE or SSL_CERT_FILE, and SSL_CERT_DIR; the proxy from the
+-- environment (`proxy_for`). Defaults: `clarifai.defaults`.
+-- @tparam table opts the settings:
+-- @tparam[opt] string opts.pat the personal access token (a printable word)
+-- @tparam[opt] string opts.api_base the API base (default
+-- https://api.clarifai.com); without a scheme it is https; plain http only
+-- to a loopback host
+-- @tparam[opt=10] number opts.connect_timeout seconds to establish a
+-- connection, more than 0 and at most 86400
+-- @tparam[opt=30] number opts.request_timeout seconds for one HTTP attempt,
+-- more than 0 and at most 86400
+-- @tparam[opt=60] number opts.deadline seconds for one run's change
+-- (attempts, backoff, reconciliation), more than 0 and at most 86400
+-- @tparam[opt=1048576] int opts.max_size the largest response body accepted,
+-- in bytes
+-- @tparam[opt] function opts.trace trace(line) receives the request line,
+-- the headers (Authorization redacted) and the response status of each
+-- exchange
+-- @tparam[opt] boolean opts.trap_signals SIGINT, SIGTERM and SIGHUP stop a
+-- batch cleanly instead of killing the process (the CLI sets it)
+-- @tparam[opt] string opts.ca_file a CA bundle
+-- @tparam[opt] string opts.ca_path a directory of CA certificates
+-- @tparam[opt] string opts.user_agent the User-Agent (default `USER_AGENT`)
+-- @tparam[opt] function opts.getenv reads the environment (default os.getenv)
+-- @treturn Client the client
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`), kind "config": an API
+-- base that is not an http(s) URL, carries credentials or is plain http to
+-- another host; a token with spaces or control characters
+-- @raise when opts is not a table, a field has the wrong type, or a number
+-- is out of range
+-- @usage
+-- local c = assert(client.new{ pat = os.getenv("CLARIFAI_PAT"), api_base = "https://api.clarifai.com",
+--   trace = function(line) io.stderr:write(line, "\n") end })
 function M.new(opts)
   local fn = "clarifai.client.new"
   args.of(fn, "argument #1 (options)", "table", opts)
@@ -126,16 +180,40 @@ end
 -- default client built from them.
 local base_opts, default_client = {}, nil
 
+--- Sets the options every `from_config` call starts from, and forgets the default client.
+-- The default client, if one was made, is closed; the next `default` builds
+-- a new one from these options. The CLI sets its --config, --context and
+-- --verbose here when it runs a user script.
+-- @tparam[opt] table opts options of `from_config` (nil: none)
+-- @return nothing
+-- @usage client.set_defaults{ config_path = "/etc/clarifai/config", context = "staging" }
 function M.set_defaults(opts)
   base_opts = opts or {}
   if default_client then default_client:close() end
   default_client = nil
 end
 
---[[
-from_config{ config_path?, context?, getenv?, need_pat?, ...client options }
--> client, settings | nil, err. Resolves the token and base as the CLI does.
-]]
+--- A new client with the token and API base resolved as the CLI resolves them.
+-- The token is CLARIFAI_PAT in the environment, else the selected context's;
+-- the API base CLARIFAI_API_BASE, else the context's, else the default. The
+-- context is opts.context or the config file's current_context; the file is
+-- opts.config_path or ~/.config/clarifai/config. Options given to
+-- `set_defaults` come first, these over them.
+-- @tparam[opt] table opts { config_path?, context?, getenv?, need_pat?, and
+-- the options of `new` } (need_pat = false: no token needed, for what sends
+-- nothing)
+-- @treturn Client the client
+-- @treturn table settings { pat, api_base, context, config_path,
+-- pat_source, warnings = {...} }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`), kind "config": no
+-- token anywhere, an unreadable or invalid config file, an unknown context,
+-- an unusable API base
+-- @raise as `new`, for a client option of the wrong type or out of range
+-- @usage
+-- local c, settings = assert(client.from_config{ context = "staging" })
+-- print(settings.api_base, settings.pat_source)
 function M.from_config(opts)
   local merged = {}
   for k, v in pairs(base_opts) do merged[k] = v end
@@ -151,7 +229,15 @@ function M.from_config(opts)
   return c, settings
 end
 
--- default() -> the shared client resolved as the CLI resolves it (cached).
+--- The shared default client, resolved as the CLI resolves it (made once, then cached).
+-- What every call given no client options (opts.client, opts.pat,
+-- opts.config_path, ...) uses outside a workflow (a workflow of
+-- `clarifai.async` gets a client of its own).
+-- @treturn Client the default client
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error of `from_config` (`clarifai.errors`)
+-- @usage local c = assert(client.default()) print(c.api_base)
 function M.default()
   if default_client then return default_client end
   local c, err = raw.from_config({})
@@ -180,7 +266,26 @@ function Client:headers(with_body)
   return self[key]
 end
 
--- A request table for http.core, from method, API path and optional body.
+--- A client, made by `new`, `from_config` or `default`.
+-- Its fields hold its settings: pat, api_base, connect_timeout,
+-- request_timeout, deadline, max_size, trace, trap_signals, ca_file, ca_path,
+-- user_agent, proxy and noproxy. The methods below are its public ones
+-- (`client.Client` is its metatable). Under Lua 5.4 it closes itself as a
+-- to-be-closed variable (`local c <close> = ...`).
+-- @type Client
+
+--- A request table for the HTTP session, from method, API path and optional body.
+-- It carries the client's headers (the token among them), timeouts, size
+-- limit, CA locations and proxy; `describe` shows it with the token redacted.
+-- @string method the HTTP method ("GET", "PATCH", ...)
+-- @string path the API path (appended to the client's api_base)
+-- @tparam[opt] string body the JSON body
+-- @treturn table the request { method, url, headers, body, connect_timeout,
+-- timeout, max_size, low_speed_limit, low_speed_time, ca_file, ca_path,
+-- proxy, noproxy }
+-- @usage
+-- local req = c:build("GET", "/v2/users/u/apps/a/pipelines")
+-- for _, line in ipairs(client.describe(req)) do print(line) end
 function Client:build(method, path, body)
   return {
     method = method,
@@ -199,7 +304,15 @@ function Client:build(method, path, body)
   }
 end
 
--- The request as text with the token redacted: for --verbose and --dry-run.
+--- @section end
+
+--- A request as text, with the token redacted: for --verbose and --dry-run.
+-- @tparam table req a request of `Client:build`
+-- @tparam[opt] boolean with_body also the body's line
+-- @treturn {string,...} lines: "> METHOD URL", then "> " and each header
+-- (Authorization: Key ********), then the body when asked for
+-- @usage
+-- for _, line in ipairs(client.describe(c:build("PATCH", path, body), true)) do print(line) end
 function M.describe(req, with_body)
   local lines = { "> " .. req.method .. " " .. req.url }
   for _, h in ipairs(req.headers) do
@@ -210,9 +323,17 @@ function M.describe(req, with_body)
   return lines
 end
 
--- The HTTP session, created (and libcurl loaded) on first use, so commands
--- that send nothing never load it. With trap_signals set (the CLI sets it),
--- SIGINT, SIGTERM and SIGHUP stop a batch cleanly instead of killing it.
+--- @type Client
+
+--- The client's HTTP session, created (and libcurl loaded) on first use.
+-- Commands that send nothing never load it. With trap_signals set (the CLI
+-- sets it), SIGINT, SIGTERM and SIGHUP stop a batch cleanly instead of
+-- killing it. The session is shared by every call made with this client;
+-- calling its abort_all() takes away every call's transfers (the calls then
+-- raise instead of waiting for ever).
+-- @treturn userdata the session (clarifai.http.core)
+-- @raise when the HTTP session cannot be started
+-- @usage local session = c:session()
 function Client:session()
   if not self.http then
     if self.trap_signals then require("clarifai.sys.core").trap_signals() end
@@ -247,6 +368,14 @@ function Client:trace_response(req, r)
   end
 end
 
+--- Closes the client's HTTP session (its connections); the client stays usable.
+-- A later request opens a new session. Safe to call twice; also the
+-- client's `__close`.
+-- @return nothing
+-- @usage
+-- local c = assert(client.new{ pat = pat })
+-- assert(require("clarifai.runs").resume(ref, { client = c }))
+-- c:close()
 function Client:close()
   if self.http then
     self.http:close()

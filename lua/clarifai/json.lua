@@ -1,8 +1,13 @@
--- JSON for the library, the command and the emulator. Decoding is
--- lua-cjson's (strict: no NaN/Infinity/hex, bounded depth); encoding is our
--- own so empty lists stay `[]` (Debian's lua-cjson 2.1.0 encodes every empty
--- table as `{}`), keys come in a stable order and numbers are the shortest
--- text that reads back as the same number.
+--- JSON for the library, the command and the emulator.
+-- Decoding is lua-cjson's (strict: no NaN/Infinity/hex, bounded depth);
+-- encoding is our own so empty lists stay `[]` (Debian's lua-cjson 2.1.0
+-- encodes every empty table as `{}`), keys come in a stable order and numbers
+-- are the shortest text that reads back as the same number.
+-- @module clarifai.json
+-- @usage
+-- local json = require "clarifai.json"
+-- print(json.encode{ b = 1, a = json.array(), c = json.null })  -- {"a":[],"b":1,"c":null}
+-- local doc = assert(json.decode('{"runs":[]}'))
 
 local cjson = require "cjson"
 local compat = require "clarifai.compat"
@@ -13,15 +18,38 @@ local decoder = cjson.new()
 decoder.decode_invalid_numbers(false)
 decoder.decode_max_depth(require("clarifai.limits").defaults.json_depth)
 
--- Marks a table as a JSON array (matters only when it is empty).
+--- The metatable that marks a table as a JSON array (it matters only when the table is empty).
+-- @class field
+-- @name array_mt
 M.array_mt = { __name = "json.array" }
+
+--- Marks a table as a JSON array, so that it encodes as `[]` when empty.
+-- @tparam[opt] table t the table (default a new one)
+-- @treturn table t, with `array_mt` as its metatable
+-- @usage local ids = json.array() print(json.encode{ ids = ids })  -- {"ids":[]}
 function M.array(t) return setmetatable(t or {}, M.array_mt) end
+
+--- Was a table marked by `array`?
+-- @param t any value
+-- @treturn boolean true when t has `array_mt` as its metatable (a plain
+-- table is not, whatever its keys)
+-- @usage print(json.is_array(json.array()), json.is_array({ 1, 2 }))  -- true false
 function M.is_array(t) return getmetatable(t) == M.array_mt end
 
--- JSON null in decoded documents and for encoding.
+--- JSON null in decoded documents and for encoding (lua-cjson's `cjson.null`).
+-- @class field
+-- @name null
 M.null = cjson.null
 
--- decode(text) -> value | nil, message (never raises)
+--- Decodes JSON text (strict: no NaN, Infinity or hex numbers; at most 128 levels deep).
+-- Never raises. Objects and arrays decode as plain tables, null as `null`.
+-- @string text the JSON text
+-- @return the value
+-- @treturn[2] nil
+-- @treturn[2] string message why the text is not valid JSON
+-- @usage
+-- local doc, message = json.decode(body)
+-- if not doc then print("not JSON: " .. message) end
 function M.decode(text)
   local ok, v = pcall(decoder.decode, text)
   if not ok then
@@ -40,10 +68,7 @@ local function u(cp)
   return string.format("\\u%04x\\u%04x", 0xd800 + math.floor(cp / 0x400), 0xdc00 + cp % 0x400)
 end
 
--- A string as JSON. Control characters (C0, DEL, C1) and invisible format
--- characters are escaped as \uXXXX, never rewritten, so the text reads back
--- exactly and cannot drive a terminal; a byte that is not UTF-8 is written
--- as the code point of its value (\u00XX).
+-- A string as JSON: see M.encode_string below.
 local function encode_string(str)
   if not str:find("[%z\1-\31\127-\255]") then return plain_string(str) end
   local out, i, n = { '"' }, 1, #str
@@ -79,9 +104,19 @@ local function encode_string(str)
   out[#out + 1] = '"'
   return table.concat(out)
 end
+
+--- A string as a JSON string, quotes included.
+-- Control characters (C0, DEL, C1) and invisible format characters are
+-- escaped as \uXXXX, never rewritten, so the text reads back exactly and
+-- cannot drive a terminal; a byte that is not UTF-8 is written as the code
+-- point of its value (\u00XX).
+-- @function encode_string
+-- @string str the string
+-- @treturn string the JSON text
+-- @usage print(json.encode_string("tab\there"))  -- "tab\there"
 M.encode_string = encode_string
 
--- The shortest of %.15g, %.16g, %.17g that reads back as n.
+-- A number as JSON: see M.number below.
 local function number(n)
   if compat.isinteger(n) then return string.format("%d", n) end
   if n ~= n or n == math.huge or n == -math.huge then return "null" end
@@ -92,6 +127,14 @@ local function number(n)
   end
   return string.format("%.17g", n)
 end
+
+--- A number as JSON text: the shortest of %.15g, %.16g and %.17g that reads back as the number.
+-- Integers (and integral floats below 2^53) have no decimal point; NaN and
+-- the infinities are null.
+-- @function number
+-- @number n the number
+-- @treturn string the JSON text
+-- @usage print(json.number(0.1), json.number(3), json.number(2^53 + 2))  -- 0.1 3 9007199254740994
 M.number = number
 
 local function is_array(t)
@@ -182,11 +225,20 @@ local function encode(v, out, n, depth, first)
   return n
 end
 
---[[
-encode(value [, first]) -> text
-Object keys are sorted; `first` (key -> rank) puts some keys ahead of the
-rest, in rank order (the emulator writes `status` first, as the API does).
-]]
+--- Encodes a value as JSON text.
+-- Object keys are sorted; `first` (key to rank) puts some keys ahead of the
+-- rest, in rank order (the emulator writes `status` first, as the API does).
+-- A table is an array when `array` marked it, or when its keys are exactly
+-- 1..n (n above 0); any other table is an object (its keys that are not
+-- strings are left out).
+-- @param v the value: nil, `null`, a boolean, a number, a string or a table
+-- @tparam[opt] table first key to rank: keys to write first
+-- @treturn string the JSON text
+-- @raise when v holds a function, a userdata or a thread ("json: cannot
+-- encode a function"), or nests more than 100 levels
+-- @usage
+-- print(json.encode({ status = { code = 10000 }, id = "r1" }, { status = 1 }))
+-- -- {"status":{"code":10000},"id":"r1"}
 function M.encode(v, first)
   local out = {}
   encode(v, out, 0, 0, first)

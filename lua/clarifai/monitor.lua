@@ -1,7 +1,16 @@
--- Watching one run until it ends: its state changes and its log lines, as
--- the Python CLI's `monitor` shows them, but ending on every terminal state.
--- Polls and sleeps through clarifai.transport (under an event loop it
--- yields).
+--- Watching one run until it ends: its state changes and its log lines.
+-- As the Python CLI's `monitor` shows them, but ending on every terminal
+-- state. Polls and sleeps through the library's transport (inside a workflow
+-- of `clarifai.async` it yields to the event loop). `clarifai.watch.monitor`
+-- is the same function.
+-- @module clarifai.monitor
+-- @usage
+-- local monitor = require "clarifai.monitor"
+-- local result = assert(monitor.monitor(ref, "run-train-01", {
+--   on_state = function(e) print(e.state, e.elapsed) end,
+--   on_log = function(e) print(e.message) end,
+-- }))
+-- print(result.status, result.exit_code)
 
 local api = require "clarifai.api"
 local args = require "clarifai.args"
@@ -123,18 +132,50 @@ local function look(c, full, run_id, opts, w)
   return result
 end
 
---[[
-monitor(ref, run_id, opts) -> result | nil, err
-Watches one run until it ends: on_state{state, state_code, elapsed} on every
-change (Paused is reported and watching goes on), on_log{message} for each new
-log line, on_error(err) for a failed poll that will be retried.
-opts: timeout, interval (clarifai.limits), logs (default true), should_stop()
-(a stop ends it with an "interrupted" error that names the run's last
-state, state_code and the elapsed time).
-result = { status = "success"|"failed"|"cancelled"|"timeout", exit_code,
-  state, state_code, elapsed, run, reason? } (reason: why a run that failed
-  ended, from its status log)
-]]
+--- Watches one run until it ends.
+-- on_state is told of every change of state (Paused is reported and
+-- watching goes on), on_log of each new log line, on_error of a failed poll
+-- that will be retried. The run ends in Completed ("success", exit code 0),
+-- Failed or Unexpected error ("failed", 1) or Cancelled ("cancelled", 1); when
+-- opts.timeout passes first the result is "timeout" (exit code 124), with the
+-- last state seen. Log entries are read in pages, each shown once; an entry
+-- that is a JSON object shows its msg.
+-- @tparam table ref the pipeline version's ids (missing ones from
+-- config-lock.yaml)
+-- @string run_id the run
+-- @tparam[opt] table opts options:
+-- @tparam[opt=3600] number opts.timeout seconds before giving up, 0..604800
+-- @tparam[opt=10] number opts.interval seconds between polls, more than 0 and
+-- at most 3600
+-- @tparam[opt=true] boolean opts.logs false reads no log entries
+-- @tparam[opt] function opts.on_state on_state{event = "state", run_id,
+-- state, state_code, elapsed} on every change
+-- @tparam[opt] function opts.on_log on_log{event = "log", run_id, message}
+-- for each new log line
+-- @tparam[opt] function opts.on_error on_error(err) for a poll (or a log
+-- read) that failed and will be retried
+-- @tparam[opt] function opts.on_retry on_retry(info) before each retry of a
+-- request
+-- @tparam[opt] function opts.should_stop should_stop() returning true ends
+-- the watch with an "interrupted" error that names the run's last state,
+-- state_code and the elapsed time
+-- @tparam[opt] Client opts.client the client (or pat, api_base, config_path,
+-- context, as `clarifai.runs`)
+-- @treturn table result { event = "result", run_id, status =
+-- "success"|"failed"|"cancelled"|"timeout", exit_code, state, state_code,
+-- elapsed, run (the API's run object; not on a timeout), reason? (why a run
+-- that failed ended, from its status log) }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`): a bad or missing id,
+-- a poll that failed for good, kind "interrupted" on a stop
+-- @raise when ref is not a table, run_id is not a string, or an option is
+-- out of range
+-- @usage
+-- local result, message = monitor.monitor(ref, "run-train-01", { timeout = 600,
+--   on_state = function(e) print(e.state, e.elapsed) end,
+--   on_log = function(e) print(e.message) end })
+-- if not result then print(message) elseif result.status ~= "success" then print(result.reason) end
 function M.monitor(ref, run_id, opts)
   local fn = "clarifai.monitor.monitor"
   args.of(fn, "argument #1 (ref)", "table", ref)

@@ -1,6 +1,27 @@
--- Pipeline version runs: pause, cancel and resume (one run or many), and the
--- reads: status, list, history. Returns results, or nil, message, err (see
--- clarifai.errors); never prints, never exits.
+--- Pipeline version runs: pause, cancel and resume (one run or many), select runs, and the reads.
+-- The reads are status, list and history. Every function returns results, or
+-- nil, message, err (see `clarifai.errors`); none prints, none exits.
+--
+-- A ref names a pipeline version by its four ids, { user_id, app_id,
+-- pipeline_id, pipeline_version_id }, and one run of it by run_id. Ids a ref
+-- lacks are read from config-lock.yaml, as the CLI reads them: in the current
+-- directory, or opts.dir; opts.lockfile = false never reads it. Every id is
+-- checked before anything is sent (a bad or missing one is a failure of kind
+-- "usage").
+--
+-- Every call that sends takes its client from opts: opts.client (see
+-- `clarifai.client`); else opts.pat (with opts.api_base) makes one; else
+-- opts.config_path, opts.context or opts.getenv resolve one as the CLI does;
+-- else the default client is used (inside a workflow of `clarifai.async`, the
+-- workflow's own). The same calls run inside workflows, where every wait
+-- yields to the event loop.
+-- @module clarifai.runs
+-- @usage
+-- local runs = require "clarifai.runs"
+-- local ref = { user_id = "demo-user", app_id = "demo-app", pipeline_id = "hello-world-pipeline",
+--               pipeline_version_id = "8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19", run_id = "run-train-01" }
+-- local result, message, err = runs.pause(ref)
+-- if result then print(result.run_id, result.state) else print(message, err.kind, err.exit_code) end
 
 local api = require "clarifai.api"
 local args = require "clarifai.args"
@@ -59,29 +80,72 @@ local function checked_refs(refs)
   return out
 end
 
---[[
-apply(action, ref, run_ids, opts) -> report | nil, err
-apply(action, refs, opts) -> report | nil, err
-Changes runs concurrently (opts.parallel) over reused connections. The first
-form changes run_ids of one pipeline version (ref: its four ids), one PATCH
-per run unless opts.group_size says more; the second a list of complete refs
-(each with run_id; any versions, e.g. from select()), runs of one version
-sent together, opts.group_size per PATCH (clarifai.limits). Duplicates are
-sent once. What happens on refusals, retries and ambiguous or partial
-replies: clarifai.batch. Everything for one run happens within opts.deadline
-or the client's, counted from its first request (defaults and ranges:
-clarifai.limits).
-opts: client (or config_path/context/pat/api_base), parallel, deadline,
-  group_size, collect = false (keep no per-run results: for streaming with
-  on_result), on_result(result, index) as each run ends, on_retry{run_id?,
-  label, attempt, max, delay, reason}, should_stop() (stop sending; see
-  clarifai.transport), counts (version key -> runs selected there: read
-  back through the list when that is fewer requests).
-report = { action, results = { {run_id, action, outcome = "ok"|"noop"|"failed"|
-  "unknown"|"not_sent", state, state_code, req_id, note?, error?, and for
-  refs user_id, app_id, pipeline_id, pipeline_version_id} ... },
-  summary = {ok, noop, failed, unknown, not_sent}, stopped?, signal? }
-]]
+--- Changes many runs concurrently: pause, cancel or resume them.
+-- Two forms. `apply(action, ref, run_ids [, opts])` changes run_ids of one
+-- pipeline version (ref: its four ids), one PATCH per run unless
+-- opts.group_size says more. `apply(action, refs [, opts])` changes a list of
+-- complete refs (each with run_id; any versions, such as `select` returns),
+-- the runs of one version sent together, opts.group_size per PATCH (default
+-- 100). Duplicates are sent once. Requests go concurrently (opts.parallel)
+-- over reused connections.
+--
+-- What happens on refusals, retries and ambiguous or partial replies is the
+-- batch's business (clarifai.batch): a run already in the target state is
+-- "noop", a refused one "failed" (with its error), one whose outcome could
+-- not be learnt "unknown", one a stop kept from being sent "not_sent".
+-- Everything for one run happens within opts.deadline or the client's,
+-- counted from its first request (defaults and ranges: `clarifai.limits`).
+-- A run that fails does not fail the call: the call fails only when it cannot
+-- start (a bad or missing id, no client).
+-- @string action "pause", "cancel" or "resume"
+-- @tparam table ref the pipeline version's ids (missing ones from
+-- config-lock.yaml); in the second form, refs: a list of complete refs
+-- (user_id, app_id, pipeline_id, pipeline_version_id, run_id)
+-- @tparam {string,...} run_ids the run ids (first form); in the second form
+-- this argument is opts
+-- @tparam[opt] table opts options:
+-- @tparam[opt] Client opts.client the client (or opts.pat, opts.api_base,
+-- opts.config_path, opts.context: see the module's description)
+-- @tparam[opt=8] int opts.parallel requests in flight at once, 1..1024
+-- @tparam[opt] number opts.deadline seconds for one run's change (default the
+-- client's, 60)
+-- @tparam[opt] int opts.group_size runs of one version per PATCH, 1..1000
+-- (default 1 for run_ids, 100 for refs)
+-- @tparam[opt=true] boolean opts.collect false keeps no per-run results (for
+-- streaming with on_result: a 50,000-run batch stays small)
+-- @tparam[opt] function opts.on_result on_result(result, index) as each run
+-- ends (index: its place in the input)
+-- @tparam[opt] function opts.on_progress on_progress(finished, inflight)
+-- after each wait
+-- @tparam[opt] function opts.on_retry on_retry{run_id?, label, attempt, max,
+-- delay, reason} before each retry
+-- @tparam[opt] function opts.should_stop should_stop() returning true stops
+-- the batch like a signal: nothing new is sent, requests in flight get a
+-- short grace, the runs left are "unknown" or "not_sent"
+-- @tparam[opt] table opts.counts version key to runs selected there (info of
+-- `select`): runs are read back through the list endpoint when that takes
+-- fewer requests
+-- @treturn table report { action, results = { {run_id, action, outcome =
+-- "ok"|"noop"|"failed"|"unknown"|"not_sent", state, state_code, req_id,
+-- note?, error?, and for refs user_id, app_id, pipeline_id,
+-- pipeline_version_id}, ... } (in input order; absent with collect = false),
+-- summary = {ok, noop, failed, unknown, not_sent}, stopped?, signal? }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`), kind "usage" for a
+-- bad or missing id
+-- @raise when action is not "pause", "cancel" or "resume", ref is not a
+-- table, run_ids is not a list, a ref of refs is not a table, or an option
+-- is out of range: `clarifai.runs.apply: opts.parallel must be a whole
+-- number 1..1024, got 0`
+-- @usage
+-- local report = assert(runs.apply("pause", ref, { "run-1", "run-2" }, { parallel = 16 }))
+-- print(report.summary.ok, report.summary.failed)
+-- for _, r in ipairs(report.results) do print(r.run_id, r.outcome, r.state) end
+-- -- a selection, across versions
+-- local refs = assert(runs.select({ user_id = "u", app_id = "a", all_pipelines = true },
+--   { states = { "running" } }))
+-- assert(runs.apply("cancel", refs, { on_result = function(r) print(r.run_id, r.outcome) end }))
 function M.apply(action, ref, run_ids, opts)
   local fn = "clarifai.runs.apply"
   if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
@@ -101,13 +165,19 @@ function M.apply(action, ref, run_ids, opts)
   return batch.run(action, { ids = list, scope = full }, c, opts)
 end
 
---[[
-view(report) -> the -o json document of apply() (and wait): every result has
-run_id, outcome, state, state_code, req_id and error (the flat error object),
-absent values null; a result whose wait ended also has wait = {outcome =
-"reached"|"failed"|"timeout"|"stopped", state, state_code, error};
-to_json(report) encodes it.
-]]
+--- One result of `apply` as the `-o json` document shows it.
+-- The result has run_id, outcome, state, state_code, req_id and error (the
+-- flat error object of `clarifai.errors.view`), absent values `clarifai.json`'s
+-- null; note when the result has one; user_id, app_id, pipeline_id and
+-- pipeline_version_id for a selection's result; and, for a result whose wait
+-- ended, wait = {outcome = "reached"|"failed"|"timeout"|"stopped", state,
+-- state_code, error}.
+-- @tparam table r a result of `apply`'s report (with its wait, when the
+-- caller waited)
+-- @treturn table the view, ready for `clarifai.json.encode`
+-- @usage
+-- local report = assert(runs.apply("pause", ref, ids, { collect = false,
+--   on_result = function(r) io.write(json.encode(runs.result_view(r)), "\n") end }))
 function M.result_view(r)
   local v = { run_id = r.run_id, outcome = r.outcome, state = r.state or json.null,
     state_code = r.state_code or json.null, req_id = r.req_id or json.null, error = errors.view(r.error) }
@@ -124,6 +194,13 @@ function M.result_view(r)
   return v
 end
 
+--- The `-o json` document of `apply` (and of a wait): what `to_json` encodes.
+-- @tparam table report a report of `apply`
+-- @treturn table { action, results = { views of `result_view` }, summary }
+-- @raise when report is not a table
+-- @usage
+-- local doc = runs.view(assert(runs.apply("resume", ref, ids)))
+-- print(#doc.results, doc.summary.ok)
 function M.view(report)
   args.of("clarifai.runs.view", "argument #1 (report)", "table", report)
   local results = json.array()
@@ -131,18 +208,27 @@ function M.view(report)
   return { action = report.action, results = results, summary = report.summary }
 end
 
+--- The `-o json` text of `apply`'s report: `view(report)`, encoded.
+-- @tparam table report a report of `apply`
+-- @treturn string the JSON text (keys sorted, empty lists as `[]`)
+-- @raise when report is not a table
+-- @usage print(runs.to_json(assert(runs.apply("pause", ref, ids))))
 function M.to_json(report)
   args.of("clarifai.runs.to_json", "argument #1 (report)", "table", report)
   return json.encode(M.view(report))
 end
 
---[[
-encoder(action) -> { add(result, index), write(summary, write) }
-Builds to_json()'s document one result at a time, keeping each result only
-as its encoded text (a 50 000-run batch in a few MiB): what apply's
-on_result with collect = false needs for -o json. write(summary, fn) hands
-the document to fn piece by piece (never as one large string).
-]]
+--- Builds `to_json`'s document one result at a time.
+-- Each result is kept only as its encoded text (a 50 000-run batch in a few
+-- MiB): what `apply`'s on_result with collect = false needs for `-o json`.
+-- write(summary, fn) hands the document to fn piece by piece (never as one
+-- large string).
+-- @string action the batch's action
+-- @treturn table an encoder { add(result, index), write(summary, write) }
+-- @usage
+-- local enc = runs.encoder("pause")
+-- local report = assert(runs.apply("pause", ref, ids, { collect = false, on_result = enc.add }))
+-- enc.write(report.summary, function(piece) io.write(piece) end)
 function M.encoder(action)
   local parts = {}
   return {
@@ -173,22 +259,124 @@ local function single(action)
   end
 end
 
--- select(scope, filter, opts) -> refs, info | nil, err: see clarifai.select.
-function M.select(...) return require("clarifai.select").select(...) end
+--- Selects runs for a bulk change: the runs of a scope in some states, older than some age, the oldest N.
+-- The scope is one pipeline version (the default), every version of a
+-- pipeline (all_versions), every version of every pipeline of the app
+-- (all_pipelines), or every run on a nodepool (compute_cluster_id and
+-- nodepool_id; compute_cluster_user_id, "me" by default, owns the cluster),
+-- narrowed by the app, pipeline and version ids it also gives. Listing uses
+-- the API's server-side status filter and pages of the API's own size;
+-- versions are listed concurrently. The refs it returns are what `apply`'s
+-- second form and `clarifai.watch.wait` take. (Loads clarifai.select.)
+-- @tparam table scope { user_id, app_id, pipeline_id?, pipeline_version_id?,
+-- all_versions?, all_pipelines?, compute_cluster_id?, nodepool_id?,
+-- compute_cluster_user_id? }
+-- @tparam[opt] table filter { states?, older_than?, limit? }
+-- @tparam[opt] {string|int,...} filter.states state names or codes
+-- ("running", "JOB_PAUSED", 64001): the server filters
+-- @tparam[opt] number filter.older_than seconds: runs created at least this
+-- long ago (created_at against opts.now or the local clock)
+-- @tparam[opt] int filter.limit the N oldest runs only, 1..100000
+-- @tparam[opt] table opts client (or pat, api_base, config_path, context),
+-- parallel, on_retry, should_stop, now (a time in seconds since the epoch),
+-- keep_runs (each ref keeps the API's run object as run)
+-- @treturn {table,...} refs: complete refs with run_id, state_code and
+-- created_at, version by version (as first listed), oldest first; at most
+-- 100,000 (a larger selection is an error, never cut)
+-- @treturn table info { counts = { {user_id, app_id, pipeline_id,
+-- pipeline_version_id, n}, ... } (runs per version, in the refs' order),
+-- requests = the listing GETs sent, versions = the versions listed }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`): kind "usage" for a
+-- scope without its ids, an unknown state or a selection too large;
+-- "interrupted" when a stop ended the listing
+-- @raise when scope is not a table, one of its ids is not a string, or a
+-- filter or opts field is out of range
+-- @usage
+-- local refs, info = assert(runs.select({ user_id = "u", app_id = "a", pipeline_id = "p",
+--   all_versions = true }, { states = { "running", "queued" }, older_than = 3600 }))
+-- for _, c in ipairs(info.counts) do print(c.pipeline_version_id, c.n) end
+-- local report = assert(runs.apply("pause", refs))
+function M.select(scope, filter, opts) return require("clarifai.select").select(scope, filter, opts) end
 
+--- Pauses one run.
+-- @function pause
+-- @tparam table ref the run: user_id, app_id, pipeline_id,
+-- pipeline_version_id (missing ones from config-lock.yaml) and run_id
+-- @tparam[opt] table opts as `apply`'s (client, parallel, deadline, on_retry,
+-- should_stop, ...)
+-- @treturn table result {run_id, action, outcome = "ok"|"noop", state,
+-- state_code, req_id, note?}: "noop" when the run was already paused
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`): kind "api" for a
+-- refusal (a transition the run's state does not allow, a run not found),
+-- "usage" for a missing run_id or a bad id, "auth", "transport", "unknown", ...
+-- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
+-- an option is out of range
+-- @usage
+-- local result, message, err = runs.pause(ref)
+-- if result then
+--   print(result.run_id, result.state, result.state_code, result.req_id) -- run-train-01 JOB_PAUSED 64008 ...
+-- else
+--   print(message, err.kind, err.http_status, err.api_code, err.exit_code)
+-- end
 M.pause = single("pause")
+
+--- Cancels one run (a queued, running or paused one).
+-- @function cancel
+-- @tparam table ref the run: user_id, app_id, pipeline_id,
+-- pipeline_version_id (missing ones from config-lock.yaml) and run_id
+-- @tparam[opt] table opts as `apply`'s
+-- @treturn table result {run_id, action, outcome = "ok"|"noop", state,
+-- state_code, req_id, note?}
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`)
+-- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
+-- an option is out of range
+-- @usage local result = assert(runs.cancel(ref, { client = my_client }))
 M.cancel = single("cancel")
+
+--- Resumes one paused run.
+-- @function resume
+-- @tparam table ref the run: user_id, app_id, pipeline_id,
+-- pipeline_version_id (missing ones from config-lock.yaml) and run_id
+-- @tparam[opt] table opts as `apply`'s
+-- @treturn table result {run_id, action, outcome = "ok"|"noop", state,
+-- state_code, req_id, note?}
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`)
+-- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
+-- an option is out of range
+-- @usage
+-- local result = assert(runs.resume(ref))
+-- assert(require("clarifai.watch").wait("resume", ref, { result.run_id }))
 M.resume = single("resume")
 
 -- Reads ------------------------------------------------------------------
 
---[[
-status(ref, run_ids, opts) -> report | nil, err
-report = { runs = { <the API's run objects, in input order> },
-  errors = { {run_id, error} ... }, results = { {run_id, run?, error?} ... },
-  signal? }
-opts: client, parallel, on_retry, should_stop.
-]]
+--- Reads runs of one pipeline version, concurrently.
+-- A run that cannot be read does not fail the call: it is in report.errors.
+-- @tparam table ref the pipeline version's ids (missing ones from
+-- config-lock.yaml)
+-- @tparam {string,...} run_ids the run ids
+-- @tparam[opt] table opts client (or pat, api_base, config_path, context),
+-- parallel, on_retry, should_stop
+-- @treturn table report { runs = { the API's run objects, in input order },
+-- errors = { {run_id, error}, ... }, results = { {run_id, run?, error?}, ...
+-- } (one per id, in input order), signal? }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`)
+-- @raise when ref is not a table, run_ids is not a list, or an option is out
+-- of range
+-- @usage
+-- local report = assert(runs.status(ref, { "run-1", "run-2" }))
+-- for _, run in ipairs(report.runs) do print(run.id, run.status and run.status.code) end
+-- for _, e in ipairs(report.errors) do print(e.run_id, e.error.message) end
 function M.status(ref, run_ids, opts)
   local fn = "clarifai.runs.status"
   args.of(fn, "argument #1 (ref)", "table", ref)
@@ -219,7 +407,11 @@ function M.status(ref, run_ids, opts)
   return report
 end
 
--- status_view(report) -> the -o json document of status().
+--- The `-o json` document of `status`: its runs and its errors.
+-- @tparam table report a report of `status`
+-- @treturn table { runs, errors = { {run_id, error = the flat error object
+-- (`clarifai.errors.view`)}, ... } }
+-- @usage print(json.encode(runs.status_view(assert(runs.status(ref, ids)))))
 function M.status_view(report)
   local errs = json.array()
   for i, e in ipairs(report.errors) do errs[i] = { run_id = e.run_id, error = errors.view(e.error) } end
@@ -238,7 +430,17 @@ local function get_page(c, path, query, field, what, opts)
   return items, doc
 end
 
--- Status names or codes ("running", "JOB_PAUSED", 64001) to codes.
+--- Status names or codes to codes.
+-- A name is a state's ("JOB_PAUSED") or its short form ("paused", any case);
+-- a code is a number or a numeric string.
+-- @tparam[opt] {string|int,...} list names or codes ("running",
+-- "JOB_PAUSED", 64001); nil is the empty list
+-- @treturn {int,...} the codes, in order
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`): kind "usage", with
+-- valid (every state's name)
+-- @usage local codes = assert(runs.status_codes({ "running", "JOB_PAUSED" })) -- {64001, 64008}
 function M.status_codes(list)
   local codes = {}
   for _, v in ipairs(list or {}) do
@@ -251,16 +453,34 @@ function M.status_codes(list)
   return codes
 end
 
---[[
-list(ref, { status = {names or codes}, page, per_page, all = false, max },
-     opts) -> { runs, page, per_page }, info | nil, err
-Defaults and ranges: clarifai.limits (page, per_page; with all, pages of
-the API's own size, api_per_page; max, list_max).
-With all, pages are followed until a short page; a page that brings no run
-not seen before (a server that ignores `page`) ends the walk, and so does
-reaching `max` runs; info.warnings says so. info.more: the last page read
-was full (another may follow).
-]]
+--- Lists the runs of one pipeline version: a page, or every page.
+-- Defaults and ranges: `clarifai.limits` (page, per_page; with all, pages of
+-- the API's own size, api_per_page; max, list_max). With all, pages are
+-- followed until a short page; a page that brings no run not seen before (a
+-- server that ignores `page`) ends the walk, and so does reaching `max` runs;
+-- info.warnings says so.
+-- @tparam table ref the pipeline version's ids (missing ones from
+-- config-lock.yaml)
+-- @tparam[opt] table query { status?, page?, per_page?, all?, max? }
+-- @tparam[opt] {string|int,...} query.status state names or codes (see
+-- `status_codes`): the server filters
+-- @tparam[opt=1] int query.page the page, 1..1000000
+-- @tparam[opt=16] int query.per_page runs per page, 1..128 (128 with all)
+-- @tparam[opt=false] boolean query.all follow the pages
+-- @tparam[opt=100000] int query.max runs at most, 1..100000
+-- @tparam[opt] table opts client (or pat, api_base, config_path, context),
+-- on_retry, should_stop
+-- @treturn table { runs = { the API's run objects }, page, per_page }
+-- @treturn table info { warnings = { strings }, more = the last page read was
+-- full (another may follow) }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`)
+-- @raise when ref is not a table, or a query or opts field is out of range
+-- @usage
+-- local running, info = assert(runs.list(ref, { status = { "running" }, all = true }))
+-- for _, w in ipairs(info.warnings) do io.stderr:write(w, "\n") end
+-- for _, run in ipairs(running.runs) do print(run.id) end
 function M.list(ref, query, opts)
   local fn = "clarifai.runs.list"
   args.of(fn, "argument #1 (ref)", "table", ref)
@@ -309,9 +529,23 @@ function M.list(ref, query, opts)
   return out, info
 end
 
---[[
-history(ref, run_id, opts) -> { status_logs = {...} }  (every page)
-]]
+--- The status history of one run: every page of its status logs.
+-- At most 1000 pages of 100 records are read.
+-- @tparam table ref the pipeline version's ids (missing ones from
+-- config-lock.yaml)
+-- @string run_id the run
+-- @tparam[opt] table opts client (or pat, api_base, config_path, context),
+-- on_retry, should_stop
+-- @treturn table { status_logs = { the API's status log records, in the
+-- API's order } }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`)
+-- @raise when ref is not a table, run_id is not a string, or an option is
+-- out of range
+-- @usage
+-- local h = assert(runs.history(ref, "run-train-01"))
+-- for _, rec in ipairs(h.status_logs) do print(rec.status and rec.status.code, rec.message) end
 function M.history(ref, run_id, opts)
   local fn = "clarifai.runs.history"
   args.of(fn, "argument #1 (ref)", "table", ref)

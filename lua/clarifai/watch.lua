@@ -1,7 +1,14 @@
--- Waiting for transitions and watching runs. Both poll the API and sleep
--- between polls through clarifai.transport (no CPU while idle; under an
--- event loop they yield); both know the state machine, so they stop on
--- every terminal state instead of polling on.
+--- Waiting for transitions and watching runs.
+-- Both poll the API and sleep between polls through the library's transport
+-- (no CPU while idle; inside a workflow of `clarifai.async` they yield to the
+-- event loop); both know the state machine (`clarifai.states`), so they stop
+-- on every terminal state instead of polling on.
+-- @module clarifai.watch
+-- @usage
+-- local watch = require "clarifai.watch"
+-- assert(require("clarifai.runs").apply("pause", ref, ids))
+-- local waited = assert(watch.wait("pause", ref, ids, { timeout = 120, interval = 2 }))
+-- for _, r in ipairs(waited.results) do print(r.run_id, r.outcome, r.state) end
 
 local api = require "clarifai.api"
 local args = require "clarifai.args"
@@ -18,8 +25,18 @@ local M = {}
 
 local PAUSED = states.by_name.JOB_PAUSED.code
 
--- Has `code` completed `action`? Returns true, or false plus an error when
--- the run can no longer get there.
+--- Has a run in state `code` completed `action`?
+-- Pause has completed in Paused, cancel in Cancelled; resume once the run has
+-- left Paused (a state of nil proves nothing).
+-- @string action "pause", "cancel" or "resume"
+-- @tparam ?int code the run's state code (nil: unknown)
+-- @treturn boolean true when the action is complete
+-- @treturn ?string when false: why the run can no longer get there (it is in
+-- another terminal state), or nil when it still may
+-- @raise when action is not "pause", "cancel" or "resume" (an index error)
+-- @usage
+-- print(watch.reached("pause", 64008))  -- true
+-- print(watch.reached("pause", 64002))  -- false   run is Completed (JOB_COMPLETED)
 function M.reached(action, code)
   if action == "resume" then
     -- it ran once it has left Paused (a reply without a state proves nothing)
@@ -227,24 +244,55 @@ local function poll_until(c, action, results, opts, on)
   return pending, false, start
 end
 
---[[
-wait(action, ref, run_ids, opts) -> report | nil, err
-wait(action, refs, opts) -> report | nil, err
-Polls until each run has completed `action`: pause waits for Paused, cancel
-for Cancelled, resume for the run to leave Paused. A pause or cancel that
-finds the run in another terminal state stops at once (kind "state", exit 1).
-The runs of one version, or refs of any versions (each version is polled
-through its list endpoint, all versions at once: see poll above). While
-nothing changes the interval grows, to at most twice opts.interval.
-opts: timeout, interval, parallel (clarifai.limits), client, on_poll(run_id, code,
-elapsed), on_reached(result) as each run ends its wait, on_retry,
-should_stop.
-report = { results = { {run_id, outcome = "reached"|"failed"|"timeout"|
-  "stopped", state, state_code, error, and for refs user_id, app_id,
-  pipeline_id, pipeline_version_id} }, elapsed, signal? }
-A stop (signal or should_stop) ends the wait at once: the runs still
-waited for are "stopped".
-]]
+--- Polls until each run has completed `action`.
+-- Pause waits for Paused, cancel for Cancelled, resume for the run to leave
+-- Paused. A pause or cancel that finds the run in another terminal state
+-- stops at once (its result "failed", kind "state", exit 1). Two forms, as
+-- `clarifai.runs.apply`: `wait(action, ref, run_ids [, opts])` waits on runs
+-- of one version, `wait(action, refs [, opts])` on refs of any versions (such
+-- as `clarifai.runs.select` returns). Each version is polled through its list
+-- endpoint when that takes fewer requests than one GET per run, all versions
+-- at once. While nothing changes the interval grows, to at most twice
+-- opts.interval. A stop (a trapped signal or should_stop) ends the wait at
+-- once: the runs still waited for are "stopped". A run that fails its wait
+-- does not fail the call: its result says so.
+-- @string action "pause", "cancel" or "resume"
+-- @tparam table ref the pipeline version's ids (missing ones from
+-- config-lock.yaml); in the second form, refs: a list of complete refs
+-- @tparam {string,...} run_ids the run ids (first form); in the second form
+-- this argument is opts
+-- @tparam[opt] table opts options:
+-- @tparam[opt=300] number opts.timeout seconds before giving up, 0..604800
+-- @tparam[opt=2] number opts.interval seconds between polls, more than 0 and
+-- at most 3600
+-- @tparam[opt=8] int opts.parallel requests in flight at once, 1..1024
+-- @tparam[opt] Client opts.client the client (or pat, api_base, config_path,
+-- context, as `clarifai.runs`)
+-- @tparam[opt] function opts.on_poll on_poll(run_id, code, elapsed) for each
+-- run read
+-- @tparam[opt] function opts.on_reached on_reached(result) as each run ends
+-- its wait
+-- @tparam[opt] function opts.on_retry on_retry(info) before each retry
+-- @tparam[opt] function opts.should_stop should_stop() returning true ends
+-- the wait
+-- @treturn table report { results = { {run_id, outcome =
+-- "reached"|"failed"|"timeout"|"stopped", state, state_code, error, and for
+-- refs user_id, app_id, pipeline_id, pipeline_version_id}, ... } (in input
+-- order), elapsed (seconds), signal? }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`): a bad or missing id,
+-- no client
+-- @raise when action is not "pause", "cancel" or "resume", ref is not a
+-- table, run_ids is not a list, a ref of refs is not a table, or an option
+-- is out of range
+-- @usage
+-- local waited = assert(watch.wait("pause", ref, { "run-1", "run-2" }, { timeout = 120, interval = 2 }))
+-- for _, r in ipairs(waited.results) do print(r.run_id, r.outcome, r.state) end
+-- -- a selection's refs, any versions
+-- local refs = assert(runs.select(scope, { states = { "running" } }))
+-- assert(runs.apply("cancel", refs))
+-- assert(watch.wait("cancel", refs, { on_reached = function(r) print(r.run_id, r.outcome) end }))
 function M.wait(action, ref, run_ids, opts)
   local fn = "clarifai.watch.wait"
   if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
@@ -268,8 +316,20 @@ function M.wait(action, ref, run_ids, opts)
     signal = stopped and signal or nil }
 end
 
--- monitor(ref, run_id, opts): see clarifai.monitor (loaded when used).
-function M.monitor(...) return require("clarifai.monitor").monitor(...) end
+--- Watches one run until it ends: `clarifai.monitor.monitor` (loaded when used).
+-- @tparam table ref the pipeline version's ids (missing ones from
+-- config-lock.yaml)
+-- @string run_id the run
+-- @tparam[opt] table opts as `clarifai.monitor.monitor`'s
+-- @treturn table result as `clarifai.monitor.monitor`'s
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`)
+-- @raise as `clarifai.monitor.monitor`
+-- @usage
+-- local result = assert(watch.monitor(ref, "run-train-01", {
+--   on_state = function(e) print(e.state, e.elapsed) end }))
+function M.monitor(ref, run_id, opts) return require("clarifai.monitor").monitor(ref, run_id, opts) end
 
 errors.export(M, { "wait" })
 

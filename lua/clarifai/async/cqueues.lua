@@ -1,12 +1,13 @@
--- Workflows on a cqueues controller.
---
---   local cq = require("cqueues").new()
---   require("clarifai.async.cqueues").wrap(cq, function() return clarifai.runs.pause(ref) end,
---     function(ok, res) ... end)
---   assert(cq:loop())
---
+--- Workflows on a cqueues controller.
 -- The workflow runs as one of cq's coroutines; a wait is cqueues.poll on the
--- HTTP session's fd (and a condition variable, so a cancel wakes it).
+-- HTTP session's fd (and a condition variable, so a cancel wakes it). See
+-- `clarifai.async` for what a workflow is and what yields.
+-- @module clarifai.async.cqueues
+-- @usage
+-- local cq = require("cqueues").new()
+-- require("clarifai.async.cqueues").wrap(cq, function() return clarifai.runs.pause(ref) end,
+--   function(ok, res) ... end)
+-- assert(cq:loop())
 
 local cqueues = require "cqueues"
 local condition = require "cqueues.condition"
@@ -43,10 +44,20 @@ function hooks.cancel(w)
   if w.cond then w.cond:signal() end -- it wakes, sees the cancel and unwinds
 end
 
---[[
-wrap(cq, fn, on_done) -> handle: runs fn as a workflow on controller cq and
-returns at once; the caller runs cq:loop(). handle:cancel() stops it.
-]]
+--- Runs fn as a workflow on controller cq and returns at once; the caller runs cq:loop().
+-- handle:cancel() stops it. on_done(true, fn's results...) or
+-- on_done(false, err) is told when it ends.
+-- @tparam userdata cq the cqueues controller
+-- @tparam function fn the workflow
+-- @tparam[opt] function on_done on_done(ok, ...)
+-- @treturn Handle the workflow's handle (`clarifai.async`'s)
+-- @raise on Lua 5.1 (not LuaJIT), and when fn is not a function
+-- @usage
+-- local cq = require("cqueues").new()
+-- local wrap = require("clarifai.async.cqueues").wrap
+-- wrap(cq, function() return assert(clarifai.runs.pause(ref)) end,
+--   function(ok, res) print(ok, ok and res.state or tostring(res)) end)
+-- assert(cq:loop())
 function M.wrap(cq, fn, on_done)
   local sched = async.new({
     wait_fd = hooks.wait_fd, sleep = hooks.sleep, cancel = hooks.cancel,

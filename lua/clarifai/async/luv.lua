@@ -1,11 +1,13 @@
--- Workflows on luv's default loop (libuv: Neovim, Luvit, many daemons).
---
---   local async = require "clarifai.async.luv"
---   async.spawn(function() return clarifai.runs.pause(ref) end, function(ok, res) ... end)
---   uv.run()
---
+--- Workflows on luv's default loop (libuv: Neovim, Luvit, many daemons).
 -- A wait parks the workflow's coroutine on a uv poll handle (the HTTP
--- session's fd) and a uv timer; whichever fires first resumes it.
+-- session's fd) and a uv timer; whichever fires first resumes it. See
+-- `clarifai.async` for what a workflow is and what yields.
+-- @module clarifai.async.luv
+-- @usage
+-- local uv = require "luv"
+-- local async = require "clarifai.async.luv"
+-- async.spawn(function() return clarifai.runs.pause(ref) end, function(ok, res) ... end)
+-- uv.run()
 
 local uv = require "luv"
 local async = require "clarifai.async"
@@ -69,10 +71,20 @@ end
 
 local sched
 
---[[
-spawn(fn, on_done) -> handle: runs fn as a workflow on luv's default loop
-and returns at once; the caller runs uv.run(). handle:cancel() stops it.
-]]
+--- Runs fn as a workflow on luv's default loop and returns at once; the caller runs uv.run().
+-- handle:cancel() stops it: an abandoned workflow is never collected while
+-- its poll handle is open, so cancel is the way out. on_done(true, fn's
+-- results...) or on_done(false, err) is told when it ends.
+-- @tparam function fn the workflow
+-- @tparam[opt] function on_done on_done(ok, ...)
+-- @treturn Handle the workflow's handle (`clarifai.async`'s)
+-- @raise on Lua 5.1 (not LuaJIT), and when fn is not a function
+-- @usage
+-- local handle = async.spawn(function()
+--   assert(clarifai.runs.pause(ref))
+--   return assert(clarifai.watch.wait("pause", ref, { ref.run_id }, { interval = 1 }))
+-- end, function(ok, res) print(ok, ok and res.results[1].outcome or tostring(res)) end)
+-- uv.run()                                   -- the loop keeps serving everything else meanwhile
 function M.spawn(fn, on_done)
   sched = sched or async.new(hooks)
   return sched:spawn(fn, on_done)

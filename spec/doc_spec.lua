@@ -1,0 +1,407 @@
+-- The API reference (doc/, LDoc): every public function of the documented
+-- modules is in PUBLIC and has an LDoc block above its definition (every
+-- parameter, its returns, a usage example; its failure group when it can
+-- fail at run time; @raise when it raises on bad arguments), every function
+-- the README's API sections name is in PUBLIC, and the committed doc/ is
+-- what `make doc` writes now.
+
+local cli = require "support.cli"
+
+-- Module -> its public functions (methods of its objects as "Object:method").
+-- A function a module exports and this table lacks fails the spec: document
+-- it and add it here.
+local PUBLIC = {
+  ["clarifai"] = {},
+  ["clarifai.runs"] = { "apply", "result_view", "view", "to_json", "encoder", "select", "pause", "cancel",
+    "resume", "status", "status_view", "status_codes", "list", "history" },
+  ["clarifai.client"] = { "proxy_for", "new", "set_defaults", "from_config", "default", "describe",
+    "Client:build", "Client:session", "Client:close" },
+  ["clarifai.watch"] = { "reached", "wait", "monitor" },
+  ["clarifai.monitor"] = { "monitor" },
+  ["clarifai.async"] = { "current", "resume", "new", "Scheduler:spawn", "Handle:cancel", "Handle:done" },
+  ["clarifai.async.luv"] = { "spawn" },
+  ["clarifai.async.cqueues"] = { "wrap" },
+  ["clarifai.async.coroutine"] = { "create", "resume", "wrap", "yield", "status", "running", "isyieldable" },
+  ["clarifai.states"] = { "label", "name", "is_terminal", "code_of", "names", "can", "view" },
+  ["clarifai.json"] = { "array", "is_array", "decode", "encode_string", "number", "encode" },
+  ["clarifai.errors"] = { "new", "derive", "is", "public", "export", "assert", "view" },
+}
+
+-- Methods of the objects that only the library itself calls (the transport,
+-- batches, the CLI): undocumented. Every method is in PUBLIC or here.
+local INTERNAL_METHODS = {
+  Client = { "secrets", "headers", "decode_context", "trace_request", "trace_response" },
+  Scheduler = { "wait_fd", "sleep", "adopt", "client" },
+  Handle = {},
+}
+
+-- Functions that can fail at run time, and their failure group: "err" for
+-- nil, message, err (every function errors.export wraps is one); "message"
+-- for nil, message.
+local FAILS = {
+  ["clarifai.runs"] = { apply = "err", select = "err", pause = "err", cancel = "err", resume = "err",
+    status = "err", status_codes = "err", list = "err", history = "err" },
+  ["clarifai.client"] = { new = "err", from_config = "err", default = "err" },
+  ["clarifai.watch"] = { wait = "err", monitor = "err" },
+  ["clarifai.monitor"] = { monitor = "err" },
+  ["clarifai.json"] = { decode = "message" },
+}
+
+-- Functions that raise on bad arguments (or, the adapters, on Lua 5.1): each has @raise.
+local RAISES = {
+  ["clarifai.runs"] = { "apply", "view", "to_json", "select", "pause", "cancel", "resume", "status", "list",
+    "history" },
+  ["clarifai.client"] = { "new", "from_config", "Client:session" },
+  ["clarifai.watch"] = { "reached", "wait", "monitor" },
+  ["clarifai.monitor"] = { "monitor" },
+  ["clarifai.async"] = { "new", "resume", "Scheduler:spawn" },
+  ["clarifai.async.luv"] = { "spawn" },
+  ["clarifai.async.cqueues"] = { "wrap" },
+  ["clarifai.async.coroutine"] = { "wrap" },
+  ["clarifai.json"] = { "encode" },
+  ["clarifai.errors"] = { "new", "derive", "export", "assert" },
+}
+
+-- The README sections whose clarifai.<module>.<function> names must be in PUBLIC.
+local README_SECTIONS = { "The Lua API", "Using it from an event loop" }
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
+local function sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+local function module_names()
+  return sorted_keys(PUBLIC)
+end
+
+local function source_path(mod)
+  return assert(package.searchpath(mod, "lua/?.lua;lua/?/init.lua"), "no source file for " .. mod)
+end
+
+local function read_lines(path)
+  local lines = {}
+  for line in (cli.slurp(path) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+  return lines
+end
+
+-- The method table of each documented object kind.
+local function object_methods(kind)
+  if kind == "Client" then return require("clarifai.client").Client end
+  local async = require "clarifai.async"
+  local sched = async.new({ wait_fd = function() end, sleep = function() end })
+  if kind == "Scheduler" then return getmetatable(sched).__index end
+  return getmetatable(sched:spawn(function() end)).__index -- Handle
+end
+
+-- Names missing from one set and present in the other, as a message (or nil).
+local function set_difference(what, have, want)
+  local extra, missing = {}, {}
+  for _, k in ipairs(sorted_keys(have)) do if not want[k] then extra[#extra + 1] = k end end
+  for _, k in ipairs(sorted_keys(want)) do if not have[k] then missing[#missing + 1] = k end end
+  local msg = {}
+  if #extra > 0 then
+    msg[#msg + 1] = what .. " has undocumented functions (document them and add them to PUBLIC): "
+      .. table.concat(extra, ", ")
+  end
+  if #missing > 0 then
+    msg[#msg + 1] = "PUBLIC names functions " .. what .. " does not have: " .. table.concat(missing, ", ")
+  end
+  return #msg > 0 and table.concat(msg, "; ") or nil
+end
+
+-- The source line that defines a public name and the parameters it takes
+-- (nil: not known from the source, e.g. an alias of a standard function).
+local function find_definition(lines, name)
+  local obj, method = name:match("^([%w_]+):([%w_]+)$")
+  for i, line in ipairs(lines) do
+    if obj then
+      local params = line:match("^function " .. obj .. ":" .. method .. "%(([^)]*)%)")
+      if params then return i, params end
+    else
+      local params = line:match("^function M%." .. name .. "%(([^)]*)%)")
+      if params then return i, params end
+      local expr = line:match("^M%." .. name .. "%s*=%s*(.-)%s*$")
+      if expr then
+        params = expr:match("^function%s*%(([^)]*)%)")
+        if params then return i, params end
+        local factory = expr:match("^([%w_]+)%(")
+        local alias = expr:match("^([%w_]+)$")
+        for j, l in ipairs(lines) do
+          if factory and l:match("^local function " .. factory .. "%(") then
+            for k = j + 1, #lines do
+              params = lines[k]:match("return function%s*%(([^)]*)%)")
+              if params then return i, params end
+            end
+          elseif alias then
+            params = l:match("^local function " .. alias .. "%(([^)]*)%)")
+            if params then return i, params end
+          end
+        end
+        return i, nil
+      end
+    end
+  end
+  return nil
+end
+
+-- The comment block directly above line i: its lines without the comment
+-- marks, and whether it is an LDoc block (starts with ---).
+local function block_above(lines, i)
+  local first = i
+  while first > 1 and lines[first - 1]:match("^%s*%-%-") do first = first - 1 end
+  if first == i then return nil end
+  local out = {}
+  for k = first, i - 1 do out[#out + 1] = (lines[k]:gsub("^%s*%-%-+ ?", "")) end
+  return out, lines[first]:match("^%s*%-%-%-[^%-]") ~= nil or lines[first]:match("^%s*%-%-%-$") ~= nil
+end
+
+-- LDoc's typed-parameter tags (@string name ...) besides @param and @tparam.
+local TYPED = { string = true, number = true, int = true, bool = true, func = true, tab = true, thread = true }
+
+local function documented_params(block)
+  local params = {}
+  for _, line in ipairs(block) do
+    local tag, rest = line:match("^@([%w_]+)(.*)$")
+    if tag then
+      rest = rest:gsub("^%b[]", "")
+      local name
+      if tag == "param" then
+        name = rest:match("^%s+([%w_%.]+)")
+      elseif tag == "tparam" then
+        name = rest:match("^%s+%S+%s+([%w_%.]+)")
+      elseif TYPED[tag] then
+        name = rest:match("^%s+([%w_%.]+)")
+      end
+      if name then params[name] = true end
+    end
+  end
+  return params
+end
+
+local function has_tag(block, pattern)
+  for _, line in ipairs(block) do
+    if line:match(pattern) then return true end
+  end
+  return false
+end
+
+-- What is wrong with one public name's documentation, as a list of messages.
+local function check_doc(mod, name, lines, path)
+  local qualified = mod .. "." .. name
+  local at, params = find_definition(lines, name)
+  if not at then return { qualified .. ": no definition found in " .. path } end
+  local where = string.format("%s (%s:%d)", qualified, path, at)
+  local block, ldoc = block_above(lines, at)
+  if not block or not ldoc then return { where .. ": no LDoc block (--- ...) directly above its definition" } end
+  local problems = {}
+  local tagged = nil
+  for _, line in ipairs(block) do tagged = tagged or line:match("^@function%s+([%w_]+)") end
+  if tagged and tagged ~= name:match("[%w_]+$") then
+    problems[#problems + 1] = where .. ": its block says @function " .. tagged
+  end
+  local documented = documented_params(block)
+  for p in (params or ""):gmatch("[^,%s]+") do
+    if p ~= "..." and p ~= "_" and not documented[p] then
+      problems[#problems + 1] = where .. ": no @param for " .. p
+    end
+  end
+  if not has_tag(block, "^@t?return") then problems[#problems + 1] = where .. ": no @return or @treturn" end
+  if not has_tag(block, "^@usage") then problems[#problems + 1] = where .. ": no @usage" end
+  local fails = FAILS[mod] and FAILS[mod][name]
+  if fails then
+    local group = { "nil", "string" }
+    if fails == "err" then group[3] = "table" end
+    for _, t in ipairs(group) do
+      if not has_tag(block, "^@treturn%[2%]%s+" .. t .. "%f[%W]") then
+        problems[#problems + 1] = where .. ": no failure return group entry @treturn[2] " .. t
+      end
+    end
+  end
+  if set_of(RAISES[mod] or {})[name] and not has_tag(block, "^@raise") then
+    problems[#problems + 1] = where .. ": no @raise (it raises on bad arguments)"
+  end
+  return problems
+end
+
+-- The text of a README section: from its "## " heading to the next one.
+local function readme_section(text, title)
+  local out, inside = {}, false
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    if line:match("^## ") then inside = (line == "## " .. title) end
+    if inside then out[#out + 1] = line end
+  end
+  return table.concat(out, "\n")
+end
+
+local function is_module(name)
+  return package.searchpath(name, "lua/?.lua;lua/?/init.lua") ~= nil
+end
+
+-- Every clarifai.<module>.<function> a text names: written out
+-- (clarifai.runs.pause|cancel|resume counts three), as
+-- require("clarifai.x").fn, or through a local bound to require "clarifai.x".
+local function named_functions(text)
+  local names = {}
+  local function add(full) names[#names + 1] = full end
+  local pos = 1
+  while true do
+    local s, e, name = text:find("(clarifai%.[%w_%.]*[%w_])", pos)
+    if not s then break end
+    if not text:sub(s - 1, s - 1):match("[%w_]") then
+      add(name)
+      local prefix = name:match("^(.*)%.[%w_]+$")
+      local k = e + 1
+      while true do
+        local alt = text:match("^|([%w_]+)", k)
+        if not alt then break end
+        add(prefix .. "." .. alt)
+        k = k + 1 + #alt
+      end
+    end
+    pos = e + 1
+  end
+  for mod, fn in text:gmatch("require%s*%(%s*[\"'](clarifai[%w_%.]*)[\"']%s*%)%.([%w_]+)") do add(mod .. "." .. fn) end
+  -- locals bound to a module: the binding in force where each use appears
+  local bindings = {}
+  for at, var, expr in text:gmatch("()local%s+([%w_]+)%s*=%s*([^\n]*)") do
+    local mod = expr:match("^require%s*%(?%s*[\"'](clarifai[%w_%.]*)[\"']%s*%)?%s*$")
+    bindings[#bindings + 1] = { at = at, var = var, mod = mod }
+  end
+  for at, var, fn in text:gmatch("()%f[%w_]([%w_]+)%.([%w_]+)") do
+    local mod
+    for _, b in ipairs(bindings) do
+      if b.at < at and b.var == var then mod = b.mod end
+    end
+    if mod then add(mod .. "." .. fn) end
+  end
+  return names
+end
+
+describe("the API reference", function()
+  it("lists in PUBLIC exactly the functions each module exports (and each object's public methods)", function()
+    local problems = {}
+    for _, mod in ipairs(module_names()) do
+      local m = require(mod)
+      local have, want, objects = {}, {}, {}
+      for k, v in pairs(m) do
+        if type(v) == "function" then have[k] = true end
+      end
+      for _, name in ipairs(PUBLIC[mod]) do
+        local obj, method = name:match("^([%w_]+):([%w_]+)$")
+        if obj then
+          objects[obj] = objects[obj] or {}
+          objects[obj][method] = true
+        else
+          want[name] = true
+        end
+      end
+      if mod == "clarifai.async.coroutine" and coroutine.isyieldable == nil then want.isyieldable = nil end
+      problems[#problems + 1] = set_difference(mod, have, want)
+      for obj, methods in pairs(objects) do
+        local mhave = {}
+        for k, v in pairs(object_methods(obj)) do
+          if type(v) == "function" and not k:match("^__") then mhave[k] = true end
+        end
+        for _, k in ipairs(INTERNAL_METHODS[obj] or {}) do methods[k] = true end
+        problems[#problems + 1] = set_difference(mod .. " object " .. obj
+          .. " (methods: in PUBLIC, or in INTERNAL_METHODS when undocumented)", mhave, methods)
+      end
+    end
+    assert(#problems == 0, table.concat(problems, "\n"))
+  end)
+
+  it("has every function the README's API sections name in PUBLIC", function()
+    local text = cli.slurp("README.md")
+    local problems = {}
+    for _, title in ipairs(README_SECTIONS) do
+      local section = readme_section(text, title)
+      assert(section ~= "", "README.md has no section \"## " .. title .. "\"")
+      for _, full in ipairs(named_functions(section)) do
+        local prefix, fn = full:match("^(.*)%.([%w_]+)$")
+        if prefix and prefix:find(".", 1, true) and not PUBLIC[full] and not is_module(full) then
+          if not PUBLIC[prefix] then
+            problems[#problems + 1] = "README (" .. title .. ") names " .. full .. ", but " .. prefix
+              .. " is not a documented module (not in PUBLIC)"
+          elseif not set_of(PUBLIC[prefix])[fn] then
+            problems[#problems + 1] = "README (" .. title .. ") names " .. full .. ", which PUBLIC lacks"
+          end
+        end
+      end
+    end
+    assert(#problems == 0, table.concat(problems, "\n"))
+  end)
+
+  it("has an LDoc block for every PUBLIC function: params, returns, usage, failures, raises", function()
+    local problems = {}
+    for _, mod in ipairs(module_names()) do
+      local path = source_path(mod)
+      local lines = read_lines(path)
+      for _, name in ipairs(PUBLIC[mod]) do
+        for _, p in ipairs(check_doc(mod, name, lines, path)) do problems[#problems + 1] = p end
+      end
+      -- every function errors.export wraps fails with nil, message, err: in FAILS
+      local exported = ""
+      for _, line in ipairs(lines) do
+        if not line:match("^%s*%-%-") then exported = exported .. (line:match("%.export%(M, (%b{})") or "") end
+      end
+      for name in exported:gmatch('"([%w_]+)"') do
+        if not (FAILS[mod] and FAILS[mod][name] == "err") then
+          problems[#problems + 1] = mod .. "." .. name .. " is exported by errors.export (it fails with nil, "
+            .. "message, err) but FAILS does not list it"
+        end
+      end
+    end
+    assert(#problems == 0, table.concat(problems, "\n"))
+  end)
+
+  -- `make doc` into a temporary directory (once): its path.
+  local generated
+  local function generate()
+    if generated then return generated end
+    local has_ldoc = os.execute("command -v ldoc >/dev/null 2>&1")
+    assert(has_ldoc == true or has_ldoc == 0, "ldoc is not installed: `make deps` (Debian: apt-get install lua-ldoc)")
+    local dir = cli.tmpdir() .. "/doc"
+    local p = assert(io.popen(string.format("cd %s && env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
+      .. "make -s --no-print-directory doc DOC_DIR=%s 2>&1; echo \"rc=$?\"", cli.quote(cli.root), cli.quote(dir))))
+    local out = p:read("*a")
+    p:close()
+    assert(out:match("rc=0%s*$"), "make doc failed (an LDoc warning fails it):\n" .. out)
+    generated = dir
+    return dir
+  end
+
+  it("shows every PUBLIC function on its module's page", function()
+    local dir = generate()
+    local problems = {}
+    for _, mod in ipairs(module_names()) do
+      local page = dir .. "/modules/" .. mod .. ".html"
+      local html = cli.slurp(page)
+      if html == "" then
+        problems[#problems + 1] = "make doc wrote no page for " .. mod .. " (is it in config.ld?)"
+      else
+        for _, name in ipairs(PUBLIC[mod]) do
+          if not html:find('<a name = "' .. name .. '"></a>', 1, true) then
+            problems[#problems + 1] = "the page of " .. mod .. " does not show " .. name
+          end
+        end
+      end
+    end
+    assert(#problems == 0, table.concat(problems, "\n"))
+  end)
+
+  it("is committed as `make doc` writes it now (doc/ is not stale)", function()
+    local dir = generate()
+    local p = assert(io.popen(string.format("diff -r %s %s 2>&1", cli.quote(dir), cli.quote(cli.root .. "/doc"))))
+    local diff = p:read("*a")
+    p:close()
+    assert(diff == "", "the committed doc/ is stale: run `make doc` and commit doc/\n" .. diff:sub(1, 3000))
+  end)
+end)
