@@ -1,6 +1,7 @@
 -- fingerprint(path) -> "SIZE:HASH": a source file's size and 64-bit FNV-1a
--- hash, exactly as clarifai.sys.core's digest() computes it when the
--- launcher checks a precompiled chunk against its source. The build tools
+-- hash over its bytes eight at a time (little-endian words, then the last
+-- 0..7 bytes one by one), exactly as clarifai.sys.core's digest() computes
+-- it when the launcher checks a precompiled chunk against its source. The build tools
 -- run under any Lua: 5.3+ compute it here (integer arithmetic wraps at 64
 -- bits); 5.1 and LuaJIT ask the C module of this build (C_DIR/clarifai/sys).
 local M = {}
@@ -15,9 +16,11 @@ end
 -- Lua 5.3+ only (the code is loaded as text so that 5.1 can parse this file).
 local lua_fnv = math.type and load([[
   local data = ...
-  local h = -3750763034362895579 -- 0xcbf29ce484222325
-  for i = 1, #data do h = (h ~ data:byte(i)) * 1099511628211 end
-  return string.format("%d:%016x", #data, h)
+  local h, n = -3750763034362895579, #data -- 0xcbf29ce484222325
+  local words = n - n % 8
+  for i = 1, words, 8 do h = (h ~ string.unpack("<i8", data, i)) * 1099511628211 end
+  for i = words + 1, n do h = (h ~ data:byte(i)) * 1099511628211 end
+  return string.format("%d:%016x", n, h)
 ]])
 
 function M.of(path, c_dir)
