@@ -64,25 +64,23 @@ function M.new(action, source, c, opts)
     budget = opts.deadline or c.deadline or defaults.deadline,
     results = opts.collect ~= false and json.array() or nil,
     summary = { ok = 0, noop = 0, failed = 0, unknown = 0, not_sent = 0 },
-    finished = 0, next = 1, counts = opts.counts or {},
+    finished = 0, next = 1, counts = {},
     halted = false,    -- the batch is stopping: outcomes from here on are the stop's
   }
   -- what a read-back lists: where a run still needing it, or done, would be
   b.read_codes = {}
   for _, code in ipairs(spec.from) do b.read_codes[#b.read_codes + 1] = code end
   b.read_codes[#b.read_codes + 1] = spec.target
-  if b.refs then b.order = M.by_version(b.refs) end
-  return b
-end
-
--- by_version(refs) -> indices of refs, runs of one version together (in the
--- order versions first appear), so that they can share a PATCH.
-function M.by_version(refs)
-  local order = {}
-  for _, g in ipairs(api.by_version(refs)) do
-    for _, i in ipairs(g) do order[#order + 1] = i end
+  if b.refs then
+    -- runs of one version together (versions in the order they first
+    -- appear), so that they can share a PATCH; and how many each version has
+    b.order = {}
+    for _, g in ipairs(api.by_version(b.refs)) do
+      b.counts[api.version_key(b.refs[g[1]])] = #g
+      for _, i in ipairs(g) do b.order[#b.order + 1] = i end
+    end
   end
-  return order
+  return b
 end
 
 -- record(b, i) -> the record of the i-th run, made when it is first sent.
@@ -499,8 +497,7 @@ end
 --[[
 run(action, source, client, opts) -> report
 source: see new(). opts: parallel, deadline, group_size (runs per PATCH,
-1 by default), counts (version key -> runs selected in it: a hint for
-reading runs back), collect (false: keep no result tables),
+1 by default), collect (false: keep no result tables),
 on_result(result, index) as each run ends, on_retry(info), should_stop(),
 on_progress(done, inflight). A result the stop decided (unknown, not_sent)
 has stopped = true.

@@ -122,9 +122,6 @@ end
 -- @tparam[opt] function opts.should_stop should_stop() returning true stops
 -- the batch like a signal: nothing new is sent, requests in flight get a
 -- short grace, the runs left are "unknown" or "not_sent"
--- @tparam[opt] table opts.counts version key to runs selected there (info of
--- `select`): runs are read back through the list endpoint when that takes
--- fewer requests
 -- @treturn table report { action, results = { {run_id, action, outcome =
 -- "ok"|"noop"|"failed"|"unknown"|"not_sent", state, state_code, req_id,
 -- note?, error?, and for refs user_id, app_id, pipeline_id,

@@ -22,7 +22,8 @@ Every page of each target ({path, query}: a list endpoint and its filter),
 read concurrently, round by round: a target ends on a short page or on a
 page that brings nothing new (a server that ignores paging). opts: what,
 cap (stop with an error past this many items), parallel, on_retry,
-should_stop; info.requests counts the GETs.
+should_stop; info.requests counts the GETs. More than cap items in all:
+a usage error (a selection is refused, never cut).
 ]]
 local function pages(c, targets, field, opts, info)
   local out, seen, open, page, total = {}, {}, {}, 1, 0
@@ -53,7 +54,10 @@ local function pages(c, targets, field, opts, info)
         end
       end
       total = total + fresh
-      if opts.cap and total > opts.cap then return nil, "cap" end
+      if opts.cap and total > opts.cap then
+        return nil, errors.new("usage", string.format("the selection has more than %d runs: narrow it (states, "
+          .. "age, a smaller scope)", opts.cap), { too_many = true })
+      end
       if #(items or {}) >= defaults.api_per_page and fresh > 0 then still[#still + 1] = k end
     end
     open, page = still, page + 1
@@ -252,10 +256,6 @@ function M.select(scope, filter, opts)
       info.versions = #list
       all, err = version_runs(c, list, codes, opts, info)
     end
-  end
-  if err == "cap" then
-    return nil, errors.new("usage", string.format("the selection has more than %d runs: narrow it (states, "
-      .. "age, a smaller scope)", defaults.selection_max), { too_many = true })
   end
   if not all then return nil, err end
   local refs = shape(all, filter, opts.now or os.time())

@@ -233,7 +233,7 @@ local function change(action, args)
   t.encoder = args.output == "json" and not t.keep and runs.encoder(action) or nil
   local opts = {
     client = c, parallel = args.parallel, collect = t.keep, on_retry = common.retry_note,
-    group_size = args.group_size, counts = source.counts,
+    group_size = args.group_size,
     should_stop = function() return output.broken end,
     on_result = function(r, i) on_result(t, r, i) end,
     -- after each round of finished runs: their lines go out before the next wait

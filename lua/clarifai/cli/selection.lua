@@ -33,8 +33,9 @@ local function codes_of(action, args)
     names[#names + 1] = (states.name(code):gsub("^JOB_", ""):lower())
   end
   local codes = {}
+  local status_codes = require("clarifai.runs").status_codes
   for part in args.status:gmatch("[^,%s]+") do
-    local code = states.code_of(part) or states.code_of("JOB_" .. part:upper())
+    local code = (status_codes({ part }) or {})[1]
     if not code or not allowed[code] then
       return usage(string.format("--status %s: %s applies only to runs in these states: %s",
         text.sanitize(part), action, table.concat(names, ", ")))
@@ -67,9 +68,6 @@ function M.check(action, args)
   if #(args.ids or {}) > 0 or args.pipeline_version_run_id then
     return usage("name the runs (ids or -) or select them (--all, --status), not both")
   end
-  if (args.nodepool_id == nil) ~= (args.compute_cluster_id == nil) then
-    return usage("--nodepool-id and --compute-cluster-id go together: a nodepool is named by both")
-  end
   if args.nodepool_id and (args.all_versions or args.all_pipelines) then
     return usage("a nodepool scope already spans versions and pipelines: drop --all-versions/--all-pipelines")
   end
@@ -82,6 +80,9 @@ end
 -- The scope the flags (and config-lock.yaml) give | nil, err.
 function M.scope(args)
   local ids = require "clarifai.ids"
+  if (args.nodepool_id == nil) ~= (args.compute_cluster_id == nil) then
+    return usage("--nodepool-id and --compute-cluster-id go together: a nodepool is named by both")
+  end
   if args.nodepool_id then
     local lock = require("clarifai.lockfile").read()
     local ids_there = lock.status == "ok" and lock.ids or {}
@@ -222,7 +223,7 @@ function M.preview(action, refs, info, args, c)
 end
 
 --[[
-prepare(action, args, codes) -> { refs, counts } , client | exit code | nil, err
+prepare(action, args, codes) -> { refs }, client | exit code | nil, err
 The selection's runs, previewed or consented to.
 ]]
 function M.prepare(action, args, codes)
@@ -244,9 +245,7 @@ function M.prepare(action, args, codes)
   end
   local ok, err = M.consent(action, refs, info.counts, args)
   if not ok then return nil, err end
-  local counts = {}
-  for _, n in ipairs(info.counts) do counts[require("clarifai.api").version_key(n)] = n.n end
-  return { refs = refs, counts = counts }, c
+  return { refs = refs }, c
 end
 
 return M

@@ -92,9 +92,6 @@ local function gather(args, codes, c)
   if args.page or args.per_page then
     return common.usage("--page and --per_page list one version; a wider scope lists every page")
   end
-  if (args.nodepool_id == nil) ~= (args.compute_cluster_id == nil) then
-    return common.usage("--nodepool-id and --compute-cluster-id go together: a nodepool is named by both")
-  end
   local scope, serr = require("clarifai.cli.selection").scope(args)
   if not scope then return nil, serr end
   local refs, info, rerr = runs.select(scope, { states = codes }, { client = c, parallel = args.parallel,
