@@ -16,14 +16,10 @@ local function patch_body(id, code, action)
   }
 end
 
-local function wait_until(fn, timeout)
-  local deadline = socket.gettime() + (timeout or 3)
-  while socket.gettime() < deadline do
-    local v = fn()
-    if v then return v end
-    socket.sleep(0.02)
-  end
-  return fn()
+-- fn()'s first true value, however long the machine takes (within the
+-- suite's watchdog: only a hang fails it).
+local function wait_until(what, fn)
+  return require("support.bounds").await(what, fn)
 end
 
 local function read_file(path)
@@ -285,38 +281,43 @@ describe("emulator", function()
   end)
 
   describe("time", function()
-    it("moves queued runs to running then completed; paused runs stay", function()
+    -- The specs' emulator starts with a frozen clock: time moves only by
+    -- POST /_emulator/clock, and everything that fell due happens then.
+    local function run_of(id)
+      local _, body = emu:api("GET", run_path(id))
+      return body.pipeline_version_run
+    end
+
+    it("moves queued runs to running then completed as the clock moves; paused runs stay", function()
       emu:config({ tick = 0.2 })
       emu:put_run({ id = "auto", state = "JOB_QUEUED" })
       emu:put_run({ id = "held", state = "JOB_PAUSED" })
-      local t0 = socket.gettime()
-      local run = wait_until(function()
-        local _, body = emu:api("GET", run_path("auto"))
-        local r = body.pipeline_version_run
-        return r.orchestration_status.status.code == 64001 and r
-      end)
-      assert.truthy(run, "never started")
+      assert.equals(64000, state_of("auto"), "nothing moves while the clock stands")
+      emu:advance(0.2)
+      local run = run_of("auto")
+      assert.equals(64001, run.orchestration_status.status.code)
       assert.is_string(run.started_at)
       assert.is_nil(run.ended_at)
-      run = wait_until(function()
-        local _, body = emu:api("GET", run_path("auto"))
-        local r = body.pipeline_version_run
-        return r.orchestration_status.status.code == 64002 and r
-      end)
-      assert.truthy(run, "never completed")
-      assert.is_true(socket.gettime() - t0 >= 1.2 - 0.05)
+      emu:advance(0.9)
+      assert.equals(64001, state_of("auto"), "five ticks of running make a run complete, not four and a half")
+      emu:advance(0.1)
+      run = run_of("auto")
+      assert.equals(64002, run.orchestration_status.status.code)
       assert.is_string(run.ended_at)
       assert.equals("1s", run.total_run_duration)
       assert.equals(64008, state_of("held"))
       local _, logs = emu:api("GET", run_path("auto", "/pipeline.version.run/logs"))
-      assert.is_true(#logs.log_entries >= 4)
+      assert.is_true(#logs.log_entries >= 4, "a log line a tick while it ran")
     end)
 
-    it("plays a run's script", function()
+    it("plays a run's script when the clock reaches each step", function()
       emu:put_run({ id = "doomed", state = "JOB_RUNNING",
         script = { { after = 0.3, state = "JOB_FAILED" } } })
       assert.equals(64001, state_of("doomed"))
-      assert.truthy(wait_until(function() return state_of("doomed") == 64003 end))
+      emu:advance(0.29)
+      assert.equals(64001, state_of("doomed"))
+      emu:advance(0.01)
+      assert.equals(64003, state_of("doomed"))
       local _, body = emu:api("GET", run_path("doomed"))
       assert.is_string(body.pipeline_version_run.ended_at)
     end)
@@ -327,7 +328,27 @@ describe("emulator", function()
       assert.equals(200, status)
       assert.equals(64001, body.pipeline_version_runs[1].orchestration_status.status.code)
       assert.equals(64001, state_of("run-train-01"))
-      assert.truthy(wait_until(function() return state_of("run-train-01") == 64008 end))
+      emu:advance(0.3)
+      assert.equals(64008, state_of("run-train-01"))
+    end)
+
+    it("shows, freezes, releases and moves the clock; refuses bad values", function()
+      local c = emu:clock()
+      assert.is_true(c.frozen)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT", c.time)
+      local moved = emu:advance(3600)
+      assert.is_true(math.abs(moved.now - c.now - 3600) < 1e-6, "a frozen clock moves by exactly the step")
+      local released = emu:clock({ frozen = false })
+      assert.is_false(released.frozen)
+      socket.sleep(0.05)
+      assert.is_true(emu:clock().now > released.now, "a released clock runs")
+      assert.is_true(emu:clock().now >= moved.now, "and never runs back")
+      for _, bad in ipairs({ { advance = -1 }, { advance = "1" }, { frozen = "yes" } }) do
+        local res = emu:request("POST", "/_emulator/clock", bad)
+        assert.equals(400, res.status)
+      end
+      emu:reset()
+      assert.is_true(emu:clock().frozen, "a reset brings back the clock the emulator started with")
     end)
   end)
 
@@ -553,11 +574,9 @@ describe("emulator", function()
       assert.equals(200, status)
       assert.equals(10010, body.status.code)
       assert.same({ 64001, 64002, 64001 }, codes_of(body.pipeline_version_runs))
-      assert.truthy(wait_until(function()
-        local s = states_of(M3)
-        return s[1] == 64008 and s[3] == 64008
-      end))
-      assert.equals(64002, state_of("m2"))
+      assert.same({ 64001, 64002, 64001 }, states_of(M3))
+      emu:advance(0.3)
+      assert.same({ 64008, 64002, 64008 }, states_of(M3))
     end)
 
     it("single: refuses more than one run (400 / 26302), a one-run PATCH works", function()
@@ -939,12 +958,16 @@ describe("emulator process", function()
     os.execute(string.format("(env -u LD_PRELOAD lua5.4 bin/clarifai-emulator --port 0 --quiet "
       .. "--exit-with %s >%s/out 2>%s/err </dev/null & echo $! >%s/pid; wait $!; echo $? >%s/rc) "
       .. ">/dev/null 2>&1 &", me, dir, dir, dir, dir))
-    local pid = tonumber(wait_until(function() return (read_file(dir .. "/pid") or ""):match("%d+") end, 5))
+    local pid = tonumber(wait_until("the emulator's pid", function()
+      return (read_file(dir .. "/pid") or ""):match("%d+")
+    end))
     return dir, pid
   end
 
   local function port_of(dir)
-    local line = wait_until(function() return (read_file(dir .. "/out") or ""):match("^([^\n]*)\n") end, 5)
+    local line = wait_until("the emulator's first line", function()
+      return (read_file(dir .. "/out") or ""):match("^([^\n]*)\n")
+    end)
     return line and tonumber(line:match("^listening on http://127%.0%.0%.1:(%d+)$"))
   end
 
@@ -961,7 +984,7 @@ describe("emulator process", function()
     local res = emulator.http(port, "POST", "/_emulator/shutdown", "")
     assert.equals(200, res.status)
     -- the shell creates rc, then writes it: wait for the digits
-    local rc = wait_until(function() return (read_file(dir .. "/rc") or ""):match("%d+") end, 5)
+    local rc = wait_until("the emulator's exit", function() return (read_file(dir .. "/rc") or ""):match("%d+") end)
     assert.equals("0", rc)
   end)
 
@@ -972,7 +995,7 @@ describe("emulator process", function()
     assert.truthy(port)
     os.execute("kill -INT " .. pid)
     -- the shell creates rc, then writes it: wait for the digits
-    local rc = wait_until(function() return (read_file(dir .. "/rc") or ""):match("%d+") end, 5)
+    local rc = wait_until("the emulator's exit", function() return (read_file(dir .. "/rc") or ""):match("%d+") end)
     assert.equals("0", rc)
     assert.equals("", read_file(dir .. "/err"))
   end)

@@ -163,8 +163,10 @@ describe("clarifai.http.core #portable", function()
     emu:fault({ kind = "hang", apply = false, times = 3 })
     local k1 = s:submit(with_limits({ url = emu.url .. "/v2/a" }))
     local k2 = s:submit(with_limits({ url = emu.url .. "/v2/b" }))
-    local t0 = sys.monotime()
-    while #emu:requests() < 2 and sys.monotime() - t0 < 5 do s:poll(0.05) end
+    bounds.await("two requests at the server", function()
+      s:poll(0.05)
+      return #emu:requests() >= 2
+    end)
     local k3 = s:submit(with_limits({ url = emu.url .. "/v2/c" })) -- aborted before it could start
     local r1 = s:abort(k1)
     assert.equal(k1, r1.key)
@@ -186,11 +188,9 @@ describe("clarifai.http.core #portable", function()
     assert.is_nil(h:timeout(), "nothing pending")
     h:submit(with_limits({ url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() }))
     assert.is_number(h:timeout())
-    local got, t0 = nil, sys.monotime()
-    while not got and sys.monotime() - t0 < 5 do
-      local r = h:poll(0) -- never blocks
-      got = r[1]
-    end
+    local got = bounds.await("the transfer's result", function()
+      return h:poll(0)[1] -- never blocks
+    end)
     assert.equal(200, got.status)
     h:close()
   end)

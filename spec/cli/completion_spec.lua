@@ -4,6 +4,7 @@
 -- installed (Debian packages zsh, fish).
 
 local cli = require "support.cli"
+local optional = require "support.optional"
 local flags = require "clarifai.cli.flags"
 local completion = require "clarifai.cli.completion"
 
@@ -24,10 +25,6 @@ local function evil_contexts(pwn)
     "a'b\";touch${IFS}" .. pwn .. "/pwned-semicolon",
     "safe",
   }
-end
-
-local function have(program)
-  return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
 end
 
 local function sorted(list)
@@ -399,8 +396,8 @@ describe("shell completion", function()
     end)
   end)
 
-  if not have("fish") then
-    pending("fish is not installed (apt-get install fish): fish script checks skipped")
+  if not optional.command("fish") then
+    optional.skip("fish", "apt-get install fish")
   else
     describe("fish", function()
       local function complete(line)
@@ -473,8 +470,8 @@ describe("shell completion", function()
     end)
   end)
 
-  if not have("zsh") then
-    pending("zsh is not installed (apt-get install zsh): zsh -n and live zsh completion skipped")
+  if not optional.command("zsh") then
+    optional.skip("zsh", "apt-get install zsh")
   else
     describe("zsh, live", function()
       -- complete(out, lines) -> { line = the matches zsh's compadd was handed for it }

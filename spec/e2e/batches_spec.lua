@@ -14,7 +14,7 @@ local args = cli.args
 
 local lines, count = cli.lines, cli.count
 local emu
-local run = cli.runner(function() return emu.url end, TOKEN)
+local run, _, start = cli.runner(function() return emu.url end, TOKEN)
 local function patched_ids() return emu:patched_ids() end
 
 local function id_list(prefix, n)
@@ -37,10 +37,7 @@ describe("batches", function()
       stdin = table.concat(id_list("b", n), "\n") .. "\n",
     })
     -- stop it mid-way, however long the machine takes to get going
-    for _ = 1, 200 do
-      if emu:count("PATCH") >= 16 then break end
-      os.execute("sleep 0.05")
-    end
+    emu:await_requests("PATCH", 16)
     os.execute("sleep 0.5")
     p:kill(sig)
     local code, took = p:wait(20)
@@ -104,10 +101,7 @@ describe("batches", function()
     emu:fault({ kind = "delay", seconds = 0.3, method = "PATCH", times = 1000 })
     local p = cli.spawn(args("pr", "pause", id_list("h", 100), "-o", "json", IDS),
       { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN } })
-    for _ = 1, 200 do
-      if emu:count("PATCH") >= 8 then break end
-      os.execute("sleep 0.05")
-    end
+    emu:await_requests("PATCH", 8)
     p:kill("HUP")
     local code = p:wait(10)
     local doc = cjson.decode(p:out())
@@ -137,13 +131,13 @@ describe("batches", function()
     -- once the pipe is full the batch stops sending: wait for that, however
     -- long the machine takes to get there
     local last, still = -1, 0
-    for _ = 1, 200 do
+    emu:await("the batch to stop sending once the pipe is full", function()
       os.execute("sleep 0.1")
       local sent = emu:count("PATCH")
       if sent > 0 and sent == last then still = still + 1 else still = 0 end
       last = sent
-      if still >= 3 then break end
-    end
+      return still >= 3
+    end)
     p:kill("TERM")
     local code, took = p:wait(20)
     local err, piped = p:err(), p:drain()
@@ -211,9 +205,14 @@ describe("batches", function()
   end)
 
   it("monitor -o jsonl is the JSON Lines stream (-o json stays accepted)", function()
-    emu:put_run({ id = "m1", state = "JOB_RUNNING", script = { { after = 0.2, state = "JOB_COMPLETED" } } })
+    emu:put_run({ id = "m1", state = "JOB_RUNNING", script = { { after = 10, state = "JOB_COMPLETED" } } })
     for _, fmt in ipairs({ "jsonl", "json" }) do
-      local r = run(args("pr", "monitor", "m1", "--monitor_interval", "0.1", "-o", fmt, IDS))
+      local p = start(args("pr", "monitor", "m1", "--monitor_interval", "0.1", "-o", fmt, IDS))
+      if fmt == "jsonl" then
+        emu:await_requests("GET", 1) -- seen Running, then it completes
+        emu:advance(10)
+      end
+      local r = p:finish()
       assert.equal(0, r.code, r.err)
       local last
       for _, l in ipairs(lines(r.out)) do last = cjson.decode(l) end

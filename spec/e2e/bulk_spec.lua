@@ -13,7 +13,7 @@ local TOKEN = "pat_CANARY_b0c3d7e1a9"
 local args = cli.args
 local lines = cli.lines
 local emu
-local run = cli.runner(function() return emu.url end, TOKEN)
+local run, _, start = cli.runner(function() return emu.url end, TOKEN)
 
 local V = { "--user_id", "u1", "--app_id", "app1", "--pipeline_id", "pipe1", "--pipeline_version_id", "v1" }
 local PAUSED, RUNNING, COMPLETED = 64008, 64001, 64002
@@ -125,10 +125,7 @@ describe("bulk run control", function()
         emu:fault({ kind = "delay", seconds = 0.3, method = "PATCH", times = 1000 })
         local p = cli.spawn(args("pr", "pause", "--all", "--yes", "--group-size", "10", "--parallel", "2", "-o",
           "jsonl", V), { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN } })
-        for _ = 1, 200 do
-          if emu:count("PATCH") >= 2 then break end
-          os.execute("sleep 0.05")
-        end
+        emu:await_requests("PATCH", 2)
         os.execute("sleep 0.4")
         p:kill("TERM")
         local code = p:wait(20)
@@ -143,7 +140,7 @@ describe("bulk run control", function()
           seen[res.run_id] = true
         end
         assert.is_true(summary.not_sent > 0)
-        require("socket").sleep(0.5) -- delayed PATCHes in flight land
+        emu:await_handled("PATCH") -- delayed PATCHes in flight land
         check_truth(results, states_of("u1", "app1", "pipe1", "v1"), patched())
         assert.matches("clarifai pr pause %- %-%-user_id=u1 %-%-app_id=app1 %-%-pipeline_id=pipe1 "
           .. "%-%-pipeline_version_id=v1", err)
@@ -287,9 +284,17 @@ describe("bulk run control", function()
     end)
 
     it("--wait works on a selection across versions", function()
-      emu:config({ transition_delay = 0.3 })
-      local r = run(args("pr", "pause", "--status", "queued", "--all-pipelines", "--user_id", "u1", "--app_id",
+      emu:config({ transition_delay = 5 })
+      local p = start(args("pr", "pause", "--status", "queued", "--all-pipelines", "--user_id", "u1", "--app_id",
         "app1", "--yes", "--wait", "--interval", "0.1"))
+      emu:await("a poll after the PATCHes", function()
+        local sent = false
+        for _, q in ipairs(emu:requests()) do
+          if q.method == "PATCH" then sent = true elseif sent and q.method == "GET" then return true end
+        end
+      end)
+      emu:advance(5)
+      local r = p:finish()
       assert.equal(0, r.code, r.err)
       local now = states_of("u1", "app1", "pipe1", "v1")
       for i = 1, 5 do assert.equal(PAUSED, now["b" .. i]) end

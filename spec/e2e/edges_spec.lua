@@ -4,6 +4,7 @@
 -- narrow terminals, stops that read the same in every format, hints that
 -- name real files, library argument errors, and the smaller request rules.
 
+local bounds = require "support.bounds"
 local cli = require "support.cli"
 local emulator = require "support.emulator"
 local cjson = require "cjson"
@@ -214,10 +215,7 @@ describe("at the edges", function()
       local p = cli.spawn(args("pr", "pause", "j1", "j2", "j3", "--wait", "--interval", "0.2", "-o", "json", IDS),
         { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN } })
       -- every PATCH answered and the wait begun, however long that takes
-      for _ = 1, 200 do
-        if emu:count("GET") >= 1 then break end
-        os.execute("sleep 0.05")
-      end
+      emu:await_requests("GET", 1)
       p:kill("TERM")
       local code = p:wait(10)
       local doc = cjson.decode(p:out())
@@ -237,10 +235,7 @@ describe("at the edges", function()
       emu:put_run({ id = "mj", state = "JOB_RUNNING", lines = { "\27[31mred\27[0m and a bell\7" } })
       local p = cli.spawn(args("pr", "monitor", "mj", "-o", "jsonl", "--monitor_interval", "0.2", IDS),
         { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN } })
-      for _ = 1, 200 do -- the run and its logs read twice
-        if emu:count("GET") >= 4 then break end
-        os.execute("sleep 0.05")
-      end
+      emu:await_requests("GET", 4) -- the run and its logs read twice
       p:kill("TERM")
       local code = p:wait(10)
       local out = p:out()
@@ -260,8 +255,12 @@ describe("at the edges", function()
       local ids = {}
       for i = 1, 400 do ids[i] = "t" .. i end
       cli.write(dir .. "/ids", table.concat(ids, "\n") .. "\n")
-      local command = string.format("TMPDIR=%s %s < %s & p=$!; sleep 1.2; kill -INT $p; wait $p",
-        cli.quote(dir), clarifai_line(args("pr", "pause", "-", IDS)), cli.quote(dir .. "/ids"))
+      -- interrupted once the server has seen PATCHes, however long start-up takes
+      local command = string.format("TMPDIR=%s %s < %s & p=$!; n=0; until env -u LD_PRELOAD curl -s %s"
+        .. " | grep -q '\"method\":\"PATCH\"' || [ $n -ge %d ]; do sleep 0.05; n=$((n+1)); done;"
+        .. " sleep 0.3; kill -INT $p; wait $p",
+        cli.quote(dir), clarifai_line(args("pr", "pause", "-", IDS)), cli.quote(dir .. "/ids"),
+        cli.quote(emu.url .. "/_emulator/requests"), math.ceil(bounds.limit("watchdog") / 0.05))
       local out = on_pty(command)
       local path = out:match("clarifai pr pause %- %-%-user_id=demo%-user[^\r\n]* < (%S+)")
       assert.is_string(path, out)

@@ -13,7 +13,7 @@ local args = cli.args
 
 local lines = cli.lines
 local emu
-local run = cli.runner(function() return emu.url end, TOKEN)
+local run, _, start = cli.runner(function() return emu.url end, TOKEN)
 local function count(method) return emu:count(method) end
 
 -- Runs the CLI on a pseudo-terminal; returns everything it wrote and the exit code.
@@ -199,8 +199,11 @@ describe("what a new user found", function()
 
   it("monitor of a run that ends Failed shows the reason from the status log", function()
     emu:put_run({ id = "doomed", state = "JOB_RUNNING",
-      script = { { after = 0.2, state = "JOB_FAILED", message = "step train exited 137 (out of memory)" } } })
-    local r = run(args("pr", "monitor", "doomed", "--monitor_interval", "0.1", IDS))
+      script = { { after = 10, state = "JOB_FAILED", message = "step train exited 137 (out of memory)" } } })
+    local p = start(args("pr", "monitor", "doomed", "--monitor_interval", "0.1", IDS))
+    emu:await_requests("GET", 1) -- seen Running; then it fails
+    emu:advance(10)
+    local r = p:finish()
     assert.equal(1, r.code)
     assert.matches("ended Failed: step train exited 137 (out of memory)", r.err, 1, true)
     local j = run(args("pr", "monitor", "doomed", "-o", "jsonl", IDS))

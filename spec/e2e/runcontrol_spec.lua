@@ -15,7 +15,7 @@ local emu
 
 local args = cli.args
 
-local run = cli.runner(function() return emu.url end, TOKEN)
+local run, _, start = cli.runner(function() return emu.url end, TOKEN)
 
 local function count(method) return emu:count(method) end
 
@@ -159,70 +159,91 @@ describe("run control", function()
   end)
 
   describe("--wait", function()
+    -- The emulator's clock is frozen: a delayed change lands when the spec
+    -- moves the clock, after the command has been seen polling.
+    local function gets() return count("GET") end
+
     it("returns once the transition has happened #portable", function()
-      emu:config({ transition_delay = 0.6 })
-      local r = run(args("pr", "pause", "run-train-01", "--wait", "--interval", "0.2", "--timeout", "10", IDS))
+      emu:config({ transition_delay = 5 })
+      local p = start(args("pr", "pause", "run-train-01", "--wait", "--interval", "0.2", "--timeout", "60", IDS))
+      emu:await_requests("GET", 1)
+      assert.equal(64001, state("run-train-01"), "still Running at the first poll")
+      local polled = gets()
+      emu:advance(5)
+      local r = p:finish()
       assert.equal(0, r.code, r.err)
       assert.equal("Pipeline version run run-train-01 has been paused.\n", r.out)
       assert.equal(64008, state("run-train-01"))
-      assert.is_true(count("GET") >= 2, "it polled")
-      assert.is_true(r.elapsed >= 0.5)
+      assert.is_true(gets() > polled, "it polled again after the change")
     end)
 
     it("waits for resume to leave Paused", function()
-      emu:config({ transition_delay = 0.3 })
-      local r = run(args("pr", "resume", "run-etl-04", "--wait", "--interval", "0.1", IDS))
+      emu:config({ transition_delay = 5 })
+      local p = start(args("pr", "resume", "run-etl-04", "--wait", "--interval", "0.1", "--timeout", "60", IDS))
+      emu:await_requests("GET", 1)
+      assert.equal(64008, state("run-etl-04"), "still Paused at the first poll")
+      emu:advance(5)
+      local r = p:finish()
       assert.equal(0, r.code, r.err)
       assert.equal(64001, state("run-etl-04"))
     end)
 
     it("stops at once with exit 1 when the run reaches another terminal state", function()
-      emu:config({ transition_delay = 5 })
-      -- it fails 1.5 s from now: after the PATCH, however slow the machine
-      emu:put_run({ id = "doomed", state = "JOB_RUNNING", script = { { after = 1.5, state = "JOB_FAILED" } } })
-      local r = run(args("pr", "pause", "doomed", "--wait", "--interval", "0.1", "--timeout", "10", IDS))
+      emu:config({ transition_delay = 60 })
+      emu:put_run({ id = "doomed", state = "JOB_RUNNING", script = { { after = 10, state = "JOB_FAILED" } } })
+      local p = start(args("pr", "pause", "doomed", "--wait", "--interval", "0.1", "--timeout", "60", IDS))
+      emu:await_requests("GET", 1)
+      local t0 = require("socket").gettime()
+      emu:advance(10)
+      local r = p:finish()
       assert.equal(1, r.code)
       assert.matches("doomed: cannot be paused: the run is Failed (JOB_FAILED)", r.err, 1, true)
-      bounds.check("wait_notice", r.elapsed - 1.5, "noticing another terminal state")
+      bounds.check("wait_notice", require("socket").gettime() - t0, "noticing another terminal state")
     end)
 
     it("polls many runs through the list endpoint, not one GET per run per poll #portable", function()
       emu:put_runs("w", 40)
-      emu:config({ transition_delay = 1.2 })
+      emu:config({ transition_delay = 5 })
       local ids = {}
       for i = 1, 40 do ids[i] = "w" .. i end
-      local r = run(args("pr", "pause", ids, "--wait", "--interval", "0.2", "--timeout", "20", IDS))
+      local p = start(args("pr", "pause", ids, "--wait", "--interval", "0.2", "--timeout", "60", IDS))
+      emu:await_requests("GET", 3, "/runs$")
+      for i = 1, 40 do assert.equal(64001, state("w" .. i), "still Running while it polls") end
+      local t0 = require("socket").gettime()
+      emu:advance(5)
+      local r = p:finish()
       assert.equal(0, r.code, r.err)
+      bounds.check("wait_notice", require("socket").gettime() - t0, "noticing the transitions")
       for i = 1, 40 do assert.equal(64008, state("w" .. i)) end
-      local lists, gets = 0, 0
+      local lists, gets_ = 0, 0
       for _, req in ipairs(emu:requests()) do
         if req.method == "GET" and req.path:match("/runs$") then
           lists = lists + 1
           assert.matches("status_codes=64001", req.query, 1, true)
           assert.matches("per_page=128", req.query, 1, true)
         elseif req.method == "GET" then
-          gets = gets + 1
+          gets_ = gets_ + 1
         end
       end
-      -- about 1.2 s / 0.2 s polls of one list page each; per-run GETs would be 40 a poll
-      assert.is_true(lists >= 3, lists .. " list pages")
-      assert.is_true(lists + gets <= 20, (lists + gets) .. " reads for 40 runs")
-      bounds.check("wait_notice", r.elapsed - 1.2, "noticing the transitions")
+      -- one list page a poll; per-run GETs would be 40 a poll
+      assert.equal(0, gets_, "no run was read on its own")
+      assert.is_true(lists >= 4, lists .. " list pages")
     end)
 
-    it("reads a run the list no longer shows with a GET, and stops at once on another terminal state", function()
-      emu:config({ transition_delay = 5 })
+    it("reads a run the list no longer shows with a GET, and reports its other terminal state", function()
+      emu:config({ transition_delay = 60 })
       for i = 1, 4 do emu:put_run({ id = "t" .. i, state = "JOB_RUNNING" }) end
-      emu:put_run({ id = "t5", state = "JOB_RUNNING", script = { { after = 0.4, state = "JOB_COMPLETED" } } })
-      local r = run(args("pr", "pause", "t1", "t2", "t3", "t4", "t5", "--wait", "--interval", "0.1", "--timeout",
-        "1", IDS))
-      assert.equal(124, r.code)
+      emu:put_run({ id = "t5", state = "JOB_RUNNING", script = { { after = 10, state = "JOB_COMPLETED" } } })
+      local p = start(args("pr", "pause", "t1", "t2", "t3", "t4", "t5", "--wait", "--interval", "0.1", "--timeout",
+        "60", IDS))
+      emu:await_requests("GET", 1, "/runs$")
+      emu:advance(10) -- t5 completes before its pause lands
+      emu:await_requests("GET", 1, "/runs/t5$")
+      emu:advance(60) -- the others reach Paused
+      local r = p:finish()
+      assert.equal(7, r.code, r.err) -- some runs failed
       assert.matches("t5: cannot be paused: the run is Completed (JOB_COMPLETED)", r.err, 1, true)
-      local got = false
-      for _, req in ipairs(emu:requests()) do
-        if req.method == "GET" and req.path:match("/runs/t5$") then got = true end
-      end
-      assert.is_true(got, "t5 was read on its own once it left the list")
+      assert.matches("4 paused, 1 failed", r.err, 1, true)
     end)
 
     it("exits 124 on timeout, within the timeout plus one interval", function()
@@ -299,30 +320,45 @@ describe("run control", function()
   end)
 
   describe("monitor", function()
-    local function watch(id, script_steps, extra)
-      emu:put_run({ id = id, state = "JOB_RUNNING", script = script_steps,
+    -- The run goes through `steps` (state names) one after another, each
+    -- once the monitor has shown the state before it (the emulator's clock
+    -- moves only when the spec says). Returns the result, and the seconds
+    -- from the last change to the monitor's exit.
+    local function watch(id, steps, extra)
+      local script = {}
+      for i, st in ipairs(steps) do script[i] = { after = 10 * i, state = st } end
+      emu:put_run({ id = id, state = "JOB_RUNNING", script = script,
         lines = { "step-0: starting", '{"level":"info","msg":"step-0: loaded 40 items"}', "a\nb" } })
-      return run(args("pr", "monitor", id, "--monitor_interval", "0.2", "--timeout", "20", extra or {}, IDS))
+      local p = start(args("pr", "monitor", id, "--monitor_interval", "0.2", "--timeout", "60", extra or {}, IDS))
+      local shown, t0 = "RUNNING", nil
+      for _, st in ipairs(steps) do
+        emu:await("the monitor showing " .. shown, function() return p:out():find(shown, 1, true) end)
+        t0 = require("socket").gettime()
+        emu:advance(10)
+        shown = st:gsub("^JOB_", "")
+      end
+      local r = p:finish()
+      return r, require("socket").gettime() - t0
     end
 
     it("ends promptly with exit 0 on completion, printing states and logs", function()
-      local r = watch("m-ok", { { after = 0.5, state = "JOB_COMPLETED" } })
+      local r, took = watch("m-ok", { "JOB_COMPLETED" })
       assert.equal(0, r.code, r.err)
       assert.matches("Status: RUNNING %(%d+%.%ds%)", r.out)
       assert.matches("Status: COMPLETED %(%d+%.%ds%)", r.out)
       assert.matches("step-0: starting\n", r.out, 1, true)
       assert.matches("\nstep-0: loaded 40 items\n", r.out, 1, true)
       assert.matches("\na\nb\n", r.out, 1, true)
-      bounds.check("monitor_end", r.elapsed - 0.5, "ending after the run completed")
+      bounds.check("monitor_end", took, "ending after the run completed")
       local _, n = r.out:gsub("step%-0: starting", "")
       assert.equal(1, n, "log lines are not repeated")
     end)
 
     it("ends with exit 1 on failure and on cancellation, and reports Paused once", function()
-      local f = watch("m-fail", { { after = 0.4, state = "JOB_FAILED" } })
+      local f = watch("m-fail", { "JOB_FAILED" })
       assert.equal(1, f.code)
       assert.matches("Status: FAILED", f.out, 1, true)
-      local c = watch("m-cancel", { { after = 0.3, state = "JOB_PAUSED" }, { after = 1.0, state = "JOB_CANCELLED" } })
+      local c = watch("m-cancel", { "JOB_PAUSED", "JOB_CANCELLED" })
       assert.equal(1, c.code)
       local _, paused = c.out:gsub("Status: PAUSED", "")
       assert.equal(1, paused)
@@ -338,8 +374,7 @@ describe("run control", function()
 
     it("writes JSON Lines with -o json and logs to --log_file", function()
       local dir = cli.tmpdir()
-      local r = watch("m-json", { { after = 0.4, state = "JOB_COMPLETED" } },
-        { "-o", "json", "--log_file", dir .. "/run.log" })
+      local r = watch("m-json", { "JOB_COMPLETED" }, { "-o", "json", "--log_file", dir .. "/run.log" })
       assert.equal(0, r.code, r.err)
       local events = {}
       for _, l in ipairs(lines(r.out)) do events[#events + 1] = cjson.decode(l) end

@@ -59,11 +59,44 @@ describe("the test harness", function()
       .. '  it("fails", function() assert.equal(1, 2) end)\nend)\n')
     local results = dir .. "/busted-results.txt"
     local out, code = sh(string.format(
-      "SPEC_GROUPS= RESULTS=%s LOG_DIR=%s sh tools/stage.sh fixture sh spec/run-busted.sh fixture lua5.4 %s %s",
-      q(results), q(dir), "$(command -v busted)", q(dir .. "/fixture_spec.lua")))
+      "SPEC_FILES=%s RESULTS=%s LOG_DIR=%s sh tools/stage.sh fixture bash spec/run-busted.sh fixture lua5.4 %s",
+      q(dir .. "/fixture_spec.lua"), q(results), q(dir), "$(command -v busted)"))
     assert.is_true(code ~= 0, out)
     assert.matches("fixture: 1 passed, 1 failed", out, 1, true)
     assert.matches("^fixture 1 1 %d+%.%d\n$", cli.slurp(results))
+  end)
+
+  it("the runner finds specs in every folder; a pure-Lua spec that loads a C module fails", function()
+    local root = dir .. "/tree"
+    os.execute("mkdir -p " .. q(root .. "/deep/er"))
+    cli.write(root .. "/top_spec.lua", 'it("top", function() end)\n')
+    cli.write(root .. "/deep/er/low_spec.lua", 'it("low", function() end)\n')
+    cli.write(root .. "/deep/pure_spec.lua", 'it("pure", function() require "clarifai.sys.core" end)\n')
+    local cmd = "SPEC_ROOT=%s SLOW_SPECS= SPEC_JOBS=2 PURE_SPECS=%s LOG_DIR=%s bash spec/run-busted.sh tree lua5.4 %s"
+    local out, code = sh(string.format(cmd, q(root), q(root .. "/deep/pure_spec.lua"), q(dir), "$(command -v busted)"))
+    assert.is_true(code ~= 0, out)
+    assert.matches("tree: 2 passed, 1 failed", out, 1, true)
+    assert.matches("clarifai.sys.core", out, 1, true)
+    local _, clean = sh(string.format(cmd, q(root), "", q(dir), "$(command -v busted)"))
+    assert.equal(0, clean, "with the C build visible it loads")
+  end)
+
+  it("the scheduler runs every stage, never more at once than it is given", function()
+    local events = dir .. "/events"
+    cli.write(dir .. "/fake-make", "#!/bin/sh\n" .. 'echo "+ $2" >> ' .. q(events) .. "; sleep 0.2; "
+      .. 'echo "- $2" >> ' .. q(events) .. '; echo "ran $2"\n')
+    os.execute("chmod +x " .. q(dir .. "/fake-make"))
+    local out, code = sh("MAKE=" .. q(dir .. "/fake-make") .. " bash tools/schedule.sh 2 s1 s2 s3 s4 s5")
+    assert.equal(0, code, out)
+    local running, most, ran = 0, 0, {}
+    for sign, stage in cli.slurp(events):gmatch("([+-]) (%S+)") do
+      running = running + (sign == "+" and 1 or -1)
+      most = math.max(most, running)
+      ran[stage] = true
+    end
+    assert.equal(2, most, "two at once, never three")
+    assert.same({ s1 = true, s2 = true, s3 = true, s4 = true, s5 = true }, ran)
+    for i = 1, 5 do assert.matches("ran s" .. i .. "\n== s" .. i .. " ended at", out, 1, true) end
   end)
 
   it("a luacheck warning fails `make lint`", function()

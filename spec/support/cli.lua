@@ -314,7 +314,21 @@ function M.runner(get_url, token)
     for i, r in ipairs(results) do check(r, list[i][2]) end
     return results
   end
-  return run, run_all
+  -- start(argv, opts) -> a running command (M.spawn); its :finish() waits
+  -- for the exit (within the watchdog) and returns what run() would.
+  local function start(argv, opts)
+    local p = M.spawn(argv, options(opts))
+    p.started_at = now()
+    p.finish = function(self)
+      local code = self:wait(require("support.bounds").limit("watchdog"))
+      local r = { out = self:out(), err = self:err(), code = code, elapsed = now() - self.started_at }
+      self:close()
+      assert(code, "the command did not end within the watchdog:\n" .. r.err)
+      return check(r, opts)
+    end
+    return p
+  end
+  return run, run_all, start
 end
 
 function M.write(path, text)

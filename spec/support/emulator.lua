@@ -8,7 +8,15 @@
 --
 -- start{} options: tick (default 0: runs move only when told), token (string
 -- or list; default the demo token), reject_code, seed (false: --no-seed),
--- verbose (keep the request log on stderr), args (extra arguments).
+-- verbose (keep the request log on stderr), args (extra arguments),
+-- wall_clock (true: the emulator's time runs with the wall clock; by default
+-- it is frozen and moves only by emu:advance(seconds), so that scripted
+-- moves and transition_delay happen when the spec says, never raced against
+-- the command's start-up on a slow machine).
+--
+-- Ordering without wall-clock delays:
+--   emu:await("the PATCH", function() return emu:count("PATCH") >= 1 end)
+--   emu:advance(5)   -- the run's delayed change lands now
 --
 -- Bulk run control (see the emulator's PATCH modes and faults):
 --   emu:config{ patch_mode = "atomic" | "mixed" | "single" | "partial" }
@@ -113,6 +121,7 @@ function M.start(opts)
   for _, t in ipairs(tokens) do args[#args + 1] = "--token"; args[#args + 1] = t end
   if opts.reject_code then args[#args + 1] = "--reject-code"; args[#args + 1] = tostring(opts.reject_code) end
   if opts.seed == false then args[#args + 1] = "--no-seed" end
+  if not opts.wall_clock then args[#args + 1] = "--frozen-clock" end
   if not opts.verbose then args[#args + 1] = "--quiet" end
   local me = own_pid()
   if me then args[#args + 1] = "--exit-with"; args[#args + 1] = me end
@@ -263,6 +272,43 @@ function Emu:patched_ids()
     end
   end
   return out
+end
+
+-- Moves the emulator's time forward (frozen or not); what fell due happens.
+function Emu:advance(seconds) return self:control("POST", "/clock", { advance = seconds }) end
+-- The clock: {now, time, frozen}; with t ({frozen = bool, advance = s}) changes it first.
+function Emu:clock(t)
+  if t then return self:control("POST", "/clock", t) end
+  return self:control("GET", "/clock")
+end
+
+-- Waits until pred() is true (returned) however long the machine takes,
+-- within the suite's watchdog (support.bounds); `what` names it on failure.
+function Emu.await(_, what, pred)
+  return require("support.bounds").await(what, pred)
+end
+
+-- Waits until the server has seen at least n requests of this method
+-- (whose path matches `pattern`, when given); returns the count.
+function Emu:await_requests(method, n, pattern)
+  return self:await(string.format("%d %s request(s)%s", n, method, pattern and (" to " .. pattern) or ""), function()
+    local k = 0
+    for _, req in ipairs(self:requests()) do
+      if req.method == method and (not pattern or req.path:find(pattern)) then k = k + 1 end
+    end
+    return k >= n and k
+  end)
+end
+
+-- Waits until every request of this method that reached the server has
+-- been dealt with (one held by a delay fault has landed).
+function Emu:await_handled(method)
+  return self:await("every " .. method .. " handled", function()
+    for _, req in ipairs(self:requests()) do
+      if req.method == method and not req.handled then return false end
+    end
+    return true
+  end)
 end
 
 function Emu:clear_faults() return self:control("DELETE", "/faults").faults end

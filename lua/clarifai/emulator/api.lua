@@ -518,14 +518,19 @@ end
 
 -- Request log and faults ------------------------------------------------------------
 
+-- Logs a request as it arrives; `handled` turns true once the emulator has
+-- dealt with it (applied or refused it, or let a fault take it), so a test
+-- can wait for requests still held by a delay to land.
 function Api:record(req)
   self.seq = self.seq + 1
   local headers = {}
   for k, v in pairs(req.headers) do headers[k] = v end
-  self.requests[#self.requests + 1] = {
+  local entry = {
     seq = self.seq, time = req.time, method = req.method, path = req.path,
-    query = req.query, headers = headers, body = req.body, conn = req.conn,
+    query = req.query, headers = headers, body = req.body, conn = req.conn, handled = false,
   }
+  self.requests[#self.requests + 1] = entry
+  return entry
 end
 
 function Api:take_fault(req)
@@ -737,6 +742,31 @@ local function set_config(self, body)
   return control_reply(200, { config = self.world.config })
 end
 
+-- The world's clock: GET shows it; POST {frozen = bool, advance = seconds}
+-- freezes or releases it, then moves it forward, playing what fell due.
+local function clock_reply(w)
+  local now = w.clock()
+  return control_reply(200, { now = now, time = world_mod.timestamp(now), frozen = w.frozen_at ~= nil })
+end
+
+CONTROL.clock = {
+  GET = function(self) return clock_reply(self.world) end,
+  POST = function(self, body)
+    local adv = body.advance
+    if adv ~= nil and (type(adv) ~= "number" or adv < 0 or adv ~= adv or adv == math.huge) then
+      return control_error(400, "advance must be a finite number of seconds >= 0")
+    end
+    if body.frozen ~= nil and type(body.frozen) ~= "boolean" then
+      return control_error(400, "frozen must be true or false")
+    end
+    local w = self.world
+    w:advance()
+    if body.frozen ~= nil then w:freeze(body.frozen) end
+    if adv then w:move_clock(adv) end
+    return clock_reply(w)
+  end,
+}
+
 CONTROL.config = {
   GET = function(self) return control_reply(200, { config = self.world.config }) end,
   POST = set_config,
@@ -807,7 +837,7 @@ function Api:handle(req, ctx)
   if req.path == "/_emulator" or req.path:sub(1, 11) == "/_emulator/" then
     return self:control(req)
   end
-  self:record(req)
+  local entry = self:record(req)
   local f = self:take_fault(req)
   local res
   if f then
@@ -817,6 +847,7 @@ function Api:handle(req, ctx)
     res = self:v2(req)
     self.log(string.format("%s %s -> %d", req.method, req.target, res.status))
   end
+  entry.handled = true
   return res
 end
 

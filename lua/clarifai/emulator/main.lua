@@ -23,6 +23,7 @@ local function parser()
     :convert(tonumber)
   p:option("--reject-code", "Status code for refused transitions.", "26302"):convert(int)
   p:option("--exit-with", "Exit when the process with this pid is gone."):convert(int)
+  p:flag("--frozen-clock", "Time moves only when POST /_emulator/clock says so (for tests).")
   p:flag("--no-seed", "Start with no runs (the demo user/app/pipeline/version still exist).")
   p:flag("--quiet", "Do not log requests to stderr.")
   return p
@@ -51,6 +52,7 @@ local function run(args)
     tick = args.tick,
     reject_code = args.reject_code,
     seed = not args.no_seed,
+    frozen = args.frozen_clock,
   })
   local srv
   local api = api_mod.new({

@@ -6,6 +6,10 @@
 -- Time is evaluated lazily: every read calls advance(now) first, which
 -- replays the automatic moves, scripted moves and delayed user requests
 -- that fell due since the last look, each at its own timestamp.
+--
+-- The world's time is the wall clock plus an offset, or, frozen, a time that
+-- moves only when told (move_clock): tests then say "the run completes now"
+-- instead of racing a delay against the command's start-up.
 
 local socket = require "socket"
 local states = require "clarifai.states"
@@ -115,11 +119,13 @@ local World = {}
 World.__index = World
 
 -- opts: tokens (list), owner, tick, reject_code, reject_http,
--- transition_delay, seed (bool), clock (function returning seconds).
+-- transition_delay, seed (bool), clock (function returning wall seconds),
+-- frozen (bool: time moves only through move_clock).
 function M.new(opts)
   opts = opts or {}
   local w = setmetatable({
-    clock = opts.clock or socket.gettime,
+    wall = opts.clock or socket.gettime,
+    frozen = opts.frozen and true or false,
     seed = opts.seed ~= false,
     startup = {
       tick = opts.tick or 2,
@@ -134,8 +140,37 @@ function M.new(opts)
   for _, tok in ipairs(opts.tokens or { M.DEMO.token }) do
     w.tokens[tok] = opts.owner or M.DEMO.user
   end
+  -- a plain function (callers write w.clock()), reading the current mode
+  w.clock = function() return w.frozen_at or (w.wall() + w.offset) end
   w:reset()
   return w
+end
+
+-- The clock back at the wall's time, frozen there when the world starts frozen.
+function World:reset_clock()
+  self.offset = 0
+  self.frozen_at = self.frozen and self.wall() or nil
+end
+
+-- Freezes time where it is (true) or lets it run again from there (false).
+function World:freeze(on)
+  local now = self.clock()
+  if on then
+    self.frozen_at = now
+  elseif self.frozen_at then
+    self.offset, self.frozen_at = now - self.wall(), nil
+  end
+end
+
+-- Moves time forward by `seconds` (frozen or not) and plays whatever fell
+-- due on the way, each at its own time.
+function World:move_clock(seconds)
+  if self.frozen_at then
+    self.frozen_at = self.frozen_at + seconds
+  else
+    self.offset = self.offset + seconds
+  end
+  return self:advance()
 end
 
 function World:owner_of(token)
@@ -144,6 +179,7 @@ end
 
 function World:reset(seed)
   if seed == nil then seed = self.seed end
+  self:reset_clock()
   self.config = copy(self.startup)
   self.users, self.apps, self.pipelines, self.versions = {}, {}, {}, {}
   self.app_pipelines, self.pipeline_versions = {}, {} -- app key -> {id -> pipeline}, ...
