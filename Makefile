@@ -125,7 +125,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
 	@rm -f $(RESULTS); mkdir -p build
 	@$(MAKE) --no-print-directory -j$(JOBS) builds
-	@sh tools/schedule.sh $(JOBS) $(STAGES)
+	@bash tools/schedule.sh $(JOBS) $(STAGES)
 	@$(MAKE) --no-print-directory check-summary
 
 # The modules for every interpreter and the sanitizer build.
