@@ -29,7 +29,18 @@ CFLAGS         ?= -O2 -g
 LIBFLAG        ?= -shared
 ALL_CFLAGS      = $(CFLAGS) $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L \
                   -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
-BUILD          ?= $(if $(filter lua5.4,$(LUA_NAME)),build,build-$(LUA_NAME))
+# The HTTP module's event backend (csrc/http.c's poller section): empty for
+# the platform's own (epoll on Linux, kqueue on macOS and the BSDs, poll(2)
+# elsewhere), or epoll, kqueue or poll to force one. A forced backend builds
+# apart, its name added to the build directory (POLLER=poll: build-poll/).
+POLLER         ?=
+ifneq ($(filter-out epoll kqueue poll,$(POLLER)),)
+$(error POLLER must be empty, epoll, kqueue or poll)
+endif
+POLLER_TAG      = $(if $(POLLER),-$(POLLER))
+POLLER_CFLAGS   = $(if $(POLLER),-DCLARIFAI_POLLER_$(shell echo $(POLLER) | tr a-z A-Z)) \
+                  $(if $(filter poll,$(POLLER)),-pthread)
+BUILD          ?= $(if $(filter lua5.4,$(LUA_NAME)),build,build-$(LUA_NAME))$(POLLER_TAG)
 # The interpreter installed launchers start with (no /usr/bin/env hop).
 LUA_INTERP     ?= $(shell command -v $(LUA) 2>/dev/null || echo /usr/bin/$(LUA))
 
@@ -67,7 +78,7 @@ all: $(MODULES)
 
 $(HTTP_SO): csrc/http.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
+	$(CC) $(ALL_CFLAGS) $(POLLER_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
 
 $(YAML_SO): csrc/yaml.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
@@ -154,14 +165,31 @@ test-unit: all
 # The sanitizer runtime, as the compiler names it for its own target.
 ASAN_ARCH = $(firstword $(subst -, ,$(shell clang -dumpmachine 2>/dev/null)))
 ASAN_LIB  = $(shell clang -print-file-name=libclang_rt.asan-$(ASAN_ARCH).so 2>/dev/null)
+ASAN_BUILD = build-asan$(POLLER_TAG)
 asan-build:
-	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  LIBFLAG="-shared -fsanitize=address,undefined" all
 
 test-asan: asan-build
-	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 SPEC_GROUPS="$(SPEC_GROUPS)" \
+	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) CLARIFAI_SANITIZE=1 SPEC_GROUPS="$(SPEC_GROUPS)" \
 	  $(STAGE) test-asan sh spec/run-busted.sh asan $(BUSTED)
+
+# The poll(2) backend, forced on Linux: the specs that drive the network
+# (the event-loop fd included) on a POLLER=poll build, plain and under the
+# sanitizers.
+.PHONY: test-poll test-poll-asan
+POLL_SPECS = spec/http_spec.lua spec/async_spec.lua spec/reentrancy_spec.lua spec/batch_spec.lua \
+  spec/faults_spec.lua spec/faults_server_spec.lua spec/poller_spec.lua
+test-poll:
+	@$(MAKE) --no-print-directory all POLLER=poll
+	@CLARIFAI_BUILD_DIR=$(CURDIR)/build-poll CLARIFAI_POLLER=poll \
+	  $(STAGE) test-poll sh spec/run-busted.sh poll $(BUSTED) $(POLL_SPECS)
+
+test-poll-asan:
+	@$(MAKE) --no-print-directory asan-build POLLER=poll
+	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan-poll CLARIFAI_SANITIZE=1 CLARIFAI_POLLER=poll \
+	  $(STAGE) test-poll-asan sh spec/run-busted.sh poll-asan $(BUSTED) $(POLL_SPECS)
 
 # A CLI subset under valgrind (memory errors and definite leaks fail).
 test-valgrind: all
