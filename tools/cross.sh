@@ -127,7 +127,9 @@ arch_of() { case $1 in x86_64-*) echo X86_64 ;; aarch64-*) echo ARM64 ;; *) echo
 check() {
   dir=$1
   shift
-  command -v "$OBJDUMP" > /dev/null && command -v "$NM" > /dev/null || die "needs llvm-objdump and llvm-nm (Debian's llvm)"
+  if ! command -v "$OBJDUMP" > /dev/null || ! command -v "$NM" > /dev/null; then
+    die "needs llvm-objdump and llvm-nm (Debian's llvm)"
+  fi
   for t in "$@"; do
     for m in http yaml sys; do
       what="$t $m:"
