@@ -152,7 +152,7 @@ static void bytes_free(Bytes *b)
 /* ---- poller: the one fd an event loop watches --------------------------- */
 
 /*
- * The backends differ only in this section, behind five calls:
+ * The backends differ only in this section, behind six calls:
  *   poller_open(p) -> 0 | -1 (errno)      poller_close(p)
  *   poller_set(p, sock, what, fresh)      watch sock for CURL_POLL_IN/OUT/
  *       INOUT, or forget it (REMOVE); fresh: the poller does not have it
