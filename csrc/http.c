@@ -3,11 +3,20 @@
  *
  * Mechanics only. A session owns a CURLM (and with it the connection cache,
  * so connections are reused across calls), a share handle (TLS sessions and
- * DNS answers reused across connections) and one poller fd (epoll: Linux is
- * the platform this is built and tested on) that libcurl's socket callback
- * keeps up to date. Transfers
+ * DNS answers reused across connections) and one poller that libcurl's
+ * socket callback keeps up to date. Transfers
  * are submitted one at a time and come back from poll() as they finish, so
  * the caller refills a freed slot at once and sees each result as it lands.
+ *
+ * The poller is chosen at build time (http.core.poller names it): epoll on
+ * Linux, kqueue on macOS and the BSDs, poll(2) anywhere else or when built
+ * with -DCLARIFAI_POLLER_POLL (make POLLER=poll; _EPOLL and _KQUEUE force
+ * the others). With each, session:fd() is readable when poll(0) has work:
+ * epoll's and kqueue's fd is the kernel object itself; with poll(2) it is
+ * a pipe that a helper thread, started by the first fd() call, writes when
+ * a watched socket is ready (so a host's event loop gets what it gets with
+ * epoll, plus one thread per session it watches; the CLI, which never asks
+ * for the fd, runs none).
  *
  *   key = session:submit(request)        start a transfer (never blocks)
  *   results = session:poll([seconds])    drive transfers; wait at most that
@@ -26,6 +35,9 @@
  * leaks nothing; close/__gc/__close release all), and waits end early when
  * the signal flag of clarifai.sys.core is set.
  */
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE /* the BSD half of the headers (kqueue's types), which _POSIX_C_SOURCE hides */
+#endif
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
@@ -35,10 +47,30 @@
 #include <time.h>
 #include <unistd.h>
 
-#if !defined(__linux__)
-#error "clarifai.http.core is built and tested on Linux only (it waits with epoll)"
+/* The poller (see its section): one of -DCLARIFAI_POLLER_EPOLL, _KQUEUE or
+   _POLL, else the platform's own. */
+#if !defined(CLARIFAI_POLLER_EPOLL) && !defined(CLARIFAI_POLLER_KQUEUE) && !defined(CLARIFAI_POLLER_POLL)
+#if defined(__linux__)
+#define CLARIFAI_POLLER_EPOLL
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) \
+    || defined(__DragonFly__)
+#define CLARIFAI_POLLER_KQUEUE
+#else
+#define CLARIFAI_POLLER_POLL
 #endif
+#endif
+#if defined(CLARIFAI_POLLER_EPOLL)
 #include <sys/epoll.h>
+#elif defined(CLARIFAI_POLLER_KQUEUE)
+#include <fcntl.h>
+#include <sys/types.h>
+#include <sys/event.h>
+#include <sys/time.h>
+#else
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#endif
 
 #include "common.h"
 
@@ -119,6 +151,22 @@ static void bytes_free(Bytes *b)
 
 /* ---- poller: the one fd an event loop watches --------------------------- */
 
+/*
+ * The backends differ only in this section, behind six calls:
+ *   poller_open(p) -> 0 | -1 (errno)      poller_close(p)
+ *   poller_set(p, sock, what, fresh)      watch sock for CURL_POLL_IN/OUT/
+ *       INOUT, or forget it (REMOVE); fresh: the poller does not have it
+ *       yet. A socket the poller cannot take is left to its transfer's
+ *       timeout (every request has one).
+ *   poller_wait(p, out, wait_ms) -> n     ready sockets within wait_ms (0:
+ *       none); an interrupted wait (a signal) counts as none
+ *   poller_fd(p) -> fd | -1 (errno)       what session:fd() hands an event
+ *       loop: readable when poll(0) has work
+ *   poller_looked(p)                      poll() has handed libcurl what was
+ *       ready (the poll backend's helper may look again)
+ * p->fd is -1 once closed.
+ */
+
 typedef struct {
     int fd;
     int mask; /* CURL_CSELECT_* */
@@ -126,17 +174,47 @@ typedef struct {
 
 #define POLL_BATCH 64
 
-static int poller_open(void)
+#if defined(CLARIFAI_POLLER_EPOLL) || defined(CLARIFAI_POLLER_KQUEUE)
+
+/* epoll and kqueue: one kernel object, whose fd is itself readable while a
+   socket it watches is ready; it is what session:fd() returns. */
+typedef struct {
+    int fd;
+} Poller;
+
+static int poller_fd(Poller *p)
 {
-    return epoll_create1(EPOLL_CLOEXEC);
+    return p->fd;
 }
 
-/* Watch sock for what libcurl asks (CURL_POLL_IN/OUT/INOUT/REMOVE); fresh:
-   the poller does not have it yet (one call instead of a failed MOD first). */
-static void poller_set(int pfd, curl_socket_t sock, int what, int fresh)
+static void poller_looked(Poller *p)
+{
+    (void)p;
+}
+
+static void poller_close(Poller *p)
+{
+    close(p->fd);
+    p->fd = -1;
+}
+
+#endif
+
+#if defined(CLARIFAI_POLLER_EPOLL)
+
+#define POLLER_NAME "epoll"
+
+static int poller_open(Poller *p)
+{
+    p->fd = epoll_create1(EPOLL_CLOEXEC);
+    return p->fd < 0 ? -1 : 0;
+}
+
+/* fresh: ADD at once instead of a failed MOD first. */
+static void poller_set(Poller *p, curl_socket_t sock, int what, int fresh)
 {
     if (what == CURL_POLL_REMOVE) {
-        (void)epoll_ctl(pfd, EPOLL_CTL_DEL, sock, NULL);
+        (void)epoll_ctl(p->fd, EPOLL_CTL_DEL, sock, NULL);
         return;
     }
     struct epoll_event ev;
@@ -144,19 +222,17 @@ static void poller_set(int pfd, curl_socket_t sock, int what, int fresh)
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
     ev.data.fd = sock;
     if (fresh) {
-        if (epoll_ctl(pfd, EPOLL_CTL_ADD, sock, &ev) != 0 && errno == EEXIST)
-            (void)epoll_ctl(pfd, EPOLL_CTL_MOD, sock, &ev);
-    } else if (epoll_ctl(pfd, EPOLL_CTL_MOD, sock, &ev) != 0 && errno == ENOENT) {
-        (void)epoll_ctl(pfd, EPOLL_CTL_ADD, sock, &ev);
+        if (epoll_ctl(p->fd, EPOLL_CTL_ADD, sock, &ev) != 0 && errno == EEXIST)
+            (void)epoll_ctl(p->fd, EPOLL_CTL_MOD, sock, &ev);
+    } else if (epoll_ctl(p->fd, EPOLL_CTL_MOD, sock, &ev) != 0 && errno == ENOENT) {
+        (void)epoll_ctl(p->fd, EPOLL_CTL_ADD, sock, &ev);
     }
 }
 
-/* Ready sockets within wait_ms (0: none). Returns their count; an
-   interrupted wait (a signal) counts as none. */
-static int poller_wait(int pfd, PollEvent *out, int wait_ms)
+static int poller_wait(Poller *p, PollEvent *out, int wait_ms)
 {
     struct epoll_event evs[POLL_BATCH];
-    int n = epoll_wait(pfd, evs, POLL_BATCH, wait_ms);
+    int n = epoll_wait(p->fd, evs, POLL_BATCH, wait_ms);
     if (n < 0) return 0;
     for (int i = 0; i < n; i++) {
         int m = 0;
@@ -168,6 +244,296 @@ static int poller_wait(int pfd, PollEvent *out, int wait_ms)
     }
     return n;
 }
+
+#elif defined(CLARIFAI_POLLER_KQUEUE)
+
+#define POLLER_NAME "kqueue"
+
+static int poller_open(Poller *p)
+{
+    p->fd = kqueue(); /* a fork does not inherit it; FD_CLOEXEC keeps it from an exec */
+    if (p->fd < 0) return -1;
+    (void)fcntl(p->fd, F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+#ifndef EV_RECEIPT
+/* Without it a failed change is still reported in the list, and a pending
+   event the call returns instead is reported again (filters are level-
+   triggered): nothing is lost. */
+#define EV_RECEIPT 0
+#endif
+
+/* A filter per direction, each added or deleted (REMOVE deletes both) in
+   one kevent() call. EV_RECEIPT reports each change on its own, so deleting
+   a filter that was never added (ENOENT) is harmless and cannot stop the
+   other change; no pending event is taken. fresh needs no special case. */
+static void poller_set(Poller *p, curl_socket_t sock, int what, int fresh)
+{
+    struct kevent ch[2], got[2];
+    struct timespec now = { 0, 0 };
+    int want = what == CURL_POLL_REMOVE ? 0 : what;
+    (void)fresh;
+    EV_SET(&ch[0], (uintptr_t)sock, EVFILT_READ, ((want & CURL_POLL_IN) ? EV_ADD : EV_DELETE) | EV_RECEIPT,
+           0, 0, 0);
+    EV_SET(&ch[1], (uintptr_t)sock, EVFILT_WRITE, ((want & CURL_POLL_OUT) ? EV_ADD : EV_DELETE) | EV_RECEIPT,
+           0, 0, 0);
+    (void)kevent(p->fd, ch, 2, got, 2, &now);
+}
+
+/* A socket's read and write filters report apart: merged into one entry. */
+static int poller_wait(Poller *p, PollEvent *out, int wait_ms)
+{
+    struct kevent evs[POLL_BATCH];
+    struct timespec ts;
+    ts.tv_sec = wait_ms / 1000;
+    ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
+    int got = kevent(p->fd, NULL, 0, evs, POLL_BATCH, &ts), n = 0;
+    for (int i = 0; i < got; i++) {
+        int m = 0, k = 0;
+        if (evs[i].flags & EV_ERROR) m |= CURL_CSELECT_ERR; /* data: the errno */
+        else if (evs[i].filter == EVFILT_READ) m |= CURL_CSELECT_IN;
+        else if (evs[i].filter == EVFILT_WRITE) m |= CURL_CSELECT_OUT;
+        if (evs[i].flags & EV_EOF) /* the peer closed; fflags: the socket's error, if any */
+            m |= CURL_CSELECT_IN | (evs[i].fflags ? CURL_CSELECT_ERR : 0);
+        while (k < n && out[k].fd != (int)evs[i].ident) k++;
+        if (k == n) {
+            out[n].fd = (int)evs[i].ident;
+            out[n++].mask = 0;
+        }
+        out[k].mask |= m;
+    }
+    return n;
+}
+
+#else /* CLARIFAI_POLLER_POLL */
+
+#define POLLER_NAME "poll"
+
+/*
+ * poll(2): the watched sockets in an array that the waits poll. No kernel
+ * object gathers them for an event loop, so session:fd() is the read end of
+ * a pipe, the note, kept by a helper thread: it polls the same sockets (and
+ * its own wake pipe), and when one is ready it writes the note and waits
+ * until poll() has read it (poller_looked: after libcurl was handed what
+ * was ready), then looks again. So the fd is readable when poll(0) has
+ * work, as epoll's is, at the cost of a thread and a copy of the set per
+ * look. The helper starts at the first fd() call (the CLI, which waits in
+ * poll(), never runs one), touches no Lua state, takes no signal (they stay
+ * the host's) and is stopped and joined by close. The lock guards the set's
+ * changes (the session writes it; the helper copies it), noted and quit.
+ */
+typedef struct {
+    int fd;               /* the note's read end; -1 when closed */
+    int note_w;           /* its write end (the helper writes) */
+    int wake[2];          /* the helper's: look again, or quit */
+    struct pollfd *set;   /* the watched sockets: n of cap */
+    int n, cap, next;     /* next: where reporting starts (no socket starves) */
+    pthread_mutex_t lock;
+    pthread_t helper;
+    int helping, noted, quit;
+} Poller;
+
+static int pipe_pair(int fds[2])
+{
+    fds[0] = fds[1] = -1;
+    if (pipe(fds) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+            int e = errno;
+            close(fds[0]);
+            close(fds[1]);
+            fds[0] = fds[1] = -1;
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void drain(int fd)
+{
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) { }
+}
+
+static void poke(int fd)
+{
+    if (write(fd, "", 1) < 0) { } /* full: it is readable already */
+}
+
+static int poller_open(Poller *p)
+{
+    int note[2] = { -1, -1 }, e = 0;
+    memset(p, 0, sizeof *p);
+    p->wake[0] = p->wake[1] = -1;
+    if (pipe_pair(note) == 0 && pipe_pair(p->wake) == 0 && (e = pthread_mutex_init(&p->lock, NULL)) == 0) {
+        p->fd = note[0];
+        p->note_w = note[1];
+        return 0;
+    }
+    if (e) errno = e;
+    e = errno;
+    int fds[4] = { note[0], note[1], p->wake[0], p->wake[1] };
+    for (int i = 0; i < 4; i++) if (fds[i] >= 0) close(fds[i]);
+    p->fd = -1;
+    errno = e;
+    return -1;
+}
+
+static void poller_set(Poller *p, curl_socket_t sock, int what, int fresh)
+{
+    int i = 0;
+    (void)fresh;
+    while (i < p->n && p->set[i].fd != sock) i++;
+    pthread_mutex_lock(&p->lock);
+    if (what == CURL_POLL_REMOVE) {
+        if (i < p->n) p->set[i] = p->set[--p->n];
+    } else {
+        if (i == p->n && p->n == p->cap) {
+            int cap = p->cap ? p->cap * 2 : 16;
+            struct pollfd *set = (struct pollfd *)realloc(p->set, (size_t)cap * sizeof *set);
+            if (set) {
+                p->set = set;
+                p->cap = cap;
+            }
+        }
+        if (i < p->cap) {
+            if (i == p->n) p->n++;
+            p->set[i].fd = sock;
+            p->set[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+            p->set[i].revents = 0;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (p->helping) poke(p->wake[1]);
+}
+
+static int poller_wait(Poller *p, PollEvent *out, int wait_ms)
+{
+    int got = poll(p->set, (nfds_t)p->n, wait_ms), n = 0;
+    for (int k = 0; k < p->n && n < got && n < POLL_BATCH; k++) {
+        int i = (p->next + k) % p->n, m = 0;
+        short r = p->set[i].revents;
+        if (!r) continue;
+        if (r & (POLLIN | POLLHUP)) m |= CURL_CSELECT_IN;
+        if (r & POLLOUT) m |= CURL_CSELECT_OUT;
+        if (r & (POLLERR | POLLNVAL)) m |= CURL_CSELECT_ERR;
+        out[n].fd = p->set[i].fd;
+        out[n++].mask = m;
+        if (n == POLL_BATCH) p->next = (i + 1) % p->n;
+    }
+    return n;
+}
+
+/* The helper: copy the set (unless a note is waiting: then only the wake
+   pipe), poll, and write the note when a socket is ready. With no room for
+   its copy, or poll failing, it writes the note anyway (the loop's poll(0)
+   looks; never a hang). */
+static void *poll_helper(void *arg)
+{
+    Poller *p = (Poller *)arg;
+    struct pollfd one, *mine = NULL;
+    int cap = 0;
+    for (;;) {
+        struct pollfd *fds = &one;
+        int n = 0, ms = -1;
+        pthread_mutex_lock(&p->lock);
+        int quit = p->quit;
+        if (!quit && !p->noted) {
+            if (p->n + 1 > cap) {
+                struct pollfd *more = (struct pollfd *)realloc(mine, (size_t)(p->cap + 1) * sizeof *more);
+                if (more) {
+                    mine = more;
+                    cap = p->cap + 1;
+                }
+            }
+            if (p->n + 1 <= cap) {
+                fds = mine;
+                n = p->n;
+                for (int i = 0; i < n; i++) { /* not revents: the session's poll() may be writing it */
+                    mine[i + 1].fd = p->set[i].fd;
+                    mine[i + 1].events = p->set[i].events;
+                }
+            } else {
+                ms = 10;
+            }
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (quit) break;
+        fds[0].fd = p->wake[0];
+        fds[0].events = POLLIN;
+        fds[0].revents = 0;
+        int got = poll(fds, (nfds_t)(n + 1), ms);
+        if (got > 0 && fds[0].revents) {
+            drain(p->wake[0]);
+            got--;
+        }
+        if (got != 0 || ms >= 0) {
+            pthread_mutex_lock(&p->lock);
+            if (!p->noted) {
+                p->noted = 1;
+                poke(p->note_w);
+            }
+            pthread_mutex_unlock(&p->lock);
+        }
+    }
+    free(mine);
+    return NULL;
+}
+
+static int poller_fd(Poller *p)
+{
+    if (!p->helping) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old); /* the helper inherits a mask that blocks every signal */
+        int e = pthread_create(&p->helper, NULL, poll_helper, (void *)p);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (e != 0) {
+            errno = e;
+            return -1;
+        }
+        p->helping = 1;
+    }
+    return p->fd;
+}
+
+static void poller_looked(Poller *p)
+{
+    if (!p->helping) return;
+    pthread_mutex_lock(&p->lock);
+    if (p->noted) { /* read and cleared together: a note is never lost nor left over */
+        drain(p->fd);
+        p->noted = 0;
+        poke(p->wake[1]);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void poller_close(Poller *p)
+{
+    if (p->helping) {
+        pthread_mutex_lock(&p->lock);
+        p->quit = 1;
+        pthread_mutex_unlock(&p->lock);
+        poke(p->wake[1]);
+        pthread_join(p->helper, NULL);
+        p->helping = 0;
+    }
+    pthread_mutex_destroy(&p->lock);
+    close(p->fd);
+    close(p->note_w);
+    close(p->wake[0]);
+    close(p->wake[1]);
+    free(p->set);
+    p->set = NULL;
+    p->n = p->cap = 0;
+    p->fd = -1;
+}
+
+#endif
 
 /* ---- transfers and the session that owns them --------------------------- */
 
@@ -195,7 +561,7 @@ typedef struct Transfer {
 typedef struct {
     CURLM *multi;          /* NULL once closed */
     CURLSH *share;
-    int pfd;               /* poller fd, -1 when closed */
+    Poller poller;         /* its fd is -1 when closed */
     double timer_at;       /* monotonic time libcurl wants to be called, < 0: none */
     Transfer *first;       /* every transfer the session owns */
     int active, done;
@@ -257,14 +623,14 @@ static int on_socket(CURL *easy, curl_socket_t sock, int what, void *ud, void *s
 {
     Session *s = (Session *)ud;
     (void)easy;
-    if (s->pfd < 0) return 0;
+    if (s->poller.fd < 0) return 0;
     if (what == CURL_POLL_REMOVE) {
-        poller_set(s->pfd, sock, what, 0);
+        poller_set(&s->poller, sock, what, 0);
         return 0; /* libcurl forgets the socket, and its pointer with it */
     }
     char *mark = &watch_marks[what & 3];
     if (sockp == (void *)mark) return 0;
-    poller_set(s->pfd, sock, what, sockp == NULL);
+    poller_set(&s->poller, sock, what, sockp == NULL);
     curl_multi_assign(s->multi, sock, (void *)mark);
     return 0;
 }
@@ -332,10 +698,7 @@ static void session_release(Session *s)
         curl_share_cleanup(s->share);
         s->share = NULL;
     }
-    if (s->pfd >= 0) {
-        close(s->pfd);
-        s->pfd = -1;
-    }
+    if (s->poller.fd >= 0) poller_close(&s->poller);
     s->active = s->done = 0;
     s->timer_at = -1.0;
 }
@@ -366,11 +729,10 @@ static int l_new(lua_State *L)
 {
     Session *s = (Session *)lua_newuserdatauv(L, sizeof(Session), 0);
     memset(s, 0, sizeof *s);
-    s->pfd = -1;
+    s->poller.fd = -1;
     s->timer_at = -1.0;
     luaL_setmetatable(L, SESSION_MT); /* closed until acquired: __gc is safe from here */
-    s->pfd = poller_open();
-    if (s->pfd < 0) return clarifai_fail(L, strerror(errno), "POLLER");
+    if (poller_open(&s->poller) != 0) return clarifai_fail(L, strerror(errno), "POLLER");
     s->share = curl_share_init();
     s->multi = curl_multi_init();
     if (!s->share || !s->multi) {
@@ -735,9 +1097,10 @@ static void drive(Session *s, int wait_ms)
 {
     PollEvent evs[POLL_BATCH];
     int running = 0;
-    int n = poller_wait(s->pfd, evs, wait_ms);
+    int n = poller_wait(&s->poller, evs, wait_ms);
     for (int i = 0; i < n; i++)
         curl_multi_socket_action(s->multi, (curl_socket_t)evs[i].fd, evs[i].mask, &running);
+    poller_looked(&s->poller);
     if (s->timer_at >= 0 && monotime() >= s->timer_at) {
         s->timer_at = -1.0;
         curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -835,11 +1198,15 @@ static int session_active(lua_State *L)
     return 2;
 }
 
-/* session:fd() -> the poller fd: readable when poll(0) has work to do */
+/* session:fd() -> the fd an event loop watches: readable when poll(0) has
+   work to do | nil, message, "POLLER" (the poll backend could not start its
+   helper thread) */
 static int session_fd(lua_State *L)
 {
     Session *s = check_session(L);
-    lua_pushinteger(L, s->pfd);
+    int fd = poller_fd(&s->poller);
+    if (fd < 0) return clarifai_fail(L, strerror(errno), "POLLER");
+    lua_pushinteger(L, fd);
     return 1;
 }
 
@@ -928,5 +1295,7 @@ CLARIFAI_EXPORT int luaopen_clarifai_http_core(lua_State *L)
     lua_pushinteger(L, MAX_PARALLEL);
     lua_setfield(L, -2, "parallel");
     lua_setfield(L, -2, "limits");
+    lua_pushliteral(L, POLLER_NAME);
+    lua_setfield(L, -2, "poller");
     return 1;
 }

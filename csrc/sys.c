@@ -15,6 +15,9 @@
  * host program embedding the library keeps its own handlers.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE /* st_mtimespec, TIOCGWINSZ: hidden by _POSIX_C_SOURCE alone */
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -29,10 +32,6 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-
-#if !defined(__linux__)
-#error "clarifai.sys.core is built and tested on Linux only"
-#endif
 
 #include "common.h"
 
@@ -426,13 +425,24 @@ static int l_digest(lua_State *L)
     return 1;
 }
 
+/* A stat's modification time: st_mtim (POSIX 2008), st_mtimespec on macOS. */
+static struct timespec modified_at(const struct stat *st)
+{
+#if defined(__APPLE__)
+    return st->st_mtimespec;
+#else
+    return st->st_mtim;
+#endif
+}
+
 /* mtime(path) -> modification time in nanoseconds (integer) | nil */
 static int l_mtime(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
     if (stat(path, &st) != 0) return 0;
-    lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_sec * 1000000000 + (lua_Integer)st.st_mtim.tv_nsec);
+    struct timespec m = modified_at(&st);
+    lua_pushinteger(L, (lua_Integer)m.tv_sec * 1000000000 + (lua_Integer)m.tv_nsec);
     return 1;
 }
 

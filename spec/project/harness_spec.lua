@@ -77,7 +77,8 @@ describe("the test harness", function()
     assert.is_true(code ~= 0, out)
     assert.matches("tree: 2 passed, 1 failed", out, 1, true)
     assert.matches("clarifai.sys.core", out, 1, true)
-    local _, clean = sh(string.format(cmd, q(root), "", q(dir), "$(command -v busted)"))
+    local _, clean = sh(string.format("CLARIFAI_BUILD_DIR=%s " .. cmd, q(cli.root .. "/build"), q(root), "", q(dir),
+      "$(command -v busted)"))
     assert.equal(0, clean, "with the C build visible it loads")
   end)
 
