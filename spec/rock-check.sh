@@ -25,11 +25,17 @@ mkdir -p build/luarocks
 log=build/rock.txt
 : > "$log"
 work=$(mktemp -d)
-passed=0; failed=0
+# Every check's verdict is a line in $verdicts (checks also run in
+# background groups, which cannot count in the main shell's variables).
+verdicts="$work/verdicts"
+: > "$verdicts"
 check() { # name, then a command
   name=$1; shift
-  if "$@" >> "$log" 2>&1; then passed=$((passed + 1)); echo "ok - rockspec: $name"
-  else failed=$((failed + 1)); echo "not ok - rockspec: $name"; tail -20 "$log"; fi
+  clog="$work/check.$$.$(date +%s%N)"
+  if "$@" > "$clog" 2>&1; then echo "ok - rockspec: $name" | tee -a "$verdicts"
+  else echo "not ok - rockspec: $name" | tee -a "$verdicts"; tail -20 "$clog"; fi
+  cat "$clog" >> "$log"
+  rm -f "$clog"
 }
 
 # Luarocks configs: the offline server, and the Lua dependencies the
@@ -62,7 +68,10 @@ check "the rocks name nothing of this machine" sh -c "cd build/rocks && for r in
     ! grep -e 'file://' -e '$root' '$work/packed.rockspec' || exit 1; done; \
   ! grep -l -e 'file://' -e '$root' *.rockspec dev/*.rockspec"
 
-for flavor in lua5.4 lua5.3 lua5.2 lua5.1 luajit; do
+# Each interpreter's rock at once (their own trees; each pauses a run of
+# its own), their lines shown in order.
+flavor_checks() {
+  flavor=$1
   case $flavor in
     luajit) ver=5.1; cfg="$root/build/luarocks/config-luajit.lua"; lua=luajit ;;
     *) ver=${flavor#lua}; cfg="$root/build/luarocks/config.lua"; lua=$flavor ;;
@@ -74,19 +83,31 @@ for flavor in lua5.4 lua5.3 lua5.2 lua5.1 luajit; do
   check "$flavor: the installed launcher runs $flavor" sh -c "head -1 '$tree/bin/clarifai' | grep -q '$flavor\$'"
   check "$flavor: installed clarifai --help" sh -c \
     "cd / && '$tree/bin/clarifai' pr pause --help | grep -q 'Pausing is allowed only'"
-  curl -s -X POST "$url/_emulator/reset" -d '{}' > /dev/null
+  curl -s -X POST "$url/_emulator/runs" -d "{\"id\":\"rock-$flavor\",\"state\":\"JOB_RUNNING\"}" > /dev/null
   check "$flavor: installed clarifai pr pause" sh -c "cd / && env HOME='$tree' CLARIFAI_PAT=demo-pat-7c0ffee \
-    CLARIFAI_API_BASE='$url' '$tree/bin/clarifai' pr pause run-train-01 $ids \
-    | grep -qx 'Pipeline version run run-train-01 has been paused.'"
+    CLARIFAI_API_BASE='$url' '$tree/bin/clarifai' pr pause rock-$flavor $ids \
+    | grep -qx 'Pipeline version run rock-$flavor has been paused.'"
   check "$flavor: require \"clarifai\" loads no LuaSocket" sh -c "cd / && eval \"\$(env LUAROCKS_CONFIG='$cfg' \
     luarocks --lua-version=$ver path --tree '$tree')\" && $lua -e 'local c = require \"clarifai\" \
     local _ = c.runs, c.client, c.watch, c.monitor, c.async, c.json, c.states \
     assert(c._VERSION == \"clarifai 0.3.0\", c._VERSION) \
     assert(not package.loaded.socket and not package.loaded[\"socket.core\"], \"socket loaded\")'"
   check "$flavor: luarocks show lists only real modules" sh -c "env LUAROCKS_CONFIG='$cfg' \
-    luarocks --lua-version=$ver show clarifai --tree '$tree' > '$work/show.txt' \
-    && grep -q 'clarifai.http.core' '$work/show.txt' && ! grep -q -e 'luac' -e 'emulator' '$work/show.txt'"
+    luarocks --lua-version=$ver show clarifai --tree '$tree' > '$work/show-$flavor.txt' \
+    && grep -q 'clarifai.http.core' '$work/show-$flavor.txt' && ! grep -q -e 'luac' -e 'emulator' '$work/show-$flavor.txt'"
+}
+flavor_pids=""
+for flavor in lua5.4 lua5.3 lua5.2 lua5.1 luajit; do
+  flavor_checks "$flavor" > "$work/flavor-$flavor.out" 2>&1 &
+  flavor_pids="$flavor_pids $!"
 done
+# A luarocks make for 5.3 after one for 5.4 must not reuse the 5.4 objects.
+check "luarocks make: 5.4, then 5.3" sh -c "luarocks --lua-version=5.4 make --deps-mode=none --tree '$work/m54' \
+    rockspec/clarifai-scm-1.rockspec && luarocks --lua-version=5.3 make --deps-mode=none --tree '$work/m53' \
+    rockspec/clarifai-scm-1.rockspec && lua5.3 -e \"package.cpath='$work/m53/lib/lua/5.3/?.so'; \
+    assert(require('clarifai.http.core').new())\""
+for p in $flavor_pids; do wait "$p"; done
+for flavor in lua5.4 lua5.3 lua5.2 lua5.1 luajit; do cat "$work/flavor-$flavor.out"; done
 
 t54="$work/lua5.4"
 help54="$t54/share/lua/5.4/clarifai/cli/help.lua"
@@ -107,12 +128,6 @@ check "--dev finds the scm rockspecs, a plain search only the release" sh -c "en
   | grep -q 'scm-1' && ! env LUAROCKS_CONFIG='$root/build/luarocks/config.lua' luarocks --lua-version=5.4 search \
   --porcelain clarifai | grep -q 'scm-1'"
 
-# A luarocks make for 5.3 after one for 5.4 must not reuse the 5.4 objects.
-check "luarocks make: 5.4, then 5.3" sh -c "luarocks --lua-version=5.4 make --deps-mode=none --tree '$work/m54' \
-    rockspec/clarifai-scm-1.rockspec && luarocks --lua-version=5.3 make --deps-mode=none --tree '$work/m53' \
-    rockspec/clarifai-scm-1.rockspec && lua5.3 -e \"package.cpath='$work/m53/lib/lua/5.3/?.so'; \
-    assert(require('clarifai.http.core').new())\""
-
 # The event-loop examples from the installed 5.4 rock.
 for ex in luv cqueues; do
   curl -s -X POST "$url/_emulator/reset" -d '{}' > /dev/null
@@ -123,5 +138,7 @@ for ex in luv cqueues; do
 done
 
 
+passed=$(grep -c '^ok ' "$verdicts")
+failed=$(grep -c '^not ok ' "$verdicts")
 echo "rockspec: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
