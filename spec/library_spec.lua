@@ -267,6 +267,11 @@ describe("api.decode #portable", function()
 
   it("accepts status.code 10000 on 2xx only", function()
     assert.is_table(api.decode(resp(200, '{"status":{"code":10000}}'), ctx))
+    -- proto3 JSON may give an enum by name: replies are taken either way
+    assert.is_table(api.decode(resp(200, '{"status":{"code":"SUCCESS"}}'), ctx))
+    assert.equal(64008, api.run_state({ orchestration_status = { status = { code = "JOB_PAUSED" } } }))
+    local _, named = api.decode(resp(400, '{"status":{"code":"PIPELINE_INVALID_REQUEST"}}'), ctx)
+    assert.equal(26302, named.api_code)
     local _, err = api.decode(resp(400, '{"status":{"code":10000}}'), ctx)
     assert.equal("protocol", err.kind)
   end)
@@ -346,10 +351,12 @@ describe("api.decode #portable", function()
     assert.is_nil(err.message:find("pw@", 1, true))
   end)
 
-  it("builds the PATCH body of the official client", function()
+  it("builds the PATCH body of the official client: enum values by name", function()
     local body = json.decode(api.patch_body({ "r1" }, 64008))
     assert.same({ action = "overwrite", pipeline_version_runs = { { id = "r1",
-      orchestration_status = { status = { code = 64008 } } } } }, body)
+      orchestration_status = { status = { code = "JOB_PAUSED" } } } } }, body)
+    assert.equal("page=2&per_page=128&status_codes=JOB_RUNNING&status_codes=JOB_PAUSED",
+      api.list_query(2, 128, { 64001, 64008 }))
     assert.equal("/v2/users/u%2Fx/apps/a/pipelines/p/versions/v/runs",
       api.runs_path({ user_id = "u/x", app_id = "a", pipeline_id = "p", pipeline_version_id = "v" }))
   end)

@@ -65,10 +65,17 @@ function M.nodepool_runs_path(scope)
     seg(scope.compute_cluster_user_id), seg(scope.compute_cluster_id), seg(scope.nodepool_id))
 end
 
+-- A query value, percent-encoded.
+function M.query_value(s)
+  return (s:gsub("[^%w%-._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
 -- The query of a list request: page, per_page and a status_codes filter.
+-- Enum values go by name (JOB_RUNNING), as Clarifai's own JSON client sends
+-- them (the canonical proto3 JSON mapping, query values included).
 function M.list_query(page, per_page, codes)
   local q = { "page=" .. page, "per_page=" .. per_page }
-  for _, code in ipairs(codes or {}) do q[#q + 1] = "status_codes=" .. code end
+  for _, code in ipairs(codes or {}) do q[#q + 1] = "status_codes=" .. states.name(code) end
   return table.concat(q, "&")
 end
 
@@ -104,18 +111,28 @@ function M.run_path(ref, run_id)
 end
 
 -- The PatchPipelineVersionRuns body for one or more runs (a template: this
--- runs once per run of a batch, so it avoids a generic encoder).
+-- runs once per run of a batch, so it avoids a generic encoder). The state
+-- goes by name ("JOB_PAUSED"), as Clarifai's own JSON client sends enums.
 local encode_string = require("cjson").encode
 function M.patch_body(run_ids, code)
-  assert(compat.isinteger(code), "state code must be an integer")
+  assert(compat.isinteger(code) and states.by_code[code], "a state code of the table")
+  local status = ',"orchestration_status":{"status":{"code":"' .. states.name(code) .. '"}}}'
   local runs = {}
-  for i, id in ipairs(run_ids) do
-    runs[i] = '{"id":' .. encode_string(id) .. ',"orchestration_status":{"status":{"code":' .. code .. '}}}'
-  end
+  for i, id in ipairs(run_ids) do runs[i] = '{"id":' .. encode_string(id) .. status end
   return '{"action":"overwrite","pipeline_version_runs":[' .. table.concat(runs, ",") .. ']}'
 end
 
 local num = compat.tointeger -- an integral number, or nil
+
+-- A reply's status code: an integer, or the code's name (proto3 JSON allows
+-- either for an enum); nil for anything else.
+local code_by_name = {}
+for code, name in pairs(M.status_names) do code_by_name[name] = code end
+local function status_code(v)
+  if type(v) == "string" then return code_by_name[v] end
+  return num(v)
+end
+M.status_code = status_code
 
 -- Turns a transport failure (a result with error_code) into an error table
 -- of the kind clarifai.retry gives it.
@@ -153,10 +170,10 @@ local function redirect_error(resp, fields)
     fields)
 end
 
--- A body that is not an API reply (not JSON, or no integer status.code).
+-- A body that is not an API reply (not JSON, or no status.code).
 local function malformed_error(resp, doc, jerr, ctx, fields)
   local why = doc == nil and ("a response that is not JSON (" .. text.sanitize(jerr or "") .. ")")
-    or "a malformed response (no integer status.code)"
+    or "a malformed response (no status.code)"
   local ctype = (resp.headers or {})["content-type"] or "no content type"
   local excerpt = text.scrub(text.sanitize(text.truncate(resp.body or "", 200)), ctx.secrets)
   return errors.new(retry.malformed_kind(resp.status), string.format("the API sent %s: HTTP %d, %s%s", why,
@@ -196,10 +213,10 @@ function M.decode(resp, ctx)
   local fields = { http_status = status }
   if status >= 300 and status < 400 then return nil, redirect_error(resp, fields) end
   local doc, jerr = json.decode(resp.body or "")
-  if type(doc) ~= "table" or type(doc.status) ~= "table" or not num(doc.status.code) then
+  if type(doc) ~= "table" or type(doc.status) ~= "table" or not status_code(doc.status.code) then
     return nil, malformed_error(resp, doc, jerr, ctx, fields)
   end
-  local code = num(doc.status.code)
+  local code = status_code(doc.status.code)
   if code == M.SUCCESS and status >= 200 and status < 300 then return doc end
   if code == M.MIXED_STATUS then fields.reply_runs = doc.pipeline_version_runs end
   return nil, api_error(resp, doc.status, code, ctx, fields)

@@ -33,6 +33,8 @@ local api = require "clarifai.api"
 local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local json = require "clarifai.json"
+local pager = require "clarifai.pager"
+local reads = require "clarifai.reads"
 local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
@@ -68,9 +70,7 @@ function M.new(action, source, c, opts)
     halted = false,    -- the batch is stopping: outcomes from here on are the stop's
   }
   -- what a read-back lists: where a run still needing it, or done, would be
-  b.read_codes = {}
-  for _, code in ipairs(spec.from) do b.read_codes[#b.read_codes + 1] = code end
-  b.read_codes[#b.read_codes + 1] = spec.target
+  b.read_codes = reads.live_states(action)
   if b.refs then
     -- runs of one version together (versions in the order they first
     -- appear), so that they can share a PATCH; and how many each version has
@@ -185,8 +185,7 @@ function M.send(b, ex)
   else
     ex.reads = ex.reads + 1
     for _, rec in pairs(ex.wanted) do left = math.min(left, rec.deadline - now) end
-    req = b.c:build("GET", api.runs_path(ex.scope) .. "?" .. api.list_query(ex.page, defaults.api_per_page,
-      b.read_codes))
+    req = b.c:build("GET", ex.path)
   end
   req.timeout = math.max(0.1, math.min(req.timeout, left))
   return req
@@ -206,27 +205,39 @@ function M.retry(b, ex, resp, err)
   return delay
 end
 
--- Fewer requests to read `n` runs back: the version's list (its live runs,
--- pages of api_per_page) or one GET each?
-local function list_is_cheaper(b, scope, n)
-  if n <= 2 then return false end
-  local known = b.counts[api.version_key(scope)] or (b.refs and n or b.n)
-  return math.ceil(known / defaults.api_per_page) < n
+-- A GET of each run (in input order).
+local function gets(recs)
+  local out = {}
+  for k, rec in ipairs(recs) do out[k] = { kind = "get", rec = rec } end
+  table.sort(out, function(x, y) return x.rec.i < y.rec.i end)
+  return out
 end
 
 -- read_back: the exchanges that read `recs` back (after `why`: "refused",
--- "ambiguous", "mixed", "unlisted"), as follow-ups.
+-- "ambiguous", "mixed", "unlisted"), as follow-ups: the version's list
+-- (its live runs, through one paging cursor, at most as many pages as runs,
+-- within the runs' deadline) when clarifai.reads' policy says it is fewer
+-- requests, else a GET of each.
 function M.read_back(b, recs, why, refused)
   local rb = { why = why, recs = recs, size = #recs, left = #recs, refused = refused or 0 }
-  for _, rec in ipairs(recs) do rec.rb, rec.code, rec.read_err, rec.reads, rec.listed = rb, nil, nil, 0, nil end
-  if list_is_cheaper(b, recs[1].scope, #recs) then
-    local wanted = {}
-    for _, rec in ipairs(recs) do wanted[rec.id] = rec end
-    return { { kind = "list", rb = rb, scope = recs[1].scope, page = 1, reads = 0, wanted = wanted } }
+  local deadline = math.huge
+  for _, rec in ipairs(recs) do
+    rec.rb, rec.code, rec.read_err, rec.reads, rec.listed = rb, nil, nil, 0, nil
+    deadline = math.min(deadline, rec.deadline)
   end
-  local out = {}
-  for k, rec in ipairs(recs) do out[k] = { kind = "get", rec = rec } end
-  return out
+  local known = b.counts[recs[1].key] or (b.refs and #recs or b.n)
+  if reads.by_list(math.ceil(known / defaults.api_per_page), #recs) then
+    local cur = pager.forward({ path = api.runs_path(recs[1].scope), field = "pipeline_version_runs",
+      codes = b.read_codes, max_pages = #recs, deadline = deadline })
+    local path = cur:next_path()
+    if path then
+      local wanted = {}
+      for _, rec in ipairs(recs) do wanted[rec.id] = rec end
+      return { { kind = "list", rb = rb, scope = recs[1].scope, cursor = cur, path = path, reads = 0,
+        wanted = wanted } }
+    end
+  end
+  return gets(recs)
 end
 
 -- A mixed answer's runs in another state than the target: the reply is
@@ -269,9 +280,9 @@ local function accepted(b, ex, runs_list, req_id, stopping, why)
     return each(unread, function(rec) unknown(b, rec, "the change to run " .. rec.id .. " may or may not have "
       .. "been applied (the reply did not say); the batch was stopping, so the run was not read") end)
   end
-  local reads = M.read_back(b, unread, why, ex.refused)
-  for _, x in ipairs(again or {}) do reads[#reads + 1] = x end
-  return reads
+  local follow = M.read_back(b, unread, why, ex.refused)
+  for _, x in ipairs(again or {}) do follow[#follow + 1] = x end
+  return follow
 end
 
 -- The reply to a PATCH.
@@ -428,16 +439,20 @@ local function on_get(b, ex, resp, stopping)
 end
 
 -- The reply to a page of the version's list: the runs it shows have their
--- state; the next page, or a GET of each run it never showed, follows.
+-- state; the cursor's next page follows, or, once it has stopped (the list
+-- ended, the server ignored paging, the pages or the deadline ran out), a
+-- GET of each run it never showed.
 local function on_list(b, ex, resp, stopping)
   local doc, err = api.decode(resp, b.ctx_list)
-  local items = doc and doc.pipeline_version_runs
-  if type(items) ~= "table" then
+  local items
+  if doc then items, err = ex.cursor:feed(doc) end
+  if not items then
     local left = math.huge
     for _, rec in pairs(ex.wanted) do left = math.min(left, rec.deadline - transport.now()) end
     local delay = not stopping and err and retry.again(resp, err, ex.reads, left, "read")
     if delay then return delay end
-    items = {} -- the list cannot be read: each run is read on its own
+    ex.cursor:stop("error") -- the list cannot be read: each run is read on its own
+    items = {}
   end
   local out
   for _, r in ipairs(items) do
@@ -448,13 +463,14 @@ local function on_list(b, ex, resp, stopping)
     end
   end
   if next(ex.wanted) == nil then return out end
-  if #items >= defaults.api_per_page and not stopping then
-    return { { kind = "list", rb = ex.rb, scope = ex.scope, page = ex.page + 1, reads = 0, wanted = ex.wanted } }
+  local path = not stopping and ex.cursor:next_path()
+  if path then
+    return { { kind = "list", rb = ex.rb, scope = ex.scope, cursor = ex.cursor, path = path, reads = 0,
+      wanted = ex.wanted } }
   end
-  local gets = {}
-  for _, rec in pairs(ex.wanted) do gets[#gets + 1] = { kind = "get", rec = rec } end
-  table.sort(gets, function(x, y) return x.rec.i < y.rec.i end)
-  return gets
+  local left = {}
+  for _, rec in pairs(ex.wanted) do left[#left + 1] = rec end
+  return gets(left)
 end
 
 --[[

@@ -100,8 +100,11 @@ function M.proxy_for(base, getenv)
   return p or "", noproxy
 end
 
-local NUMBERS = { connect_timeout = "connect_timeout", request_timeout = "request_timeout", deadline = "deadline",
-  max_size = "max_size" }
+-- The options of new(), and from_config()'s (new's, and where to find the config).
+local NEW = { pat = "string", api_base = "string", connect_timeout = "connect_timeout",
+  request_timeout = "request_timeout", deadline = "deadline", max_size = "max_size", trace = "function",
+  trap_signals = "boolean", ca_file = "string", ca_path = "string", user_agent = "string", getenv = "function" }
+local CONFIG = args.spec(NEW, { config_path = "string", context = "string", need_pat = "boolean" })
 
 --- A new client from explicit settings (no config file is read).
 -- The HTTP session is made (and libcurl loaded) on the first request. CA
@@ -144,11 +147,7 @@ local NUMBERS = { connect_timeout = "connect_timeout", request_timeout = "reques
 function M.new(opts)
   local fn = "clarifai.client.new"
   args.of(fn, "argument #1 (options)", "table", opts)
-  args.opts(fn, opts, NUMBERS)
-  for _, k in ipairs({ "pat", "api_base", "ca_file", "ca_path", "user_agent" }) do
-    args.of(fn, k, "string", opts[k], true)
-  end
-  for _, k in ipairs({ "trace", "getenv" }) do args.of(fn, k, "function", opts[k], true) end
+  args.opts(fn, opts, NEW)
   local base = opts.api_base or config.DEFAULT_BASE
   local checked, err = config.check_base(base)
   if not checked then return nil, err end
@@ -215,6 +214,7 @@ end
 -- local c, settings = assert(client.from_config{ context = "staging" })
 -- print(settings.api_base, settings.pat_source)
 function M.from_config(opts)
+  args.opts("clarifai.client.from_config", opts, CONFIG)
   local merged = {}
   for k, v in pairs(base_opts) do merged[k] = v end
   for k, v in pairs(opts or {}) do merged[k] = v end
@@ -222,7 +222,9 @@ function M.from_config(opts)
   local settings, err = config.resolve(opts)
   if not settings then return nil, err end
   local copts = {}
-  for k, v in pairs(opts) do copts[k] = v end
+  for k, v in pairs(opts) do
+    if NEW[k] then copts[k] = v end
+  end
   copts.pat, copts.api_base = settings.pat, settings.api_base
   local c, cerr = raw.new(copts)
   if not c then return nil, cerr end
@@ -347,6 +349,11 @@ end
 -- What api.decode needs to turn a reply into a result or an error.
 function Client:decode_context(what)
   return { what = what, secrets = self:secrets(), base = self.api_base, max_size = self.max_size }
+end
+
+-- A note for the trace (--verbose): what the library decided and why.
+function Client:note(line)
+  if self.trace then self.trace("* " .. text.sanitize(line)) end
 end
 
 -- Trace lines for --verbose: the exact request (token redacted), then the outcome.

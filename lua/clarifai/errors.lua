@@ -140,7 +140,10 @@ end
 -- local function load_ref(path) ... return nil, errors.new("usage", "no ref in " .. path) end
 -- M.load_ref = errors.public(load_ref)
 function M.public(fn)
-  return function(...) return public_values(fn(...)) end
+  local entry = function(...) return public_values(fn(...)) end
+  -- argument errors raised inside point at the line that called it
+  require("clarifai.args").entries[entry] = true
+  return entry
 end
 
 --- Wraps functions of a module in place with `public`, at the end of the module.

@@ -25,6 +25,12 @@ local transport = require "clarifai.transport"
 
 local M = {}
 
+-- monitor()'s options (unknown keys raise: see clarifai.args); clock and
+-- sleep are the specs' fake clock.
+local MONITOR_OPTS = args.spec(args.CLIENT, { dir = "string", lockfile = "boolean", timeout = "monitor_timeout",
+  interval = "monitor_interval", logs = "boolean", on_state = "function", on_log = "function", on_error = "function",
+  on_retry = "function", should_stop = "function", clock = "function", sleep = "function" })
+
 -- Log lines of one entry: split on newlines; a JSON object line shows its msg.
 local function entry_lines(message)
   local out = {}
@@ -180,7 +186,7 @@ function M.monitor(ref, run_id, opts)
   local fn = "clarifai.monitor.monitor"
   args.of(fn, "argument #1 (ref)", "table", ref)
   args.of(fn, "argument #2 (run_id)", "string", run_id)
-  opts = args.opts(fn, opts, { timeout = "monitor_timeout", interval = "monitor_interval" })
+  opts = args.opts(fn, opts, MONITOR_OPTS)
   local full, ferr = ids_mod.resolve(ref, opts)
   if not full then return nil, ferr end
   local ok, ierr = ids_mod.check(run_id, "pipeline_version_run_id")

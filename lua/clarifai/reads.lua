@@ -9,6 +9,32 @@ local transport = require "clarifai.transport"
 
 local M = {}
 
+local states = require "clarifai.states"
+
+--[[
+The one home of the read-back policy (a batch reading its runs back, --wait
+and watch polling them):
+  live_states(action): the states a run may be in while the change is in
+  play: the action's sources and its target (and, for resume, Queued, where
+  a resumed run may go back to). Listing only these keeps a list as short
+  as the version's live runs.
+  by_list(pages, runs): read `runs` runs through their version's list when
+  that is expected to take fewer requests (`pages` pages) than one GET per
+  run; never for one or two runs.
+]]
+function M.live_states(action)
+  local a = states.actions[action]
+  local codes = {}
+  for _, c in ipairs(a.from) do codes[#codes + 1] = c end
+  codes[#codes + 1] = a.target
+  if action == "resume" then codes[#codes + 1] = states.by_name.JOB_QUEUED.code end
+  return codes
+end
+
+function M.by_list(pages, runs)
+  return runs > 2 and pages < runs
+end
+
 --[[
 fetch(client, paths, opts) -> { {doc | nil, err}, ... }, stop
 GETs, safe to repeat: a failure that is not definite is retried (at most

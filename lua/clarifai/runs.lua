@@ -30,6 +30,7 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local pager = require "clarifai.pager"
 local reads = require "clarifai.reads"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
@@ -41,8 +42,14 @@ local function complete(ref, opts)
   return ids_mod.resolve(ref, opts)
 end
 
--- Options every call that sends takes, with their limits.
-local SEND_OPTS = { parallel = "parallel", deadline = "deadline", group_size = "group_size" }
+-- The options of each call (unknown keys raise: see clarifai.args): where
+-- missing ids come from, the client, and what each call adds.
+local LOCATE = { dir = "string", lockfile = "boolean", id_sources = "table" }
+local BASE = args.spec(args.CLIENT, LOCATE, { on_retry = "function", should_stop = "function", parallel = "parallel" })
+local SEND_OPTS = args.spec(BASE, { deadline = "deadline", group_size = "group_size", collect = "boolean",
+  on_result = "function", on_progress = "function" })
+local READ_OPTS = args.spec(BASE, { on_progress = "function" })
+local LIST_QUERY = { status = "list", page = "page", per_page = "per_page", all = "boolean", max = "list_max" }
 
 -- The scope, the client and the checked run ids a call needs.
 local function prepare(ref, run_ids, opts)
@@ -378,7 +385,7 @@ function M.status(ref, run_ids, opts)
   local fn = "clarifai.runs.status"
   args.of(fn, "argument #1 (ref)", "table", ref)
   args.list(fn, "argument #2 (run_ids)", run_ids)
-  opts = args.opts(fn, opts, SEND_OPTS)
+  opts = args.opts(fn, opts, READ_OPTS)
   local full, c, list = prepare(ref, run_ids, opts)
   if not full then return nil, c end
   local paths, labels = {}, {}
@@ -413,18 +420,6 @@ function M.status_view(report)
   local errs = json.array()
   for i, e in ipairs(report.errors) do errs[i] = { run_id = e.run_id, error = errors.view(e.error) } end
   return { runs = report.runs, errors = errs }
-end
-
--- A GET of one page of a list; returns the list field's items and the doc.
-local function get_page(c, path, query, field, what, opts)
-  local doc, err = reads.get(c, path .. (query ~= "" and ("?" .. query) or ""), what, opts)
-  if not doc then return nil, err end
-  local items = doc[field]
-  if items == nil then items = {} end
-  if type(items) ~= "table" then
-    return nil, errors.new("protocol", "the API sent a malformed response: '" .. field .. "' is not a list")
-  end
-  return items, doc
 end
 
 --- Status names or codes to codes.
@@ -481,47 +476,32 @@ end
 function M.list(ref, query, opts)
   local fn = "clarifai.runs.list"
   args.of(fn, "argument #1 (ref)", "table", ref)
-  query = args.opts(fn, query, { page = "page", per_page = "per_page", max = "list_max" })
-  opts = args.opts(fn, opts, SEND_OPTS)
+  query = args.opts(fn, query, LIST_QUERY, "query")
+  opts = args.opts(fn, opts, READ_OPTS)
   local full, err = complete(ref, opts)
   if not full then return nil, err end
   local codes, serr = raw.status_codes(query.status)
   if not codes then return nil, serr end
   local c, cerr = transport.client(opts)
   if not c then return nil, cerr end
-  local page = query.page or defaults.page
   local per_page = query.per_page or (query.all and defaults.api_per_page or defaults.per_page)
   local max = query.max or defaults.list_max
-  local out = { runs = json.array(), page = page, per_page = per_page }
-  local info = { warnings = {}, more = false }
-  local seen = {}
-  while true do
-    local q = { "page=" .. page, "per_page=" .. per_page }
-    for _, code in ipairs(codes) do q[#q + 1] = "status_codes=" .. code end
-    local items, doc = get_page(c, api.runs_path(full), table.concat(q, "&"), "pipeline_version_runs",
-      "list pipeline version runs", opts)
-    if not items then return nil, doc end
-    local fresh = 0
-    for _, r in ipairs(items) do
-      local id = type(r) == "table" and r.id or nil
-      if id == nil or not seen[id] then
-        if id ~= nil then seen[id] = true end
-        fresh = fresh + 1
+  local cur = pager.forward({ path = api.runs_path(full), field = "pipeline_version_runs", codes = codes,
+    per_page = per_page, page = query.page or defaults.page, max_items = max,
+    max_pages = not query.all and 1 or nil })
+  local out = { runs = json.array(), page = cur.page, per_page = per_page }
+  local ok, werr = pager.walk(c, { cur }, { what = "list pipeline version runs", on_retry = opts.on_retry,
+    should_stop = opts.should_stop, on_items = function(_, items)
+      for _, r in ipairs(items) do
         if #out.runs < max then out.runs[#out.runs + 1] = r end
       end
-    end
-    info.more = #items >= per_page
-    if not query.all or #items < per_page then break end
-    if fresh == 0 then
-      info.warnings[#info.warnings + 1] = string.format("page %d repeated runs already listed: the server "
-        .. "seems to ignore paging, so the listing stops here (%d runs)", page, #out.runs)
-      break
-    end
-    if #out.runs >= max then
-      info.warnings[#info.warnings + 1] = string.format("stopped after %d runs; there may be more", max)
-      break
-    end
-    page = page + 1
+      if opts.on_progress then opts.on_progress(#out.runs, cur.pages) end
+    end })
+  if not ok then return nil, werr end
+  local info = { warnings = {}, more = cur.reason ~= "end", complete = cur:complete() }
+  if query.all and not info.complete then
+    info.warnings[1] = cur.reason == "items" and string.format("stopped after %d runs; there may be more", max)
+      or string.format("%s: the listing stops here (%d runs); there may be more", cur:why(), #out.runs)
   end
   return out, info
 end
@@ -547,20 +527,18 @@ function M.history(ref, run_id, opts)
   local fn = "clarifai.runs.history"
   args.of(fn, "argument #1 (ref)", "table", ref)
   args.of(fn, "argument #2 (run_id)", "string", run_id)
-  opts = args.opts(fn, opts, SEND_OPTS)
+  opts = args.opts(fn, opts, READ_OPTS)
   local full, c, list = prepare(ref, { run_id }, opts)
   if not full then return nil, c end
   local out = { status_logs = json.array() }
-  local page, per_page = 1, defaults.history_per_page
-  while true do
-    local items, doc = get_page(c, api.run_path(full, list[1]) .. "/status_logs",
-      "page=" .. page .. "&per_page=" .. per_page, "pipeline_version_run_status_logs",
-      "list pipeline version run status logs", opts)
-    if not items then return nil, doc end
-    for _, r in ipairs(items) do out.status_logs[#out.status_logs + 1] = r end
-    if #items < per_page or page >= defaults.history_pages then break end
-    page = page + 1
-  end
+  local cur = pager.forward({ path = api.run_path(full, list[1]) .. "/status_logs",
+    field = "pipeline_version_run_status_logs", per_page = defaults.history_per_page,
+    max_pages = defaults.history_pages, max_items = defaults.history_per_page * defaults.history_pages })
+  local ok, err = pager.walk(c, { cur }, { what = "list pipeline version run status logs", on_retry = opts.on_retry,
+    should_stop = opts.should_stop, on_items = function(_, items)
+      for _, r in ipairs(items) do out.status_logs[#out.status_logs + 1] = r end
+    end })
+  if not ok then return nil, err end
   return out
 end
 

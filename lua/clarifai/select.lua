@@ -10,62 +10,51 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
-local reads = require "clarifai.reads"
+local pager = require "clarifai.pager"
 local timefmt = require "clarifai.timefmt"
 local transport = require "clarifai.transport"
 
 local M = {}
 
+-- The error of a listing that could not be complete: nothing is selected
+-- from part of a list.
+local function incomplete(cur, what)
+  return errors.new("protocol", string.format("%s could not be listed in full: %s; nothing was selected "
+    .. "(a selection is never made from part of a list)", what, cur:why()), { paging = cur.reason })
+end
+
 --[[
-pages(c, targets, field, opts) -> { items of target 1, ... } | nil, err
-Every page of each target ({path, query}: a list endpoint and its filter),
-read concurrently, round by round: a target ends on a short page or on a
-page that brings nothing new (a server that ignores paging). opts: what,
-cap (stop with an error past this many items), parallel, on_retry,
-should_stop; info.requests counts the GETs. More than cap items in all:
-a usage error (a selection is refused, never cut).
+list_all(c, cursors, what, opts, info) -> { items of cursor 1, ... } | nil, err
+Every page of each cursor (pager.walk: all at once, round by round); each
+must end complete. opts.cap: more items than that in all is a usage error
+(a selection is refused, never cut); opts.on_progress(items, requests)
+after each page. info.requests counts the GETs.
 ]]
-local function pages(c, targets, field, opts, info)
-  local out, seen, open, page, total = {}, {}, {}, 1, 0
-  for k in ipairs(targets) do out[k], seen[k], open[#open + 1] = json.array(), {}, k end
-  while #open > 0 do
-    local paths = {}
-    for n, k in ipairs(open) do
-      paths[n] = targets[k].path .. "?" .. api.list_query(page, defaults.api_per_page, targets[k].codes)
-    end
-    local got, res = reads.fetch(c, paths, { what = opts.what, parallel = opts.parallel, on_retry = opts.on_retry,
-      should_stop = opts.should_stop })
-    info.requests = info.requests + #paths
-    if res.stopped then return nil, errors.new("interrupted", "interrupted while listing", { signal = res.signal }) end
-    local still = {}
-    for n, k in ipairs(open) do
-      local doc, err = got[n][1], got[n][2]
-      if not doc then return nil, err end
-      local items = doc[field]
-      if items ~= nil and type(items) ~= "table" then
-        return nil, errors.new("protocol", "the API sent a malformed response: '" .. field .. "' is not a list")
-      end
-      local fresh = 0
-      for _, item in ipairs(items or {}) do
-        local id = type(item) == "table" and item.id or nil
-        if type(id) == "string" and not seen[k][id] then
-          seen[k][id], fresh = true, fresh + 1
-          out[k][#out[k] + 1] = item
-        end
-      end
-      total = total + fresh
+local function list_all(c, cursors, what, opts, info)
+  local out, total = {}, 0
+  for k in ipairs(cursors) do out[k] = json.array() end
+  local ok, err = pager.walk(c, cursors, { what = "list " .. what, parallel = opts.parallel,
+    on_retry = opts.on_retry, should_stop = opts.should_stop,
+    on_items = function(k, items)
+      info.requests = info.requests + 1
+      local list = out[k]
+      for _, item in ipairs(items) do list[#list + 1] = item end
+      total = total + #items
       if opts.cap and total > opts.cap then
-        return nil, errors.new("usage", string.format("the selection has more than %d runs: narrow it (states, "
+        return errors.new("usage", string.format("the selection has more than %d runs: narrow it (states, "
           .. "age, a smaller scope)", opts.cap), { too_many = true })
       end
-      if #(items or {}) >= defaults.api_per_page and fresh > 0 then still[#still + 1] = k end
-    end
-    open, page = still, page + 1
+      if opts.on_progress then opts.on_progress(info.listed + total, info.requests) end
+    end })
+  if not ok then return nil, err end
+  for _, cur in ipairs(cursors) do
+    if not cur:complete() then return nil, incomplete(cur, what) end
   end
+  if opts.cap then info.listed = info.listed + total end
   return out
 end
 
--- The pipeline versions of a scope (not a nodepool's): refs of four ids.
+-- The pipeline versions of a scope: refs of four ids.
 local function versions(c, scope, opts, info)
   if not (scope.all_versions or scope.all_pipelines) then
     return { { user_id = scope.user_id, app_id = scope.app_id, pipeline_id = scope.pipeline_id,
@@ -73,19 +62,18 @@ local function versions(c, scope, opts, info)
   end
   local pipelines = { scope.pipeline_id }
   if scope.all_pipelines then
-    local got, err = pages(c, { { path = api.pipelines_path(scope) } }, "pipelines",
-      { what = "list pipelines", parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop },
-      info)
+    local got, err = list_all(c, { pager.forward({ path = api.pipelines_path(scope), field = "pipelines" }) },
+      "the app's pipelines", opts, info)
     if not got then return nil, err end
     pipelines = {}
     for _, p in ipairs(got[1]) do pipelines[#pipelines + 1] = p.id end
   end
-  local targets = {}
+  local cursors = {}
   for k, p in ipairs(pipelines) do
-    targets[k] = { path = api.versions_path({ user_id = scope.user_id, app_id = scope.app_id, pipeline_id = p }) }
+    cursors[k] = pager.forward({ path = api.versions_path({ user_id = scope.user_id, app_id = scope.app_id,
+      pipeline_id = p }), field = "pipeline_versions" })
   end
-  local got, err = pages(c, targets, "pipeline_versions", { what = "list pipeline versions",
-    parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop }, info)
+  local got, err = list_all(c, cursors, "the pipelines' versions", opts, info)
   if not got then return nil, err end
   local out = {}
   for k, p in ipairs(pipelines) do
@@ -98,7 +86,7 @@ end
 
 -- A listed run as a ref (its scope from the version listed, or from the run
 -- itself on a nodepool).
-local function ref_of(run, version, keep)
+function M.ref_of(run, version, keep)
   local pv = type(run.pipeline_version) == "table" and run.pipeline_version or {}
   return {
     run = keep and run or nil,
@@ -110,36 +98,76 @@ local function ref_of(run, version, keep)
   }
 end
 
--- A nodepool's runs, narrowed by the scope's app, pipeline and version.
-local function nodepool_runs(c, scope, codes, opts, info)
-  local got, err = pages(c, { { path = api.nodepool_runs_path(scope), codes = codes } }, "pipeline_version_runs",
-    { what = "list nodepool pipeline version runs", cap = defaults.selection_max, parallel = opts.parallel,
-      on_retry = opts.on_retry, should_stop = opts.should_stop }, info)
+local function run_opts(opts)
+  return { parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop,
+    cap = defaults.selection_max, on_progress = opts.on_progress }
+end
+
+-- Every run in the versions of a scope, in `codes` (on a nodepool: `query`
+-- is the version route's nodepool filter).
+local function version_runs(c, list, codes, opts, info, query)
+  local cursors = {}
+  for k, v in ipairs(list) do
+    cursors[k] = pager.forward({ path = api.runs_path(v), field = "pipeline_version_runs", codes = codes,
+      query = query, max_items = defaults.selection_max })
+  end
+  local got, err = list_all(c, cursors, "the versions' runs", run_opts(opts), info)
   if not got then return nil, err end
   local out = {}
-  for _, run in ipairs(got[1]) do
-    local r = ref_of(run, nil, opts.keep_runs)
-    if (not scope.app_id or r.app_id == scope.app_id) and (not scope.pipeline_id or r.pipeline_id == scope.pipeline_id)
-      and (not scope.pipeline_version_id or r.pipeline_version_id == scope.pipeline_version_id) then
-      out[#out + 1] = r
-    end
+  for k, v in ipairs(list) do
+    for _, run in ipairs(got[k]) do out[#out + 1] = M.ref_of(run, v, opts.keep_runs) end
   end
   return out
 end
 
--- Every run in the versions of a scope, in `codes`.
-local function version_runs(c, list, codes, opts, info)
-  local targets = {}
-  for k, v in ipairs(list) do targets[k] = { path = api.runs_path(v), codes = codes } end
-  local got, err = pages(c, targets, "pipeline_version_runs", { what = "list pipeline version runs",
-    cap = defaults.selection_max, parallel = opts.parallel, on_retry = opts.on_retry,
-    should_stop = opts.should_stop }, info)
-  if not got then return nil, err end
-  local out = {}
-  for k, v in ipairs(list) do
-    for _, run in ipairs(got[k]) do out[#out + 1] = ref_of(run, v, opts.keep_runs) end
+-- Does the scope keep this ref (a nodepool's runs narrowed by the scope's
+-- app, pipeline and version)?
+local function in_scope(scope, r)
+  return (not scope.app_id or r.app_id == scope.app_id) and (not scope.pipeline_id or r.pipeline_id == scope.pipeline_id)
+    and (not scope.pipeline_version_id or r.pipeline_version_id == scope.pipeline_version_id)
+end
+
+-- Is this failure the nodepool route refusing the request itself (as a
+-- server may that wants all four ids: clarifai-python's `pr ls` sends them
+-- "to match the backend's ListPipelineVersionRunsRequest validator")?
+local function route_refused(err)
+  local st = err.http_status
+  return err.kind == "api" and (st == 400 or st == 404 or st == 405 or st == 501)
+end
+
+--[[
+A nodepool's runs, narrowed by the scope's app, pipeline and version. The
+nodepool route first; when the server refuses that route and the app is
+known, every version of the app (or of the scope's pipeline) is listed with
+the version route's compute_cluster_id and nodepool_id filters instead (the
+client's trace says so); without an app, the error names what is needed.
+]]
+local function nodepool_runs(c, scope, codes, opts, info)
+  local got, err = list_all(c, { pager.forward({ path = api.nodepool_runs_path(scope), field = "pipeline_version_runs",
+    codes = codes, max_items = defaults.selection_max }) }, "the nodepool's runs", run_opts(opts), info)
+  if got then
+    local out = {}
+    for _, run in ipairs(got[1]) do
+      local r = M.ref_of(run, nil, opts.keep_runs)
+      if in_scope(scope, r) then out[#out + 1] = r end
+    end
+    return out
   end
-  return out
+  if not route_refused(err) then return nil, err end
+  if not scope.app_id then
+    return nil, errors.derive(err, { kind = "usage", message = "the server refused to list the nodepool's runs ("
+      .. err.message .. "); name the app: its versions are then listed with the nodepool filter", needs = { "app_id" } })
+  end
+  c:note(string.format("the nodepool route was refused (HTTP %s): listing the runs of app %s's versions with the "
+    .. "compute_cluster_id and nodepool_id filters instead", tostring(err.http_status), scope.app_id))
+  local vscope = { user_id = scope.user_id, app_id = scope.app_id, pipeline_id = scope.pipeline_id,
+    pipeline_version_id = scope.pipeline_version_id, all_pipelines = scope.pipeline_id == nil,
+    all_versions = scope.pipeline_version_id == nil }
+  local list, verr = versions(c, vscope, opts, info)
+  if not list then return nil, verr end
+  info.versions = #list
+  return version_runs(c, list, codes, opts, info, "compute_cluster_id=" .. api.query_value(scope.compute_cluster_id)
+    .. "&nodepool_id=" .. api.query_value(scope.nodepool_id))
 end
 
 -- The selection's order and cut: older than, the N oldest, then version by
@@ -193,28 +221,61 @@ function M.counts(refs)
   return out
 end
 
-local function check_scope(fn, scope)
-  local nodepool = scope.nodepool_id ~= nil or scope.compute_cluster_id ~= nil
-  if nodepool and not (scope.nodepool_id and scope.compute_cluster_id) then
-    return nil, errors.new("usage", "a nodepool scope needs both nodepool_id and compute_cluster_id")
+-- The one home of the nodepool rule: a nodepool is named by both its id and
+-- its compute cluster's, and the cluster belongs to compute_cluster_user_id,
+-- the token's own user ("me") unless another is named.
+M.DEFAULT_OWNER = "me"
+function M.is_nodepool(scope) return scope.nodepool_id ~= nil or scope.compute_cluster_id ~= nil end
+
+local SCOPE_FIELDS = { "user_id", "app_id", "pipeline_id", "pipeline_version_id", "compute_cluster_id", "nodepool_id",
+  "compute_cluster_user_id" }
+
+--[[
+checked_scope(fn, scope) -> a copy with every default applied | nil, err.
+Types raise (a programmer error); a missing or bad id returns the usage
+error. One version needs the four ids; all_versions the user, app and
+pipeline; all_pipelines the user and app; a nodepool both its ids (the
+app, pipeline and version narrow it).
+]]
+function M.checked_scope(fn, scope)
+  args.of(fn, "argument #1 (scope)", "table", scope)
+  for _, f in ipairs(SCOPE_FIELDS) do args.of(fn, "scope." .. f, "string", scope[f], true) end
+  for _, f in ipairs({ "all_versions", "all_pipelines" }) do args.of(fn, "scope." .. f, "boolean", scope[f], true) end
+  local out = {}
+  for _, f in ipairs(SCOPE_FIELDS) do out[f] = scope[f] end
+  out.all_versions, out.all_pipelines = scope.all_versions, scope.all_pipelines
+  local need
+  if M.is_nodepool(scope) then
+    if not (scope.nodepool_id and scope.compute_cluster_id) then
+      return nil, errors.new("usage", "a nodepool is named by both nodepool_id and compute_cluster_id",
+        { missing = { scope.nodepool_id and "compute_cluster_id" or "nodepool_id" } })
+    end
+    if out.all_versions or out.all_pipelines then
+      return nil, errors.new("usage", "a nodepool scope already spans versions and pipelines: "
+        .. "all_versions and all_pipelines do not apply")
+    end
+    out.compute_cluster_user_id = out.compute_cluster_user_id or M.DEFAULT_OWNER
+    need = { "compute_cluster_id", "nodepool_id" }
+  else
+    need = { "user_id", "app_id" }
+    if not out.all_pipelines then need[#need + 1] = "pipeline_id" end
+    if not (out.all_pipelines or out.all_versions) then need[#need + 1] = "pipeline_version_id" end
   end
-  local fields = nodepool and { "nodepool_id", "compute_cluster_id", "compute_cluster_user_id" }
-    or { "user_id", "app_id" }
-  if not nodepool then
-    if not scope.all_pipelines then fields[#fields + 1] = "pipeline_id" end
-    if not (scope.all_pipelines or scope.all_versions) then fields[#fields + 1] = "pipeline_version_id" end
+  for _, f in ipairs(need) do
+    if out[f] == nil then return nil, errors.new("usage", "the scope has no " .. f, { missing = { f } }) end
   end
-  for _, f in ipairs(fields) do
-    args.of(fn, "scope." .. f, "string", scope[f], f == "compute_cluster_user_id")
-    if scope[f] ~= nil then
-      local ok, err = ids_mod.check(scope[f], f)
+  for _, f in ipairs(SCOPE_FIELDS) do
+    if out[f] ~= nil and out[f] ~= M.DEFAULT_OWNER then
+      local ok, err = ids_mod.check(out[f], f)
       if not ok then return nil, err end
-    elseif f ~= "compute_cluster_user_id" then
-      return nil, errors.new("usage", "the scope has no " .. f, { missing = { f } })
     end
   end
-  return nodepool
+  return out
 end
+
+local FILTER = { states = "list", older_than = "older_than", limit = "selection_limit" }
+local OPTS = args.spec(args.CLIENT, { parallel = "parallel", on_retry = "function", should_stop = "function",
+  on_progress = "function", now = "number", keep_runs = "boolean" })
 
 --[[
 select(scope, filter, opts) -> refs, info | nil, err
@@ -222,36 +283,37 @@ scope = { user_id, app_id, pipeline_id?, pipeline_version_id?, all_versions?,
   all_pipelines?, compute_cluster_id?, nodepool_id?, compute_cluster_user_id? }:
   one version (the default), every version of a pipeline (all_versions),
   every version of every pipeline of the app (all_pipelines), or every run on
-  a nodepool (both ids; compute_cluster_user_id, "me" by default, owns the
-  cluster), narrowed by the app, pipeline and version ids it also gives.
+  a nodepool (both ids; see checked_scope), narrowed by the app, pipeline
+  and version ids it also gives.
 filter = { states (names or codes: the server filters), older_than (seconds,
   by created_at against opts.now or the local clock), limit (the N oldest) }.
 opts: client (or config_path/context/pat/api_base), parallel, on_retry,
-  should_stop, now, keep_runs (each ref keeps the API's run object as run).
+  should_stop, on_progress(runs, requests) as pages arrive, now, keep_runs
+  (each ref keeps the API's run object as run).
 refs: complete refs with run_id, state_code and created_at, version by
   version, oldest first; at most clarifai.limits' selection_max (a larger
-  selection is an error, never cut). info = { counts (see counts()),
-  requests = listing GETs sent, versions = versions listed }.
+  selection is an error, never cut); a listing that could not be complete
+  (a server that ignores paging) is an error, never a part taken for the
+  whole. info = { counts (see counts()), requests = listing GETs sent,
+  versions = versions listed }.
 ]]
 function M.select(scope, filter, opts)
   local fn = "clarifai.runs.select"
-  args.of(fn, "argument #1 (scope)", "table", scope)
-  filter = args.opts(fn, filter, { limit = "selection_limit", older_than = "older_than" })
-  opts = args.opts(fn, opts, { parallel = "parallel" })
-  local nodepool, serr = check_scope(fn, scope)
-  if nodepool == nil then return nil, serr end
+  local sc, serr = M.checked_scope(fn, scope)
+  filter = args.opts(fn, filter, FILTER, "filter")
+  opts = args.opts(fn, opts, OPTS)
+  if not sc then return nil, serr end
   local codes, _, cerr = require("clarifai.runs").status_codes(filter.states)
   if not codes then return nil, cerr end
   local c, clerr = transport.client(opts)
   if not c then return nil, clerr end
-  local info = { requests = 0, versions = 0 }
+  local info = { requests = 0, versions = 0, listed = 0 }
   local all, err
-  if nodepool then
-    local s = setmetatable({ compute_cluster_user_id = scope.compute_cluster_user_id or "me" }, { __index = scope })
-    all, err = nodepool_runs(c, s, codes, opts, info)
+  if M.is_nodepool(sc) then
+    all, err = nodepool_runs(c, sc, codes, opts, info)
   else
     local list
-    list, err = versions(c, scope, opts, info)
+    list, err = versions(c, sc, opts, info)
     if list then
       info.versions = #list
       all, err = version_runs(c, list, codes, opts, info)
@@ -260,6 +322,7 @@ function M.select(scope, filter, opts)
   if not all then return nil, err end
   local refs = shape(all, filter, opts.now or os.time())
   info.counts = M.counts(refs)
+  info.listed = nil
   return refs, info
 end
 

@@ -16,12 +16,19 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local pager = require "clarifai.pager"
 local reads = require "clarifai.reads"
 local retry = require "clarifai.retry"
 local states = require "clarifai.states"
 local transport = require "clarifai.transport"
 
 local M = {}
+
+-- wait()'s options (unknown keys raise: see clarifai.args); clock and sleep
+-- are the specs' fake clock.
+local WAIT_OPTS = args.spec(args.CLIENT, { dir = "string", lockfile = "boolean", timeout = "wait_timeout",
+  interval = "wait_interval", parallel = "parallel", on_poll = "function", on_reached = "function",
+  on_retry = "function", should_stop = "function", clock = "function", sleep = "function" })
 
 local PAUSED = states.by_name.JOB_PAUSED.code
 
@@ -50,18 +57,6 @@ function M.reached(action, code)
   return false
 end
 
--- The states a run waiting on `action` may be in and still get there: the
--- action's sources, plus its target when that is not terminal (a list of
--- runs in these states stays as small as the version's live runs).
-local function live_states(action)
-  local a = states.actions[action]
-  local codes = {}
-  for _, c in ipairs(a.from) do codes[#codes + 1] = c end
-  if not states.is_terminal(a.target) then codes[#codes + 1] = a.target end
-  if action == "resume" then codes[#codes + 1] = states.by_name.JOB_QUEUED.code end
-  return codes
-end
-
 -- The runs still waited for, by version: { {full, key, ids = {run ids}} }.
 local function by_version(results, pending)
   local groups, at = {}, {}
@@ -78,42 +73,37 @@ local function by_version(results, pending)
   return groups
 end
 
--- Reads through the list endpoint, every version's pages at once, round by
--- round: the waited-for runs they show go into got[key][id]. A version is
--- listed while that takes fewer requests than one GET per run (state.pages
--- remembers how many pages it took). True on a stop.
+-- Reads through the list endpoint (one paging cursor per version, all at
+-- once, round by round; the read-back policy of clarifai.reads decides which
+-- versions): the waited-for runs they show go into got[key][id]. A cursor
+-- stops once it has shown every run wanted, or after as many pages as runs
+-- (what it did not show is read with a GET). state.pages remembers how many
+-- pages each version took. True on a stop.
 local function list_poll(c, groups, action, opts, state, got)
-  local open, page = {}, 1
+  local cursors, of = {}, {}
   for _, g in ipairs(groups) do
     g.wanted, g.left = {}, #g.ids
     for _, id in ipairs(g.ids) do g.wanted[id] = true end
-    if #g.ids > 2 and (state.pages[g.key] or 0) < #g.ids then open[#open + 1] = g end
-  end
-  local codes = live_states(action)
-  while #open > 0 do
-    local paths = {}
-    for k, g in ipairs(open) do
-      paths[k] = api.runs_path(g.full) .. "?" .. api.list_query(page, defaults.api_per_page, codes)
+    if reads.by_list(state.pages[g.key] or math.ceil(#g.ids / defaults.api_per_page), #g.ids) then
+      cursors[#cursors + 1] = pager.forward({ path = api.runs_path(g.full), field = "pipeline_version_runs",
+        codes = reads.live_states(action), max_pages = #g.ids })
+      of[#cursors] = g
     end
-    local res, stop = reads.fetch(c, paths, { what = "list pipeline version runs", parallel = opts.parallel,
-      on_retry = opts.on_retry, should_stop = opts.should_stop })
-    if stop.stopped then return true end
-    local still = {}
-    for k, g in ipairs(open) do
-      local items = res[k][1] and res[k][1].pipeline_version_runs
-      if type(items) == "table" then -- a failed list: its runs are read one by one
-        state.pages[g.key] = page
-        for _, r in ipairs(items) do
-          if type(r) == "table" and g.wanted[r.id] then
-            got[g.key][r.id], g.wanted[r.id], g.left = { run = r }, nil, g.left - 1
-          end
+  end
+  if #cursors == 0 then return false end
+  local ok, err = pager.walk(c, cursors, { what = "list pipeline version runs", parallel = opts.parallel,
+    on_retry = opts.on_retry, should_stop = opts.should_stop, on_items = function(k, items, cur)
+      local g = of[k]
+      for _, r in ipairs(items) do
+        if type(r) == "table" and g.wanted[r.id] then
+          got[g.key][r.id], g.wanted[r.id], g.left = { run = r }, nil, g.left - 1
         end
-        if #items >= defaults.api_per_page and g.left > 0 and page < #g.ids then still[#still + 1] = g end
       end
-    end
-    open, page = still, page + 1
-  end
-  return false
+      if g.left == 0 then cur:stop("found") end
+    end })
+  for k, cur in ipairs(cursors) do state.pages[of[k].key] = cur.pages end
+  -- a list that failed: its runs are read one by one
+  return not ok and err.kind == "interrupted"
 end
 
 -- Reads each run no list showed with a GET (all at once), into got. True on a stop.
@@ -298,7 +288,7 @@ function M.wait(action, ref, run_ids, opts)
   if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
   args.of(fn, "argument #2 (ref or refs)", "table", ref)
   if #ref > 0 or json.is_array(ref) then opts, run_ids = run_ids, nil end
-  opts = args.opts(fn, opts, { timeout = "wait_timeout", interval = "wait_interval", parallel = "parallel" })
+  opts = args.opts(fn, opts, WAIT_OPTS)
   local results, rerr = waited(fn, ref, run_ids, opts)
   if not results then return nil, rerr end
   local c, cerr = transport.client(opts)

@@ -280,7 +280,7 @@ describe("at the edges", function()
         "clarifai.runs.status: argument #2 (run_ids) must be a list of run ids, got nil" },
       { function() return clarifai.runs.history(REF, nil) end,
         "clarifai.runs.history: argument #2 (run_id) must be a string, got nil" },
-      { function() return clarifai.client.new({ pat = 1 }) end, "clarifai.client.new: pat must be a string, got 1" },
+      { function() return clarifai.client.new({ pat = 1 }) end, "clarifai.client.new: opts.pat must be a string, got 1" },
       { function() return clarifai.runs.pause({ user_id = "u", run_id = 12 }) end,
         "clarifai.runs.pause: ref.run_id must be a string, got 12" },
       { function() return clarifai.runs.apply("pause", REF, { "r" }, { client = c, parallel = 0 }) end,

@@ -219,7 +219,7 @@ describe("run control", function()
       for _, req in ipairs(emu:requests()) do
         if req.method == "GET" and req.path:match("/runs$") then
           lists = lists + 1
-          assert.matches("status_codes=64001", req.query, 1, true)
+          assert.matches("status_codes=JOB_RUNNING", req.query, 1, true)
           assert.matches("per_page=128", req.query, 1, true)
         elseif req.method == "GET" then
           gets_ = gets_ + 1
@@ -279,8 +279,8 @@ describe("run control", function()
       table.sort(ids)
       assert.same({ "run-eval-03", "run-train-01", "run-train-02" }, ids)
       local reqs = emu:requests()
-      assert.matches("status_codes=64001", reqs[#reqs].query, 1, true)
-      assert.matches("status_codes=64000", reqs[#reqs].query, 1, true)
+      assert.matches("status_codes=JOB_RUNNING", reqs[#reqs].query, 1, true)
+      assert.matches("status_codes=JOB_QUEUED", reqs[#reqs].query, 1, true)
       assert.matches("per_page=16", reqs[#reqs].query, 1, true)
 
       local c = run(args("pr", "cancel", "-", IDS), { stdin = r.out })
@@ -487,14 +487,14 @@ describe("run control", function()
         .. "/versions/8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19/runs\n", r.out, 1, true)
       assert.matches("Authorization: Key ********", r.out, 1, true)
       assert.matches('{"action":"overwrite","pipeline_version_runs":[{"id":"run-train-02",'
-        .. '"orchestration_status":{"status":{"code":64004}}}]}', r.out, 1, true)
+        .. '"orchestration_status":{"status":{"code":"JOB_CANCELLED"}}}]}', r.out, 1, true)
       assert.equal(0, #emu:requests())
       local j = run(args("pr", "pause", "run-train-01", "--dry-run", "-o", "json", IDS))
       local doc = cjson.decode(j.out)
       assert.is_true(doc.dry_run)
       assert.equal("PATCH", doc.requests[1].method)
       assert.equal("Key ********", doc.requests[1].headers.Authorization)
-      assert.equal(64008, doc.requests[1].body.pipeline_version_runs[1].orchestration_status.status.code)
+      assert.equal("JOB_PAUSED", doc.requests[1].body.pipeline_version_runs[1].orchestration_status.status.code)
       assert.equal(0, #emu:requests())
     end)
   end)

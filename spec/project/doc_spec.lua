@@ -30,7 +30,7 @@ local PUBLIC = {
 -- Methods of the objects that only the library itself calls (the transport,
 -- batches, the CLI): undocumented. Every method is in PUBLIC or here.
 local INTERNAL_METHODS = {
-  Client = { "secrets", "headers", "decode_context", "trace_request", "trace_response" },
+  Client = { "secrets", "headers", "decode_context", "note", "trace_request", "trace_response" },
   Scheduler = { "wait_fd", "sleep", "adopt", "client" },
   Handle = {},
 }
