@@ -510,6 +510,412 @@ static int l_quick_exit(lua_State *L)
     return 0;
 }
 
+/* ---- child processes (hooks) ---------------------------------------------- */
+/*
+ * The mechanics of running a user's command without a shell (clarifai.hooks
+ * decides what runs when): spawn() starts it with posix_spawnp, its stdin a
+ * pipe that gets a given text and then EOF, its signal dispositions and mask
+ * the defaults whatever this process has (the CLI ignores SIGPIPE and traps
+ * SIGINT, SIGTERM and SIGHUP), optionally in a process group of its own;
+ * reap() collects an ended child without waiting; kill() signals a child or
+ * its group; environ() lists this process's environment (the base a hook's
+ * is built from); nap() sleeps whatever the stop flag says (waits after a
+ * stop). Nothing here keeps state between calls: the Lua side tracks pids.
+ * Only POSIX calls (posix_spawn, waitpid, sigwait): the same code builds
+ * for macOS.
+ */
+#include <spawn.h>
+#include <sys/wait.h>
+#if defined(__APPLE__)
+#include <crt_externs.h> /* a dylib cannot reach `environ` directly */
+#define current_environ() (*_NSGetEnviron())
+#else
+extern char **environ;
+#define current_environ() (environ)
+#endif
+/* Closing every other descriptor in the child: macOS has a spawn flag for
+   it, glibc (2.34 and later) a file action that its headers declare only
+   past POSIX's names. Elsewhere a child inherits what lacks FD_CLOEXEC. */
+#if defined(__APPLE__)
+#define CLOSE_OTHERS_FLAG POSIX_SPAWN_CLOEXEC_DEFAULT
+#elif defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#define CLOSE_OTHERS_CLOSEFROM 1
+int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *fa, int from);
+#endif
+
+static const struct { const char *name; int sig; } signal_names[] = {
+    {"HUP", SIGHUP},     {"INT", SIGINT},     {"QUIT", SIGQUIT},   {"ILL", SIGILL},   {"TRAP", SIGTRAP},
+    {"ABRT", SIGABRT},   {"BUS", SIGBUS},     {"FPE", SIGFPE},     {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+    {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},   {"PIPE", SIGPIPE},   {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+    {"CHLD", SIGCHLD},   {"CONT", SIGCONT},   {"STOP", SIGSTOP},   {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+    {"TTOU", SIGTTOU},   {"URG", SIGURG},     {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM},
+    {"PROF", SIGPROF},   {"SYS", SIGSYS},
+};
+
+/* A signal argument: a number (0 included: a check that the target exists)
+   or a name with or without "SIG" ("TERM", "SIGTERM"). Raises otherwise. */
+static int signal_arg(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_Integer n = luaL_checkinteger(L, idx);
+        luaL_argcheck(L, n >= 0 && n < 128, idx, "signal number out of range");
+        return (int)n;
+    }
+    const char *name = luaL_checkstring(L, idx);
+    if (strncmp(name, "SIG", 3) == 0) name += 3;
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        if (strcmp(name, signal_names[i].name) == 0) return signal_names[i].sig;
+    return luaL_argerror(L, idx, "unknown signal name");
+}
+
+/* Checks that the value at idx is a list of n strings (NUL-free; with
+   `assign`, each NAME=value with a non-empty NAME), n within [min, max], and
+   returns n. Only raw accesses: no Lua code runs, so the strings stay
+   those of the table while spawn() uses them. */
+static int check_strings(lua_State *L, int idx, const char *what, size_t min, size_t max, int assign)
+{
+    if (lua_type(L, idx) != LUA_TTABLE) return luaL_error(L, "spawn: %s must be a table", what);
+    size_t n = (size_t)lua_rawlen(L, idx);
+    if (n < min || n > max) return luaL_error(L, "spawn: %s must have %d to %d entries", what, (int)min, (int)max);
+    for (size_t i = 1; i <= n; i++) {
+        size_t len;
+        if (lua_rawgeti(L, idx, (lua_Integer)i) != LUA_TSTRING)
+            return luaL_error(L, "spawn: %s entries must be strings", what);
+        const char *s = lua_tolstring(L, -1, &len);
+        if (strlen(s) != len) return luaL_error(L, "spawn: %s entries must not contain NUL", what);
+        if (assign) {
+            const char *eq = strchr(s, '=');
+            if (!eq || eq == s) return luaL_error(L, "spawn: %s entries must be NAME=value", what);
+        }
+        lua_pop(L, 1);
+    }
+    return (int)n;
+}
+
+/* stdout/stderr: "inherit" (default) -> 0, "null" -> 1; raises otherwise. */
+static int output_mode(lua_State *L, int idx, const char *what)
+{
+    if (lua_isnil(L, idx)) return 0;
+    const char *s = lua_tostring(L, idx);
+    if (lua_type(L, idx) == LUA_TSTRING && strcmp(s, "inherit") == 0) return 0;
+    if (lua_type(L, idx) == LUA_TSTRING && strcmp(s, "null") == 0) return 1;
+    return luaL_error(L, "spawn: %s must be \"inherit\" or \"null\"", what);
+}
+
+/* The fd with FD_CLOEXEC set, moved above 2 if it was 0..2 (the child's
+   stdio slots, where a dup2 onto itself would keep the flag): the new fd, or
+   -1 with errno (the fd is closed either way on failure). */
+static int cloexec_high(int fd)
+{
+    if (fd < 3) {
+        int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        int e = errno;
+        close(fd);
+        errno = e;
+        return nfd;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* A pipe for the child's stdin: both ends close-on-exec and above 2, the
+   write end non-blocking (it is ours alone). 0, or an errno. */
+static int stdin_pipe(int p[2])
+{
+    if (pipe(p) != 0) return errno;
+    int w = p[1];
+    p[0] = cloexec_high(p[0]);
+    if (p[0] < 0) {
+        int e = errno;
+        close(w);
+        p[1] = -1;
+        return e;
+    }
+    p[1] = cloexec_high(w);
+    int fl = p[1] < 0 ? -1 : fcntl(p[1], F_GETFL);
+    if (fl < 0 || fcntl(p[1], F_SETFL, fl | O_NONBLOCK) != 0) {
+        int e = errno;
+        if (p[1] >= 0) close(p[1]);
+        close(p[0]);
+        p[0] = p[1] = -1;
+        return e;
+    }
+    return 0;
+}
+
+/* Writes what the pipe takes now (never waits) and returns how much that
+   was: EAGAIN (a child that does not read) and EPIPE (one that is gone) end
+   it quietly. SIGPIPE is blocked meanwhile and the one an EPIPE raised is
+   taken back, so a host that does not ignore SIGPIPE is not killed by it. */
+static size_t feed(int fd, const char *data, size_t len)
+{
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_only, &old);
+    int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    size_t off = 0;
+    int epipe = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        epipe = w < 0 && errno == EPIPE;
+        break;
+    }
+    if (epipe && !was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+        int sig;
+        sigwait(&pipe_only, &sig); /* pending: returns at once */
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return off;
+}
+
+typedef struct {
+    int argc, envc;          /* envc < 0: this process's environment */
+    int has_stdin, pgroup, out_null, err_null;
+} SpawnOpts;
+
+/* Builds the file actions and attributes and spawns: 0 or an errno. The
+   child gets the default disposition of every signal that can have one and
+   an empty mask; its stdin is the pipe's read end (or /dev/null). */
+static int spawn_child(pid_t *pid, const SpawnOpts *o, int stdin_fd, char **argv, char **envp)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    int err = posix_spawn_file_actions_init(&fa);
+    if (err) return err;
+    err = posix_spawnattr_init(&at);
+    if (err) {
+        posix_spawn_file_actions_destroy(&fa);
+        return err;
+    }
+    if (stdin_fd >= 0) {
+        if (!err) err = posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+        if (!err) err = posix_spawn_file_actions_addclose(&fa, stdin_fd);
+    } else {
+        err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    }
+    if (!err && o->out_null) err = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (!err && o->err_null) err = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+#if defined(CLOSE_OTHERS_FLAG)
+    /* everything not named by a file action is closed: 1 and 2 are named */
+    if (!err && !o->out_null) err = posix_spawn_file_actions_addinherit_np(&fa, 1);
+    if (!err && !o->err_null) err = posix_spawn_file_actions_addinherit_np(&fa, 2);
+#elif defined(CLOSE_OTHERS_CLOSEFROM)
+    if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+    sigset_t def, none;
+    sigfillset(&def);
+    sigdelset(&def, SIGKILL);
+    sigdelset(&def, SIGSTOP);
+    sigemptyset(&none);
+    short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+    if (o->pgroup) flags |= POSIX_SPAWN_SETPGROUP;
+#if defined(CLOSE_OTHERS_FLAG)
+    flags |= CLOSE_OTHERS_FLAG;
+#endif
+    if (!err) err = posix_spawnattr_setsigdefault(&at, &def);
+    if (!err) err = posix_spawnattr_setsigmask(&at, &none);
+    if (!err && o->pgroup) err = posix_spawnattr_setpgroup(&at, 0);
+    if (!err) err = posix_spawnattr_setflags(&at, flags);
+    if (!err) err = posix_spawnp(pid, argv[0], &fa, &at, argv, envp ? envp : current_environ());
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    return err;
+}
+
+/*
+ * spawn{argv = {...} [, env = {"NAME=value", ...}] [, stdin = text]
+ *       [, new_pgroup = bool] [, stdout = "inherit"|"null"] [, stderr = ...]}
+ *   -> pid, bytes of stdin written | nil, message, code
+ * Starts argv[1] (looked up in PATH, this process's, when it has no slash)
+ * with argv as its arguments and env as its whole environment (default:
+ * this process's). With stdin, the child's stdin is a pipe that gets as much
+ * of the text as it takes without waiting, then EOF; the rest is dropped
+ * (the second result says how much went). Without, /dev/null. new_pgroup:
+ * the child leads a process group of its own (its pgid is its pid). The
+ * child starts with every signal's default disposition and nothing blocked,
+ * and with descriptors 0, 1 and 2 only (glibc 2.34+ and macOS; elsewhere it
+ * also inherits those of this process that lack FD_CLOEXEC).
+ * codes: "ENOENT" (no such command), "EACCES", "SPAWN" (anything else).
+ * Wrong types raise; the arrays are built only after every check.
+ */
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    /* every field first (a metamethod may run here), then raw checks only */
+    lua_getfield(L, 1, "argv");       /* 2 */
+    lua_getfield(L, 1, "env");        /* 3 */
+    lua_getfield(L, 1, "stdin");      /* 4 */
+    lua_getfield(L, 1, "new_pgroup"); /* 5 */
+    lua_getfield(L, 1, "stdout");     /* 6 */
+    lua_getfield(L, 1, "stderr");     /* 7 */
+    SpawnOpts o;
+    o.argc = check_strings(L, 2, "argv", 1, 4095, 0);
+    o.envc = lua_isnil(L, 3) ? -1 : check_strings(L, 3, "env", 0, 65535, 1);
+    if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING) return luaL_error(L, "spawn: stdin must be a string");
+    o.has_stdin = !lua_isnil(L, 4);
+    o.pgroup = lua_toboolean(L, 5);
+    o.out_null = output_mode(L, 6, "stdout");
+    o.err_null = output_mode(L, 7, "stderr");
+    size_t text_len = 0;
+    const char *text = o.has_stdin ? lua_tolstring(L, 4, &text_len) : NULL;
+
+    /* nothing below raises until every resource is released */
+    size_t slots = (size_t)o.argc + 1 + (o.envc >= 0 ? (size_t)o.envc + 1 : 0);
+    char **argv = (char **)malloc(slots * sizeof(char *));
+    if (!argv) return clarifai_fail(L, "out of memory", "SPAWN");
+    for (int i = 0; i < o.argc; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        argv[i] = (char *)(uintptr_t)lua_tostring(L, -1); /* kept alive by the argv table */
+        lua_pop(L, 1);
+    }
+    argv[o.argc] = NULL;
+    char **envp = NULL;
+    if (o.envc >= 0) {
+        envp = argv + o.argc + 1;
+        for (int i = 0; i < o.envc; i++) {
+            lua_rawgeti(L, 3, i + 1);
+            envp[i] = (char *)(uintptr_t)lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+        envp[o.envc] = NULL;
+    }
+    int p[2] = { -1, -1 };
+    pid_t pid = 0;
+    int err = o.has_stdin ? stdin_pipe(p) : 0;
+    if (!err) err = spawn_child(&pid, &o, p[0], argv, envp);
+    free(argv);
+    if (p[0] >= 0) close(p[0]);
+    size_t written = 0;
+    if (p[1] >= 0) {
+        if (!err) written = feed(p[1], text, text_len);
+        close(p[1]);
+    }
+    if (err) {
+        lua_rawgeti(L, 2, 1);
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), strerror(err));
+        lua_pushstring(L, err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : "SPAWN");
+        return 3;
+    }
+    lua_pushinteger(L, (lua_Integer)pid);
+    lua_pushinteger(L, (lua_Integer)written);
+    return 2;
+}
+
+/*
+ * reap([pid]) -> pid, "exit", status | pid, "signal", number | nil
+ *   | nil, message, code
+ * Collects a child that has ended (pid, or any child when absent) without
+ * waiting: nil when it is still running. code: "ECHILD" (not a child of
+ * this process, or already collected).
+ */
+static int l_reap(lua_State *L)
+{
+    lua_Integer want = luaL_optinteger(L, 1, -1);
+    luaL_argcheck(L, want == -1 || (want > 0 && want <= INT_MAX), 1, "pid must be positive");
+    int st = 0;
+    pid_t r;
+    do r = waitpid((pid_t)want, &st, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (r < 0) return clarifai_fail(L, strerror(errno), errno == ECHILD ? "ECHILD" : "EIO");
+    lua_pushinteger(L, (lua_Integer)r);
+    if (WIFSIGNALED(st)) {
+        lua_pushliteral(L, "signal");
+        lua_pushinteger(L, (lua_Integer)WTERMSIG(st));
+    } else {
+        lua_pushliteral(L, "exit");
+        lua_pushinteger(L, (lua_Integer)WEXITSTATUS(st));
+    }
+    return 3;
+}
+
+/*
+ * kill(target, signal) -> true | nil, message, code
+ * target: a pid, or minus a process group's id (the group's every member).
+ * signal: a name ("TERM", "SIGTERM") or a number. 0, -1 and this process's
+ * own group raise (they would reach the caller). codes: "ESRCH" (no such
+ * process or group), "EPERM".
+ */
+static int l_kill(lua_State *L)
+{
+    lua_Integer target = luaL_checkinteger(L, 1);
+    int sig = signal_arg(L, 2);
+    luaL_argcheck(L, target != 0 && target != -1 && target > -(lua_Integer)INT_MAX && target <= INT_MAX, 1,
+                  "target must be a pid or a negative process group id");
+    luaL_argcheck(L, target > 0 || (pid_t)(-target) != getpgrp(), 1, "refusing to signal the caller's own group");
+    if (kill((pid_t)target, sig) != 0) {
+        int e = errno;
+        return clarifai_fail(L, strerror(e), e == ESRCH ? "ESRCH" : e == EPERM ? "EPERM" : "EINVAL");
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* environ() -> { "NAME=value", ... }: this process's environment. */
+static int l_environ(lua_State *L)
+{
+    char **e = current_environ();
+    lua_newtable(L);
+    for (int i = 0; e && e[i]; i++) {
+        lua_pushstring(L, e[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* nap(seconds): sleeps even when a stop signal was caught (sleep() then
+   returns at once): for the short waits of a stop itself. */
+static int l_nap(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    if (s > 0) {
+        struct timespec ts;
+        if (s > 86400) s = 86400;
+        ts.tv_sec = (time_t)s;
+        ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
+    }
+    return 0;
+}
+
+static const luaL_Reg child_funcs[] = {
+    {"spawn", l_spawn},
+    {"reap", l_reap},
+    {"kill", l_kill},
+    {"environ", l_environ},
+    {"nap", l_nap},
+    {NULL, NULL}
+};
+
+/* The child-process functions and `signals` (name -> number) into the
+   module table on the stack's top. */
+static void open_children(lua_State *L)
+{
+    luaL_setfuncs(L, child_funcs, 0);
+    lua_newtable(L);
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++) {
+        lua_pushinteger(L, signal_names[i].sig);
+        lua_setfield(L, -2, signal_names[i].name);
+    }
+    lua_setfield(L, -2, "signals");
+}
+
 static const luaL_Reg funcs[] = {
     {"trap_signals", l_trap_signals},
     {"signal", l_signal},
@@ -552,5 +958,6 @@ CLARIFAI_EXPORT int luaopen_clarifai_sys_core(lua_State *L)
     lua_setfield(L, -2, "SIGTERM");
     lua_pushinteger(L, SIGHUP);
     lua_setfield(L, -2, "SIGHUP");
+    open_children(L);
     return 1;
 }
