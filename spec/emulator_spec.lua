@@ -242,7 +242,7 @@ describe("emulator", function()
       assert.equals(1, #only.pipeline_version_run_status_logs)
     end)
 
-    it("pages log entries, each with a unique url", function()
+    it("pages log entries as ListLogEntries does, each with a unique url", function()
       emu:put_run({ id = "logged", state = "JOB_RUNNING" })
       emu:add_logs("logged", { "one", "two", "three", '{"msg":"four"}', "five\nsix" })
       local seen, messages = {}, {}
@@ -260,11 +260,17 @@ describe("emulator", function()
         end
       end
       assert.same({ "one", "two", "three", '{"msg":"four"}', "five\nsix" }, messages)
-      local _, _, res = emu:api("GET", run_path("logged", "/pipeline.version.run/logs?page=4&per_page=2"))
-      assert.truthy(res.body:find('"log_entries":[]', 1, true))
+      -- past the end, or no page at all: the last page, and the reply says which
+      local _, past = emu:api("GET", run_path("logged", "/pipeline.version.run/logs?page=4&per_page=2"))
+      assert.equals(3, past.page)
+      assert.same({ "five\nsix" }, { past.log_entries[1].message })
+      local _, last = emu:api("GET", run_path("logged", "/pipeline.version.run/logs?per_page=2"))
+      assert.equals(3, last.page)
+      assert.equals(1, #last.log_entries)
       local _, dflt = emu:api("GET", run_path("logged", "/pipeline.version.run/logs"))
       assert.equals(1, dflt.page)
       assert.equals(32, dflt.per_page)
+      assert.equals(5, #dflt.log_entries)
     end)
   end)
 

@@ -18,6 +18,7 @@ local defaults = require "clarifai.defaults"
 local errors = require "clarifai.errors"
 local ids_mod = require "clarifai.ids"
 local json = require "clarifai.json"
+local pager = require "clarifai.pager"
 local reads = require "clarifai.reads"
 local retry = require "clarifai.retry"
 local states = require "clarifai.states"
@@ -44,40 +45,41 @@ local function entry_lines(message)
   return out
 end
 
--- A log reader that remembers what it has shown: entries are keyed by url
--- (or by page position and text when there is none), pages advance when full.
+-- A log reader: the paging cursor's tail mode (clarifai.pager), which pages
+-- as ListLogEntries does (the last page first, then the pages in between):
+-- each entry is shown once, in order, and a poll reads only the pages that
+-- changed (plus the probe of the last page).
 local function log_reader(c, full, run_id, opts)
-  local page, per_page, seen = 1, defaults.log_per_page, {}
-  local path = api.run_path(full, run_id) .. "/pipeline.version.run/logs"
+  local cur = pager.tail({ path = api.run_path(full, run_id) .. "/pipeline.version.run/logs" })
   return function(emit)
-    for _ = 1, defaults.log_pages do -- bounded: full pages read per poll
-      local doc, err = reads.get(c, path .. "?page=" .. page .. "&per_page=" .. per_page, "list log entries",
-        { label = "logs of run " .. run_id, on_retry = opts.on_retry })
+    cur:begin()
+    while true do
+      local path = cur:next_path()
+      if not path then return nil end
+      local doc, err = reads.get(c, path, "list log entries", { label = "logs of run " .. run_id,
+        on_retry = opts.on_retry })
       if not doc then return err end
-      local entries = doc.log_entries
-      if type(entries) ~= "table" then entries = {} end
-      for idx, e in ipairs(entries) do
+      local entries, ferr = cur:feed(doc)
+      if not entries then return ferr end
+      for _, e in ipairs(entries) do
         if type(e) == "table" and type(e.message) == "string" then
-          local key = (type(e.url) == "string" and e.url ~= "") and e.url
-            or (page .. ":" .. idx .. ":" .. e.message)
-          if not seen[key] then
-            seen[key] = true
-            for _, line in ipairs(entry_lines(e.message)) do emit(line) end
-          end
+          for _, line in ipairs(entry_lines(e.message)) do emit(line) end
         end
       end
-      if #entries < per_page then return nil end
-      page = page + 1
     end
   end
 end
 
--- The reason a run ended, from the newest status log record for its state.
+-- The reason a run ended, from the newest status log record for its state
+-- (every page of the status log, through the paging cursor).
 local function end_reason(c, full, run_id, code)
-  local doc = reads.get(c, api.run_path(full, run_id) .. "/status_logs?page=1&per_page=" .. defaults.history_per_page,
-    "list pipeline version run status logs", {})
-  local logs = doc and doc.pipeline_version_run_status_logs
-  if type(logs) ~= "table" then return nil end
+  local logs = {}
+  local cur = pager.forward({ path = api.run_path(full, run_id) .. "/status_logs",
+    field = "pipeline_version_run_status_logs", per_page = defaults.history_per_page,
+    max_pages = defaults.history_pages, max_items = defaults.history_per_page * defaults.history_pages })
+  if not pager.walk(c, { cur }, { what = "list pipeline version run status logs", on_items = function(_, items)
+    for _, l in ipairs(items) do logs[#logs + 1] = l end
+  end }) then return nil end
   local reason
   for _, l in ipairs(logs) do
     local st = type(l) == "table" and type(l.status) == "table" and l.status or {}

@@ -192,7 +192,7 @@ end
 function Tail:next_path()
   local q = "per_page=" .. self.per_page
   if self.phase == "probe" then return self.path .. "?" .. q end
-  if self.phase == "fill" then return self.path .. "?page=" .. self.at .. "&" .. q end
+  if self.phase == "fill" then return self.path .. string.format("?page=%d&", self.at) .. q end
   return nil
 end
 
@@ -212,9 +212,11 @@ function Tail:fresh(entries, page, out)
   return out
 end
 
+-- A page number from a reply (JSON numbers may decode as floats).
 local function int(v)
   v = tonumber(v)
-  return v and v >= 1 and v == math.floor(v) and v or nil
+  if not v or v < 1 or v ~= math.floor(v) or v > 2 ^ 31 then return nil end
+  return math.floor(v)
 end
 
 function Tail:feed(doc)

@@ -365,6 +365,44 @@ describe("run control", function()
       assert.matches("Status: CANCELLED", c.out, 1, true)
     end)
 
+    it("pages logs as ListLogEntries does: each line once, in order, reading only the pages that changed", function()
+      local function numbered(from, to)
+        local t = {}
+        for i = from, to do t[#t + 1] = "line-" .. i end
+        return t
+      end
+      -- 50 lines: exactly one full page of the monitor's 50 (a page boundary)
+      emu:put_run({ id = "m-logs", state = "JOB_RUNNING", lines = numbered(1, 50) })
+      local p = start(args("pr", "monitor", "m-logs", "--monitor_interval", "0.2", "--timeout", "60", IDS))
+      emu:await("the first page shown", function() return p:out():find("line-50\n", 1, true) end)
+      -- 150 lines arrive between two polls: three more full pages, ending on a boundary again
+      emu:add_logs("m-logs", numbered(51, 200))
+      emu:await("every line shown", function() return p:out():find("line-200\n", 1, true) end)
+      local polls = emu:await_requests("GET", 0, "/runs/m%-logs$") + 2
+      emu:await_requests("GET", polls, "/runs/m%-logs$") -- two more polls over a log that did not change
+      emu:set_state("m-logs", "JOB_COMPLETED")
+      local r = p:finish()
+      assert.equal(0, r.code, r.err)
+      local shown = {}
+      for n in r.out:gmatch("line%-(%d+)\n") do shown[#shown + 1] = tonumber(n) end
+      local want = {}
+      for i = 1, 200 do want[i] = i end
+      assert.same(want, shown, "each line once, in order")
+      -- per poll (a GET of the run, then its log requests): at most the pages that changed, plus one
+      local per_poll, most = {}, 0
+      for _, q in ipairs(emu:requests_of("GET")) do
+        if q.path:match("/runs/m%-logs$") then
+          per_poll[#per_poll + 1] = 0
+        elseif q.path:match("/logs$") and #per_poll > 0 then
+          per_poll[#per_poll] = per_poll[#per_poll] + 1
+          assert.matches("per_page=50", q.query, 1, true)
+        end
+      end
+      for _, n in ipairs(per_poll) do most = math.max(most, n) end
+      assert.is_true(most <= 4, "at most 3 changed pages + the probe in a poll, got " .. most)
+      assert.equal(1, per_poll[#per_poll - 1], "a poll of an unchanged log reads its last page only")
+    end)
+
     it("exits 124 when the run does not end in time", function()
       emu:put_run({ id = "m-slow", state = "JOB_RUNNING" })
       local r = run(args("pr", "monitor", "m-slow", "--monitor_interval", "0.2", "--timeout", "1", IDS))

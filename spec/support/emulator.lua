@@ -131,9 +131,12 @@ function M.start(opts)
   local out, err = os.tmpname(), os.tmpname()
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = shell_quote(a) end
-  -- No LD_PRELOAD: a sanitizer run must not preload into the emulator.
+  -- No LD_PRELOAD: a sanitizer run must not preload into the emulator. A
+  -- session of its own: a signal meant for the specs' process group (a
+  -- terminal's Ctrl-C, a kill of the group) is not the emulator's; it ends
+  -- with the spec process all the same (--exit-with).
   local cmd = string.format("cd %s || exit 1; "
-    .. "env -u LD_PRELOAD LUA_PATH=%s %s bin/clarifai-emulator %s >%s 2>%s </dev/null & echo $!",
+    .. "env -u LD_PRELOAD LUA_PATH=%s setsid %s bin/clarifai-emulator %s >%s 2>%s </dev/null & echo $!",
     shell_quote(root), shell_quote("lua/?.lua;lua/?/init.lua;;"), "lua5.4",
     table.concat(quoted, " "), shell_quote(out), shell_quote(err))
   local p = assert(io.popen(cmd))
@@ -213,7 +216,10 @@ end
 
 function Emu:control(method, path, body)
   local res, err = M.http(self.port, method, "/_emulator" .. path, body or {})
-  if not res then error("control request failed: " .. tostring(err), 2) end
+  if not res then
+    error(string.format("control request failed: %s (the emulator has %s; it said: %s)", tostring(err),
+      M.alive(self.pid) and "not exited" or "exited", self:stderr():sub(-500)), 2)
+  end
   local decoded = cjson.decode(res.body)
   if res.status ~= 200 then
     error(string.format("control %s %s: %d %s", method, path, res.status, tostring(decoded.error)), 2)

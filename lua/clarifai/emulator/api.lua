@@ -479,12 +479,15 @@ function Api:status_logs(req, params, owner)
   return ok({ pipeline_version_run_status_logs = page_of(all, page, per_page) })
 end
 
+-- ListLogEntries pages as service.proto says: `page` "defaults to last
+-- page", and the reply's page is "set to the last page" when the request's
+-- page was omitted or greater than the total pages; per_page defaults to 32.
 function Api:log_entries(req, params, owner)
   local run, err = self:run_in_scope(params, owner)
   if not run then return err end
   local q = parse_query(req.query)
-  local page, per_page = positive(q.page, 1), positive(q.per_page, 32)
-  if not page or not per_page then
+  local page, per_page = positive(q.page, nil), positive(q.per_page, 32)
+  if page == false or not per_page then
     return fail(params, 400, 11100, "invalid page or per_page")
   end
   local all = {}
@@ -494,6 +497,8 @@ function Api:log_entries(req, params, owner)
       all[i] = { message = e.message, log_type = "pipeline.version.run", url = e.url }
     end
   end
+  local last = math.max(1, math.ceil(#all / per_page))
+  if not page or page > last then page = last end
   return ok({ log_entries = page_of(all, page, per_page), page = page, per_page = per_page })
 end
 

@@ -70,7 +70,11 @@ local function run(args)
   io.stdout:flush()
   if args.exit_with then
     srv:every(0.5, function()
-      if not alive(args.exit_with) then srv:stop() return false end
+      if not alive(args.exit_with) then
+        io.stderr:write("clarifai-emulator: process ", args.exit_with, " is gone: exiting\n")
+        srv:stop()
+        return false
+      end
     end)
   end
   srv:run()
@@ -80,7 +84,10 @@ function M.main(argv)
   local args = parser():parse(argv)
   local ok, err = pcall(run, args)
   if not ok then
-    if type(err) == "string" and err:find("interrupted!", 1, true) then os.exit(0) end
+    if type(err) == "string" and err:find("interrupted!", 1, true) then
+      if not args.quiet then io.stderr:write("clarifai-emulator: interrupted (SIGINT): exiting\n") end
+      os.exit(0)
+    end
     io.stderr:write("clarifai-emulator: ", tostring(err), "\n")
     os.exit(1)
   end
