@@ -132,7 +132,9 @@ end
 -- "to match the backend's ListPipelineVersionRunsRequest validator")?
 local function route_refused(err)
   local st = err.http_status
-  return err.kind == "api" and (st == 400 or st == 404 or st == 405 or st == 501)
+  -- CONN_INVALID_REQUEST (11102), taken for an auth failure elsewhere, is a
+  -- validator's refusal here when the status is not 401 or 403
+  return (err.kind == "api" or err.kind == "auth") and (st == 400 or st == 404 or st == 405 or st == 501)
 end
 
 --[[
@@ -156,7 +158,8 @@ local function nodepool_runs(c, scope, codes, opts, info)
   if not route_refused(err) then return nil, err end
   if not scope.app_id then
     return nil, errors.derive(err, { kind = "usage", message = "the server refused to list the nodepool's runs ("
-      .. err.message .. "); name the app: its versions are then listed with the nodepool filter", needs = { "app_id" } })
+      .. err.message .. "); name the app (app_id): its versions are then listed with the nodepool filter",
+      names = { "app_id" } })
   end
   c:note(string.format("the nodepool route was refused (HTTP %s): listing the runs of app %s's versions with the "
     .. "compute_cluster_id and nodepool_id filters instead", tostring(err.http_status), scope.app_id))
@@ -222,8 +225,8 @@ function M.counts(refs)
 end
 
 -- The one home of the nodepool rule: a nodepool is named by both its id and
--- its compute cluster's, and the cluster belongs to compute_cluster_user_id,
--- the token's own user ("me") unless another is named.
+-- its compute cluster's, and the cluster belongs to compute_cluster_user_id:
+-- the one named, else the scope's user, else the token's own ("me").
 M.DEFAULT_OWNER = "me"
 function M.is_nodepool(scope) return scope.nodepool_id ~= nil or scope.compute_cluster_id ~= nil end
 
@@ -247,14 +250,15 @@ function M.checked_scope(fn, scope)
   local need
   if M.is_nodepool(scope) then
     if not (scope.nodepool_id and scope.compute_cluster_id) then
-      return nil, errors.new("usage", "a nodepool is named by both nodepool_id and compute_cluster_id",
-        { missing = { scope.nodepool_id and "compute_cluster_id" or "nodepool_id" } })
+      return nil, errors.new("usage", "nodepool_id and compute_cluster_id go together: a nodepool is named by both",
+        { names = { "nodepool_id", "compute_cluster_id" } })
     end
     if out.all_versions or out.all_pipelines then
-      return nil, errors.new("usage", "a nodepool scope already spans versions and pipelines: "
-        .. "all_versions and all_pipelines do not apply")
+      return nil, errors.new("usage", "a nodepool scope already spans versions and pipelines: drop all_versions "
+        .. "and all_pipelines", { names = { "all_versions", "all_pipelines" } })
     end
-    out.compute_cluster_user_id = out.compute_cluster_user_id or M.DEFAULT_OWNER
+    out.compute_cluster_user_id = out.compute_cluster_user_id or out.user_id or M.DEFAULT_OWNER
+    out.user_id = out.user_id or M.DEFAULT_OWNER -- the app's owner, should the app's versions be listed
     need = { "compute_cluster_id", "nodepool_id" }
   else
     need = { "user_id", "app_id" }

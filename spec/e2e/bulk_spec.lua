@@ -216,6 +216,46 @@ describe("bulk run control", function()
       assert.equal(0, emu:count("PATCH"))
     end)
 
+    it("a nodepool whose route the server refuses: its runs found through the app's versions, exactly those changed",
+      function()
+        emu:config({ nodepool_route = "refuse" })
+        local before = states_of("u1", "app2", "pipe3", "v1")
+        local r = run(args("pr", "pause", "--all", "--nodepool_id", "np1", "--compute_cluster_id", "cc1",
+          "--compute_cluster_user_id", "ops", "--user_id", "u1", "--app_id", "app2", "--yes", "--verbose"))
+        assert.equal(0, r.code, r.err)
+        assert.matches("* the nodepool route was refused (HTTP 400): listing the runs of app app2's versions with "
+          .. "the compute_cluster_id and nodepool_id filters instead", r.err, 1, true)
+        assert.same(sorted(names("g", 9)), (function()
+          local ids = {}
+          for id in pairs(emu:patched_ids()) do ids[#ids + 1] = id end
+          table.sort(ids)
+          return ids
+        end)())
+        local after = states_of("u1", "app2", "pipe3", "v1")
+        for id, code in pairs(after) do
+          if id:match("^g") then assert.equal(PAUSED, code, id) else assert.equal(before[id], code, id) end
+        end
+        assert.equal(RUNNING, states_of("u1", "app1", "pipe2", "v1").f1, "another app's run on the nodepool")
+        local listed = 0
+        for _, q in ipairs(emu:requests_of("GET")) do
+          if q.path:match("/versions/[^/]+/runs$") and q.query:find("status_codes", 1, true) then -- the command's
+            assert.matches("compute_cluster_id=cc1&nodepool_id=np1", q.query, 1, true)
+            listed = listed + 1
+          end
+        end
+        assert.equal(1, listed, "app2 has one version")
+        -- without the app there is nothing to walk: the error names the flag
+        emu:reset(false)
+        scopes_world()
+        emu:config({ nodepool_route = "refuse" })
+        local no_app = run(args("pr", "pause", "--all", "--nodepool_id", "np1", "--compute_cluster_id", "cc1",
+          "--compute_cluster_user_id", "ops", "--yes"))
+        assert.equal(2, no_app.code, no_app.err)
+        assert.matches("the server refused to list the nodepool's runs", no_app.err, 1, true)
+        assert.matches("name the app (--app_id)", no_app.err, 1, true)
+        assert.equal(0, emu:count("PATCH"))
+      end)
+
     it("--dry-run -o json plans the grouped PATCHes; text counts per version; -o ids for one version", function()
       local _, doc = selected("--all", "--all-versions", "--user_id", "u1", "--app_id", "app1", "--pipeline_id",
         "pipe1", "--group-size", "50")
@@ -325,7 +365,11 @@ describe("bulk run control", function()
         { args("pr", "pause", "r1", "--older-than", "2h", V), "--older-than selects runs: use it with --all" },
         { args("pr", "pause", "r1", "--limit", "3", V), "--limit selects runs" },
         { args("pr", "pause", "r1", "--all-versions", V), "--all-versions widens a selection" },
-        { args("pr", "pause", "--all", "--nodepool_id", "np1", V), "--nodepool-id and --compute-cluster-id go together" },
+        -- flags named as help names them
+        { args("pr", "pause", "--all", "--nodepool-id", "np1", V), "--nodepool_id and --compute_cluster_id go together" },
+        { args("pr", "pause", "r1", "--compute-cluster-id", "cc1", V), "--compute_cluster_id widens a selection" },
+        { args("pr", "pause", "--all", "--nodepool_id", "np1", "--compute_cluster_id", "cc1", "--all-versions", V),
+          "a nodepool scope already spans versions and pipelines: drop --all-versions and --all-pipelines" },
         { args("pr", "pause", "--status", "paused", V), "pause applies only to runs in these states: queued, running" },
         { args("pr", "resume", "--all", "--older-than", "2 hours", V), "must be a duration like 90s" },
         { args("pr", "pause", "--all", "-o", "ids", V), "-o ids lists what a selection would change" },

@@ -249,6 +249,12 @@ function M.describe(err)
     end
     return table.concat(lines, "\n")
   end
+  if err.names then
+    -- the library names fields; the command, its flags as help shows them
+    local msg = err.message
+    for _, name in ipairs(err.names) do msg = msg:gsub("%f[%w_]" .. name .. "%f[^%w_]", flags.name_of(name)) end
+    return msg
+  end
   if err.valid then
     local names = {}
     for i, n in ipairs(err.valid) do names[i] = (n:gsub("^JOB_", ""):lower()) end

@@ -290,6 +290,27 @@ function M.option_map(cmd)
   return map
 end
 
+-- The flag of an option (its target: "nodepool_id") as help shows it
+-- ("--nodepool_id"), whichever command has it; "--" .. target otherwise.
+function M.name_of(target)
+  local function search(cmd)
+    for _, list in ipairs({ cmd.options or {} }) do
+      for _, o in ipairs(list) do
+        if o.target == target then return o.names[1] end
+      end
+    end
+    for _, sub in ipairs(cmd.commands or {}) do
+      local n = search(sub)
+      if n then return n end
+    end
+    return nil
+  end
+  for _, o in ipairs(M.global) do
+    if o.target == target then return o.names[1] end
+  end
+  return search(ROOT) or ("--" .. target)
+end
+
 --[[
 leading_globals(argv) -> values, index: the global options at the start of
 argv (--config PATH, --config=PATH, --context, -v/--verbose, --debug) as

@@ -16,7 +16,7 @@ local M = {}
 local SCOPE_FLAGS = { "all_versions", "all_pipelines", "nodepool_id", "compute_cluster_id", "compute_cluster_user_id" }
 local SELECT_FLAGS = { "older_than", "limit" }
 
-local function flag(name) return "--" .. (name:gsub("_", "-")) end
+local function flag(name) return require("clarifai.cli.flags").name_of(name) end
 local function usage(msg) return nil, errors.new("usage", msg) end
 
 -- Does the command select runs (rather than name them)?
@@ -68,22 +68,17 @@ function M.check(action, args)
   if #(args.ids or {}) > 0 or args.pipeline_version_run_id then
     return usage("name the runs (ids or -) or select them (--all, --status), not both")
   end
-  if args.nodepool_id and (args.all_versions or args.all_pipelines) then
-    return usage("a nodepool scope already spans versions and pipelines: drop --all-versions/--all-pipelines")
-  end
   if args.output == "ids" and not args.dry_run then
     return usage("-o ids lists what a selection would change: use it with --dry-run")
   end
   return codes_of(action, args)
 end
 
--- The scope the flags (and config-lock.yaml) give | nil, err.
+-- The scope the flags (and config-lock.yaml) give | nil, err. The nodepool
+-- rule (both ids, the cluster's owner) is clarifai.select's.
 function M.scope(args)
   local ids = require "clarifai.ids"
-  if (args.nodepool_id == nil) ~= (args.compute_cluster_id == nil) then
-    return usage("--nodepool-id and --compute-cluster-id go together: a nodepool is named by both")
-  end
-  if args.nodepool_id then
+  if args.nodepool_id or args.compute_cluster_id then
     local lock = require("clarifai.lockfile").read()
     local ids_there = lock.status == "ok" and lock.ids or {}
     if ids_there.app_id or ids_there.pipeline_id or ids_there.pipeline_version_id then
@@ -91,16 +86,14 @@ function M.scope(args)
         .. "(give --app_id, --pipeline_id or --pipeline_version_id to narrow it)")
     end
     local scope = { nodepool_id = args.nodepool_id, compute_cluster_id = args.compute_cluster_id,
-      compute_cluster_user_id = args.compute_cluster_user_id or args.user_id or ids_there.user_id or "me",
+      compute_cluster_user_id = args.compute_cluster_user_id, user_id = args.user_id or ids_there.user_id,
       app_id = args.app_id, pipeline_id = args.pipeline_id, pipeline_version_id = args.pipeline_version_id }
-    for _, f in ipairs({ "nodepool_id", "compute_cluster_id", "compute_cluster_user_id", "app_id", "pipeline_id",
-      "pipeline_version_id" }) do
-      if scope[f] then
-        local ok, err = ids.check(scope[f], f, "--" .. f)
-        if not ok then return nil, err end
-      end
+    for f, v in pairs(scope) do
+      local ok, err = ids.check(v, f, "--" .. f)
+      if not ok then return nil, err end
     end
-    return scope
+    scope.all_versions, scope.all_pipelines = args.all_versions, args.all_pipelines
+    return require("clarifai.select").checked_scope("clarifai pr", scope)
   end
   local fields = args.all_pipelines and { "user_id", "app_id" }
     or args.all_versions and { "user_id", "app_id", "pipeline_id" } or nil

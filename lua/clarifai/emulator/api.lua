@@ -266,17 +266,37 @@ function Api:run_page(runs, page, per_page, filter)
   return ok_runs("pipeline_version_runs", out)
 end
 
+-- ListPipelineVersionRunsRequest's compute_cluster_id and nodepool_id filter
+-- the version route too: the runs of the version on that nodepool.
+local function on_nodepool(runs, cc, np)
+  if not cc and not np then return runs end
+  local out = {}
+  for _, run in ipairs(runs) do
+    if (not cc or run.compute_cluster_id == cc) and (not np or run.nodepool_id == np) then out[#out + 1] = run end
+  end
+  return out
+end
+
 function Api:list_runs(req, params, owner)
   local u, err = self:scope(params, owner)
   if not u then return err end
   local page, per_page, filter = list_query(req)
   if not page then return fail(params, 400, 11100, "invalid page, per_page or status_codes") end
-  return self:run_page(self.world:runs_of(u, params.a, params.p, params.v), page, per_page, filter)
+  local q = parse_query(req.query)
+  local cc, np = q.compute_cluster_id and q.compute_cluster_id[1], q.nodepool_id and q.nodepool_id[1]
+  return self:run_page(on_nodepool(self.world:runs_of(u, params.a, params.p, params.v), cc, np), page, per_page,
+    filter)
 end
 
 -- Runs on a nodepool, whatever their app, pipeline and version; the path's
 -- user owns the compute cluster. An unknown nodepool has no runs.
 function Api:nodepool_runs(req, params, owner)
+  if self.world.config.nodepool_route == "refuse" then
+    -- a validator that wants the four ids (clarifai-python's `pr ls` sends
+    -- them "to match the backend's ListPipelineVersionRunsRequest validator")
+    return fail(params, 400, 11102, "ListPipelineVersionRunsRequest needs user_id, app_id, pipeline_id and "
+      .. "pipeline_version_id")
+  end
   local ccu = params.u == "me" and owner or params.u
   local page, per_page, filter = list_query(req)
   if not page then return fail(params, 400, 11100, "invalid page, per_page or status_codes") end
@@ -742,6 +762,9 @@ local function set_config(self, body)
   end
   if body.patch_mode ~= nil and not world_mod.PATCH_MODES[body.patch_mode] then
     return control_error(400, "patch_mode must be atomic, mixed, single or partial")
+  end
+  if body.nodepool_route ~= nil and body.nodepool_route ~= "serve" and body.nodepool_route ~= "refuse" then
+    return control_error(400, "nodepool_route must be serve or refuse")
   end
   self.world:set_config(body)
   return control_reply(200, { config = self.world.config })

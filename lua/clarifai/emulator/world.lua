@@ -133,6 +133,7 @@ function M.new(opts)
       reject_http = opts.reject_http or 400,
       transition_delay = opts.transition_delay or 0,
       patch_mode = opts.patch_mode or "atomic",
+      nodepool_route = "serve",
     },
     tokens = {},
     log_serial = 0,
@@ -249,7 +250,7 @@ end
 function World:set_config(t)
   local now = self.clock()
   self:advance(now)
-  for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay", "ignore_paging",
+  for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay", "ignore_paging", "nodepool_route",
     "patch_mode" }) do
     if t[k] ~= nil then self.config[k] = t[k] end
   end
