@@ -29,11 +29,12 @@
  *
  * Policy (retries, what a status means, redaction, parallelism) lives in Lua.
  * Guarantees: TLS verification always on (TLS 1.2 or newer), redirects never
- * followed, only http/https, explicit timeouts, a response size cap, no Lua
- * code runs inside libcurl (nothing can longjmp through it), every transfer
- * is owned by its session from the moment it is allocated (a raise anywhere
- * leaks nothing; close/__gc/__close release all), and waits end early when
- * the signal flag of clarifai.sys.core is set.
+ * followed, only http/https, explicit timeouts, a response size cap, a
+ * request with a body never sent twice by libcurl itself, no Lua code runs
+ * inside libcurl (nothing can longjmp through it), every transfer is owned
+ * by its session from the moment it is allocated (a raise anywhere leaks
+ * nothing; close/__gc/__close release all), and waits end early when the
+ * signal flag of clarifai.sys.core is set.
  */
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
 #define _DARWIN_C_SOURCE /* the BSD half of the headers (kqueue's types), which _POSIX_C_SOURCE hides */
@@ -554,6 +555,9 @@ typedef struct Transfer {
     int too_large;   /* the write callback stopped the transfer at the cap */
     int oom;
     int aborted;     /* stopped by abort() */
+    int has_body;    /* a request with a body: never sent twice */
+    int starts;      /* times libcurl started sending the request */
+    int resend_refused; /* libcurl was about to send it again: stopped instead */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
 } Transfer;
@@ -595,6 +599,28 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
         return 0;
     }
     return len;
+}
+
+/*
+ * Called each time libcurl starts sending the request (on a new or reused
+ * connection). A second time means libcurl is re-sending it by itself: a
+ * reused connection closed before any answer came. A request with a body
+ * (a change) may have been applied by then, so it is not sent again: the
+ * transfer ends as "sent, no answer" and the caller decides (it reads the
+ * run back). GETs are re-sent freely.
+ */
+static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port)
+{
+    Transfer *t = (Transfer *)ud;
+    (void)remote_ip;
+    (void)local_ip;
+    (void)remote_port;
+    (void)local_port;
+    if (t->has_body && t->starts++ > 0) {
+        t->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -897,6 +923,9 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
     if (strcmp(r->method, "GET") == 0 && !r->body) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
+        t->has_body = 1;
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)t);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->body ? r->body : "") != CURLE_OK) return 0;
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
@@ -921,8 +950,9 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
  *   connect_timeout, timeout, max_size (these three required),
  *   low_speed_limit, low_speed_time (0 or absent: off),
  *   ca_file, ca_path, proxy, noproxy} (times in seconds; numbers above
- *   http.core.limits are clamped to them). A malformed request raises
- * before anything is allocated. The transfer starts at the next poll().
+ *   http.core.limits are clamped to them). A request with a body is never
+ * re-sent by libcurl (see on_prereq). A malformed request raises before
+ * anything is allocated. The transfer starts at the next poll().
  */
 static int session_submit(lua_State *L)
 {
@@ -1005,7 +1035,9 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
  * or on failure
  *   {key, error, error_code, sent, responded, time, status?, ...}
  * sent: the request left (some of it reached the server); connects: new
- * connections this transfer opened.
+ * connections this transfer opened. error_code NO_ANSWER: a request with a
+ * body whose reused connection closed before any answer, which libcurl
+ * would have sent again by itself (it may have been applied).
  */
 static void push_result(lua_State *L, Transfer *t)
 {
@@ -1026,7 +1058,7 @@ static void push_result(lua_State *L, Transfer *t)
 
     lua_createtable(L, 0, 12);
     set_int(L, "key", t->key);
-    lua_pushboolean(L, request_size > 0);
+    lua_pushboolean(L, request_size > 0 || t->resend_refused);
     lua_setfield(L, -2, "sent");
     lua_pushnumber(L, (lua_Number)total);
     lua_setfield(L, -2, "time");
@@ -1058,6 +1090,9 @@ static void push_result(lua_State *L, Transfer *t)
     if (t->aborted) {
         code = "ABORTED";
         msg = "aborted";
+    } else if (t->resend_refused) {
+        code = "NO_ANSWER";
+        msg = "the connection closed after the request was sent, before any answer; not sent again";
     } else if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
         code = "TOO_LARGE";
         msg = "response exceeded the size limit";

@@ -142,6 +142,34 @@ describe("clarifai.http.core #portable", function()
     assert.is_false(r.responded)
   end)
 
+  it("never sends a request with a body twice: a reused connection closed unanswered is NO_ANSWER", function()
+    local h = assert(http.new())
+    local function patch(id)
+      return { method = "PATCH", url = emu.url .. emulator.runs_path(), headers = auth(),
+        body = cjson.encode(emulator.patch_body(id, 64008)) }
+    end
+    assert.equal(200, one(h, patch("run-train-01")).status)
+    -- the next PATCH goes on the same connection; the server applies it and closes unanswered
+    emu:fault({ kind = "apply_then_close", method = "PATCH" })
+    local r = one(h, patch("run-train-02"))
+    assert.equal("NO_ANSWER", r.error_code)
+    assert.is_true(r.sent)
+    assert.is_false(r.responded)
+    local seen = emu:requests_of("PATCH")
+    assert.equal(2, #seen, "libcurl sent it again")
+    assert.equal(seen[1].conn, seen[2].conn, "the second PATCH was on a reused connection")
+    -- the PATCH was applied, once: the same PATCH again is answered "already paused"
+    local again = one(h, patch("run-train-02"))
+    assert.equal(400, again.status)
+    assert.matches("JOB_PAUSED", again.body, 1, true)
+    -- a GET is still re-sent by libcurl on a fresh connection, as before
+    emu:fault({ kind = "close", method = "GET" })
+    local g = one(h, { url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() })
+    assert.equal(200, g.status)
+    assert.equal(2, #emu:requests_of("GET"))
+    h:close()
+  end)
+
   it("refuses other protocols and raises for malformed requests before sending", function()
     assert.equal("UNSUPPORTED_PROTOCOL", one(s, { url = "file:///etc/passwd" }).error_code)
     assert.has_error(function() s:submit(with_limits({ url = 1 })) end)

@@ -130,6 +130,9 @@ local function transport_error(resp, ctx)
   elseif code == "TOO_LARGE" then
     return errors.new(kind, "the response exceeded the size limit (" .. (ctx.max_size or defaults.max_size)
       .. " bytes)", fields)
+  elseif code == "NO_ANSWER" then
+    return errors.new(kind, "no answer from the API: the connection closed after the request was sent (it may "
+      .. "have been applied; it was not sent again)", fields)
   elseif kind == "protocol" then
     -- libcurl's answer to a response header beyond its own limit
     return errors.new(kind, "the API sent a response libcurl refused (" .. msg .. "; oversized headers?)", fields)

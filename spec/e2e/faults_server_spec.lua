@@ -163,6 +163,39 @@ describe("reliability", function()
       assert.equal(1, paused)
     end)
 
+    it("40b: applied, then a REUSED connection closes: never re-sent, read back, ok, --verbose shows every request",
+      function()
+      -- one request at a time: every PATCH goes on the connection the one before it used
+      emu:put_runs("rx", 5, "JOB_RUNNING")
+      emu:fault({ kind = "apply_then_close", method = "PATCH", contains = '"rx3"' })
+      local r = run(args("pr", "pause", "rx1", "rx2", "rx3", "rx4", "rx5", "--parallel", "1", "--verbose", FAST, IDS),
+        {})
+      assert.equal(0, r.code, r.err)
+      local patches, conn_of = requests("PATCH"), {}
+      for _, p in ipairs(patches) do conn_of[cjson.decode(p.body).pipeline_version_runs[1].id] = p.conn end
+      -- the server saw one PATCH per run: rx3's was not sent again by libcurl
+      assert.equal(5, #patches)
+      assert.equal(1, emu:patched_ids().rx3)
+      -- rx3's PATCH went on the connection rx1 and rx2 used (a reused one)
+      assert.equal(conn_of.rx1, conn_of.rx2)
+      assert.equal(conn_of.rx1, conn_of.rx3)
+      -- and the PATCHes after it share a connection again
+      assert.equal(conn_of.rx4, conn_of.rx5)
+      -- rx3 is ok, read back; no run is reported noop
+      assert.matches("Pipeline version run rx3 has been paused", r.out, 1, true)
+      assert.matches("confirmed after an ambiguous response (NO_ANSWER", r.err, 1, true)
+      assert.is_nil(r.out:find("already paused", 1, true))
+      assert.equal(64008, state("rx3"))
+      -- --verbose shows every request the server saw, and the unanswered PATCH
+      local shown = {}
+      for method in r.err:gmatch("\n> (%u+) http") do shown[method] = (shown[method] or 0) + 1 end
+      for method in ("\n" .. r.err):gmatch("^> (%u+) http") do shown[method] = (shown[method] or 0) + 1 end
+      assert.equal(#patches, shown.PATCH)
+      assert.equal(#requests("GET"), shown.GET)
+      assert.equal(1, #requests("GET"))
+      assert.matches("< NO_ANSWER: ", r.err, 1, true)
+    end)
+
     it("41: a truncated body and a chunk cut mid-way are ambiguous: reconciled, no crash", function()
       for _, kind in ipairs({ "truncate", "chunk_cut" }) do
         emu:reset()
