@@ -196,6 +196,20 @@ describe("reliability", function()
       assert.matches("< NO_ANSWER: ", r.err, 1, true)
     end)
 
+    it("40c: a selection whose groups' reused connection closes after applying: every run ok, none noop", function()
+      emu:reset(false)
+      emu:put_runs("sx", 300, "JOB_RUNNING")
+      -- two of the three groups of 100 are applied and left unanswered on a reused connection
+      emu:fault({ { kind = "apply_then_close", method = "PATCH", contains = '"sx150"' },
+        { kind = "apply_then_close", method = "PATCH", contains = '"sx250"' } })
+      local r = run(args("pr", "pause", "--all", "--yes", "--parallel", "1", "-o", "json", FAST, IDS), {})
+      assert.equal(0, r.code, r.err)
+      local doc = cjson.decode(r.out)
+      assert.same({ ok = 300, noop = 0, failed = 0, unknown = 0, not_sent = 0 }, doc.summary)
+      assert.equal(3, #requests("PATCH"))
+      for id, n in pairs(emu:patched_ids()) do assert.equal(1, n, id) end
+    end)
+
     it("41: a truncated body and a chunk cut mid-way are ambiguous: reconciled, no crash", function()
       for _, kind in ipairs({ "truncate", "chunk_cut" }) do
         emu:reset()
