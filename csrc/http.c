@@ -1188,7 +1188,8 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
  *   {key, error, error_code, sent, responded, time, status?, ...}
  * sent: the request left (some of it reached the server); connects: new
  * connections this transfer opened; skimmed (a request with skim): string
- * values dropped, received: body bytes that arrived. error_code NO_ANSWER: a
+ * values dropped, received: body bytes that arrived; cap (TOO_LARGE): "kept"
+ * or "received", the limit the body went over. error_code NO_ANSWER: a
  * request with a body whose reused connection closed before any answer,
  * which libcurl would have sent again by itself (it may have been applied).
  */
@@ -1253,6 +1254,10 @@ static void push_result(lua_State *L, Transfer *t)
     } else if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
         code = "TOO_LARGE";
         msg = "response exceeded the size limit";
+        /* which cap: the bytes received (a declared length is checked against it) or the bytes kept */
+        int received = t->skim.threshold && (t->received > t->max_received || t->result == CURLE_FILESIZE_EXCEEDED);
+        lua_pushstring(L, received ? "received" : "kept");
+        lua_setfield(L, -2, "cap");
     } else if (t->oom) {
         code = "OUT_OF_MEMORY";
         msg = "out of memory while receiving the response";
