@@ -103,7 +103,7 @@ $(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua tools/fingerpr
 DEB_PKGS = lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
            luajit libluajit-5.1-dev lua-cjson lua-argparse lua-socket lua-busted lua-check lua-ldoc \
            lua-luv lua-cqueues luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang libclang-rt-14-dev \
-           valgrind curl openssl zsh fish zip unzip
+           valgrind curl openssl zsh fish zip unzip time
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
