@@ -246,12 +246,12 @@ bench: deps all
 	@sh bench/run.sh
 
 # The API reference: doc/ (committed) from the LDoc comments of the modules
-# config.ld lists, written afresh (no stale page survives). Any LDoc warning
-# fails it; spec/doc_spec.lua writes it to a temporary DOC_DIR and fails when
-# the committed doc/ differs.
+# config.ld lists, written afresh (no stale page survives; doc/topics/ holds
+# written pages, kept). Any LDoc warning fails it; spec/doc_spec.lua writes
+# it to a temporary DOC_DIR and fails when the committed doc/ differs.
 DOC_DIR ?= doc
 doc:
-	@rm -rf $(DOC_DIR)
+	@mkdir -p $(DOC_DIR) && find $(DOC_DIR) -mindepth 1 -maxdepth 1 ! -name topics -exec rm -rf {} +
 	@ldoc -q --fatalwarnings --dir $(DOC_DIR) .
 
 # Every comparison with tiny counts, so the benchmarks cannot rot.
