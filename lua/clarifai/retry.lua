@@ -175,7 +175,7 @@ end
 
 -- A short description of why an attempt failed, for retry notes.
 function M.reason(resp, err)
-  if resp.error_code == "NO_ANSWER" then return "NO_ANSWER: the connection closed after sending; not sent again" end
+  if resp.error_code == "NO_ANSWER" then return "NO_ANSWER: the connection closed after sending, before any answer" end
   if resp.error_code then return resp.error_code end
   local s = "HTTP " .. tostring(resp.status)
   if err and err.api_name and err.api_code ~= 10000 then s = s .. " " .. err.api_name end

@@ -196,6 +196,22 @@ describe("reliability", function()
       assert.matches("< NO_ANSWER: ", r.err, 1, true)
     end)
 
+    it("40d: closed unanswered on a reused connection, not applied: read back, then sent again, with a note",
+      function()
+      emu:put_runs("ry", 3, "JOB_RUNNING")
+      emu:fault({ kind = "close", method = "PATCH", contains = '"ry2"' })
+      local r = run(args("pr", "pause", "ry1", "ry2", "ry3", "--parallel", "1", "--verbose", FAST, IDS), {})
+      assert.equal(0, r.code, r.err)
+      assert.matches("Pipeline version run ry2 has been paused", r.out, 1, true)
+      -- the command, not libcurl, sent it again: after reading the run back, and it says so
+      assert.equal(2, emu:patched_ids().ry2)
+      assert.equal(1, #requests("GET"))
+      assert.matches("Retrying run ry2 in 0.0s: NO_ANSWER: the connection closed after sending, before any answer, "
+        .. "the run is still Running (attempt 2 of 3)", r.err, 1, true)
+      local shown = select(2, ("\n" .. r.err):gsub("\n> PATCH ", ""))
+      assert.equal(#requests("PATCH"), shown)
+    end)
+
     it("40c: a selection whose groups' reused connection closes after applying: every run ok, none noop", function()
       emu:reset(false)
       emu:put_runs("sx", 300, "JOB_RUNNING")
