@@ -701,8 +701,7 @@ function M.big_parts(size)
     spec_table = json.decode(spec_obj),
     status_json = json.decode(status),
   }
-  if next(big_cache) and not big_cache[size] then big_cache = {} end -- one size at a time
-  big_cache[size] = b
+  big_cache = { [size] = b } -- one size at a time
   return b
 end
 
