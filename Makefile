@@ -103,7 +103,7 @@ $(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua tools/fingerpr
 DEB_PKGS = lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
            luajit libluajit-5.1-dev lua-cjson lua-argparse lua-socket lua-busted lua-check lua-ldoc \
            lua-luv lua-cqueues luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang libclang-rt-14-dev \
-           valgrind curl openssl zsh fish zip unzip
+           valgrind curl openssl zsh fish zip unzip time
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -246,12 +246,12 @@ bench: deps all
 	@sh bench/run.sh
 
 # The API reference: doc/ (committed) from the LDoc comments of the modules
-# config.ld lists, written afresh (no stale page survives). Any LDoc warning
-# fails it; spec/doc_spec.lua writes it to a temporary DOC_DIR and fails when
-# the committed doc/ differs.
+# config.ld lists, written afresh (no stale page survives; doc/topics/ holds
+# written pages, kept). Any LDoc warning fails it; spec/doc_spec.lua writes
+# it to a temporary DOC_DIR and fails when the committed doc/ differs.
 DOC_DIR ?= doc
 doc:
-	@rm -rf $(DOC_DIR)
+	@mkdir -p $(DOC_DIR) && find $(DOC_DIR) -mindepth 1 -maxdepth 1 ! -name topics -exec rm -rf {} +
 	@ldoc -q --fatalwarnings --dir $(DOC_DIR) .
 
 # Every comparison with tiny counts, so the benchmarks cannot rot.

@@ -49,6 +49,7 @@ ctx.settings = ctx.smoke and {
           overhead_reps = 3, overhead_batch = 50, overhead_batch_reps = 1, rtt_probes = 5 },
   bulk = { pipelines = 2, versions = 2, per_version = 30, reps = 1, rtt = 50, lab_reps = 1, lab_reps_slow = 1,
            fraction = 0.05 },
+  large = { runs = 20, size = 32 * 1024, reps = 1 },
 } or {
   reps_fast = 30, reps_batch = 5, reps_rss = 5, reps_yaml = 5,
   batch = 1000, idle = 30, yaml_bytes = 10000000, lock_bytes = 80000,
@@ -59,6 +60,7 @@ ctx.settings = ctx.smoke and {
           overhead_reps = 20, overhead_batch = 1000, overhead_batch_reps = 5, rtt_probes = 20 },
   bulk = { pipelines = 5, versions = 10, per_version = 200, reps = 3, rtt = 50, lab_reps = 3, lab_reps_slow = 1,
            fraction = 0.05 },
+  large = { runs = 300, size = 256 * 1024, reps = 3 },
 }
 
 local proc = require "lib.proc"
@@ -69,7 +71,7 @@ requests.init()
 
 -- Figures of the main table, then the sections with their own tables.
 local MAIN = { "figures.startup", "figures.pause", "figures.rss", "figures.yaml", "figures.idle" }
-local SECTIONS = { "figures.scale", "figures.network", "figures.bulk" }
+local SECTIONS = { "figures.scale", "figures.large", "figures.network", "figures.bulk" }
 
 -- The Method bullets common to the main table's figures.
 local function general_method()

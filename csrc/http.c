@@ -29,11 +29,13 @@
  *
  * Policy (retries, what a status means, redaction, parallelism) lives in Lua.
  * Guarantees: TLS verification always on (TLS 1.2 or newer), redirects never
- * followed, only http/https, explicit timeouts, a response size cap, no Lua
- * code runs inside libcurl (nothing can longjmp through it), every transfer
- * is owned by its session from the moment it is allocated (a raise anywhere
- * leaks nothing; close/__gc/__close release all), and waits end early when
- * the signal flag of clarifai.sys.core is set.
+ * followed, only http/https, explicit timeouts, a response size cap (and,
+ * skimming, a cap on bytes received), a request with a body never sent
+ * twice by libcurl itself, no Lua code runs inside libcurl (nothing can
+ * longjmp through it), every transfer is owned by its session from the
+ * moment it is allocated (a raise anywhere leaks nothing;
+ * close/__gc/__close release all), and waits end early when the signal
+ * flag of clarifai.sys.core is set.
  */
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
 #define _DARWIN_C_SOURCE /* the BSD half of the headers (kqueue's types), which _POSIX_C_SOURCE hides */
@@ -147,6 +149,134 @@ static void bytes_free(Bytes *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+/* ---- skimming: long string values dropped as a body streams in ---------- */
+
+/*
+ * A streaming scanner over a JSON body that keeps every byte except string
+ * values longer than a threshold, each of which becomes `null`: so neither
+ * this buffer nor Lua ever holds the long text (a run's Argo spec and
+ * status). Object keys are never dropped (object and array context is
+ * tracked), escapes are followed (\" does not end a string), and bytes of
+ * a UTF-8 sequence are never split (a string is kept or dropped whole).
+ * Whitespace and everything outside long strings are kept, so the cap on
+ * kept bytes still ends a padded or endless body. It never fails: a body
+ * that is not JSON passes through (its strings at most shortened to null,
+ * never a byte added elsewhere), and nesting beyond SKIM_DEPTH stops the
+ * skimming for the rest of the body (the decoder refuses such depth anyway).
+ * A string at the top level (not inside an object or array) is kept.
+ */
+#define SKIM_DEPTH 256
+
+enum { SK_OUT, SK_KEY, SK_VALUE, SK_DROP, SK_OFF };
+
+typedef struct {
+    size_t threshold; /* longest string value kept, in bytes between its quotes (as sent); 0: off */
+    size_t start;     /* SK_VALUE: where the value's opening quote is in the body */
+    size_t len;       /* SK_VALUE: its bytes so far */
+    size_t dropped;   /* string values replaced by null */
+    int mode, esc, key_next, depth;
+    unsigned char objects[SKIM_DEPTH / 8]; /* bit d set: level d + 1 is an object */
+} Skim;
+
+static int skim_in_object(const Skim *k)
+{
+    int d = k->depth - 1;
+    return k->depth > 0 && (k->objects[d / 8] >> (d % 8)) & 1;
+}
+
+/* One byte outside any string: the container context. */
+static void skim_structure(Skim *k, char c)
+{
+    if (c == '{' || c == '[') {
+        if (k->depth == SKIM_DEPTH) {
+            k->mode = SK_OFF;
+            return;
+        }
+        int d = k->depth++;
+        unsigned char bit = (unsigned char)(1u << (d % 8));
+        if (c == '{') k->objects[d / 8] |= bit;
+        else k->objects[d / 8] &= (unsigned char)~bit;
+        k->key_next = c == '{';
+    } else if (c == '}' || c == ']') {
+        if (k->depth > 0) k->depth--;
+        k->key_next = 0;
+    } else if (c == ',') {
+        k->key_next = skim_in_object(k);
+    } else if (c == ':') {
+        k->key_next = 0;
+    }
+}
+
+/* Scans a string from p[*i] to its closing quote (or the end of the
+   chunk); returns 1 when it closed. SK_VALUE counts its bytes and returns
+   -1 as soon as it is longer than the threshold. */
+static int skim_string(Skim *k, const char *p, size_t n, size_t *i)
+{
+    size_t j = *i;
+    int value = k->mode == SK_VALUE, closed = 0;
+    while (j < n) {
+        char c = p[j++];
+        if (k->esc) {
+            k->esc = 0;
+        } else if (c == '\\') {
+            k->esc = 1;
+        } else if (c == '"') {
+            closed = 1;
+            break;
+        }
+        if (value && ++k->len > k->threshold) {
+            *i = j;
+            return -1;
+        }
+    }
+    *i = j;
+    return closed;
+}
+
+/* Feeds n bytes: what is kept is appended to b. 0 when out of memory. */
+static int skim_feed(Skim *k, Bytes *b, const char *p, size_t n)
+{
+    size_t i = 0, from = 0; /* p[from..i) is kept, appended in one go */
+    while (i < n && k->mode != SK_OFF) {
+        if (k->mode == SK_OUT) {
+            char c = p[i];
+            if (c != '"') {
+                skim_structure(k, c);
+                i++;
+                continue;
+            }
+            if (k->depth > 0 && !(k->key_next && skim_in_object(k))) {
+                if (i > from && !bytes_add(b, p + from, i - from)) return 0;
+                from = i;
+                k->start = b->len;
+                k->len = 0;
+                k->mode = SK_VALUE;
+            } else {
+                k->mode = SK_KEY;
+            }
+            k->esc = 0;
+            i++;
+            continue;
+        }
+        int got = skim_string(k, p, n, &i);
+        if (got < 0) { /* too long: what was kept of it goes, null stands for it */
+            b->len = k->start;
+            if (b->data) b->data[b->len] = '\0';
+            if (!bytes_add(b, "null", 4)) return 0;
+            k->mode = SK_DROP;
+        } else if (got > 0) {
+            if (k->mode == SK_DROP) {
+                k->dropped++;
+                from = i;
+            }
+            k->mode = SK_OUT;
+        }
+        if (k->mode == SK_DROP) from = i;
+    }
+    if (k->mode == SK_DROP || from == n) return 1;
+    return bytes_add(b, p + from, n - from);
 }
 
 /* ---- poller: the one fd an event loop watches --------------------------- */
@@ -548,12 +678,18 @@ typedef struct Transfer {
     CURL *easy;
     struct curl_slist *headers;
     Bytes body, head;
-    size_t max_size;
+    size_t max_size;     /* body bytes kept, at most */
+    size_t max_received; /* body bytes received (skimmed ones included), at most */
+    size_t received;
+    Skim skim;           /* skim.threshold 0: every byte is kept */
     lua_Integer key;
     TState state;
     int too_large;   /* the write callback stopped the transfer at the cap */
     int oom;
     int aborted;     /* stopped by abort() */
+    int has_body;    /* a request with a body: never sent twice */
+    int starts;      /* times libcurl started sending the request */
+    int resend_refused; /* libcurl was about to send it again: stopped instead */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
 } Transfer;
@@ -582,19 +718,47 @@ static const volatile sig_atomic_t *signal_flag(lua_State *L)
     return p;
 }
 
+/* The body as it arrives: kept whole, or skimmed; stopped beyond a cap. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     Transfer *t = (Transfer *)ud;
     size_t len = size * n;
-    if (t->body.len + len > t->max_size) {
+    t->received += len;
+    if (t->received > t->max_received) { /* unskimmed, received bytes are the kept ones */
         t->too_large = 1;
         return 0;
     }
-    if (!bytes_add(&t->body, p, len)) {
+    if (!(t->skim.threshold ? skim_feed(&t->skim, &t->body, p, len) : bytes_add(&t->body, p, len))) {
         t->oom = 1;
         return 0;
     }
+    if (t->body.len > t->max_size) {
+        t->too_large = 1;
+        return 0;
+    }
     return len;
+}
+
+/*
+ * Called each time libcurl starts sending the request (on a new or reused
+ * connection). A second time means libcurl is re-sending it by itself: a
+ * reused connection closed before any answer came. A request with a body
+ * (a change) may have been applied by then, so it is not sent again: the
+ * transfer ends as "sent, no answer" and the caller decides (it reads the
+ * run back). GETs are re-sent freely.
+ */
+static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port)
+{
+    Transfer *t = (Transfer *)ud;
+    (void)remote_ip;
+    (void)local_ip;
+    (void)remote_port;
+    (void)local_port;
+    if (t->has_body && t->starts++ > 0) {
+        t->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -798,14 +962,14 @@ static double opt_number(lua_State *L, int idx, const char *k, double dflt, doub
 
 static const char *const known_fields[] = {
     "method", "url", "headers", "body", "connect_timeout", "timeout", "max_size",
-    "low_speed_limit", "low_speed_time", "ca_file", "ca_path", "proxy", "noproxy", NULL
+    "low_speed_limit", "low_speed_time", "ca_file", "ca_path", "proxy", "noproxy", "skim", "max_received", NULL
 };
 
 /* A request, read and checked in full before anything is allocated. */
 typedef struct {
     const char *url, *method, *cafile, *capath, *body, *proxy, *noproxy;
     size_t body_len;
-    double connect_timeout, timeout, max_size, low_limit, low_time;
+    double connect_timeout, timeout, max_size, low_limit, low_time, skim, max_received;
     lua_Integer nheaders;
 } Request;
 
@@ -834,6 +998,9 @@ static void read_request(lua_State *L, int idx, Request *r)
     r->max_size = opt_number(L, idx, "max_size", -1, MAX_BYTES);
     r->low_limit = opt_number(L, idx, "low_speed_limit", 0, MAX_SECONDS);
     r->low_time = opt_number(L, idx, "low_speed_time", 0, MAX_SECONDS);
+    r->skim = opt_number(L, idx, "skim", 0, MAX_BYTES);
+    r->max_received = opt_number(L, idx, "max_received", 0, MAX_BYTES);
+    if (r->max_received < r->max_size) r->max_received = r->max_size;
     r->body = NULL;
     r->body_len = 0;
     lua_getfield(L, idx, "body");
@@ -883,7 +1050,8 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)r->low_limit);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)r->low_time);
     }
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
+    /* a declared length beyond what may be received is refused at once */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(r->skim > 0 ? r->max_received : r->max_size));
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -897,6 +1065,9 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
     if (strcmp(r->method, "GET") == 0 && !r->body) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
+        t->has_body = 1;
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)t);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->body ? r->body : "") != CURLE_OK) return 0;
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
@@ -920,9 +1091,15 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
  * request: {method, url, headers = {"Name: value", ...}, body,
  *   connect_timeout, timeout, max_size (these three required),
  *   low_speed_limit, low_speed_time (0 or absent: off),
- *   ca_file, ca_path, proxy, noproxy} (times in seconds; numbers above
- *   http.core.limits are clamped to them). A malformed request raises
- * before anything is allocated. The transfer starts at the next poll().
+ *   ca_file, ca_path, proxy, noproxy,
+ *   skim (bytes; 0 or absent: off): string values of the JSON body longer
+ *     than this are replaced by null as the body arrives (see skim_feed),
+ *   max_received (with skim: body bytes that may arrive, skimmed ones
+ *     included; never below max_size, which caps the bytes kept)}
+ * (times in seconds; numbers above http.core.limits are clamped to them).
+ * A request with a body is never re-sent by libcurl (see on_prereq). A
+ * malformed request raises before anything is allocated. The transfer
+ * starts at the next poll().
  */
 static int session_submit(lua_State *L)
 {
@@ -938,6 +1115,11 @@ static int session_submit(lua_State *L)
     if (!t) return clarifai_fail(L, "out of memory", "OUT_OF_MEMORY");
     t->state = T_SETUP;
     t->max_size = r.max_size >= (double)SIZE_MAX ? SIZE_MAX : (size_t)r.max_size;
+    t->max_received = t->max_size;
+    if (r.skim >= 1) {
+        t->skim.threshold = r.skim >= (double)SIZE_MAX ? SIZE_MAX : (size_t)r.skim;
+        t->max_received = r.max_received >= (double)SIZE_MAX ? SIZE_MAX : (size_t)r.max_received;
+    }
     link_transfer(s, t); /* owned from here on */
     if (s->npool > 0) {
         t->easy = s->pool[--s->npool];
@@ -1001,11 +1183,15 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
 /*
  * A result table:
  *   {key, status, headers, body, sent, time, ip?, http_version, connects,
- *    retry_after?, redirect_url?}
+ *    retry_after?, redirect_url?, skimmed?, received?}
  * or on failure
  *   {key, error, error_code, sent, responded, time, status?, ...}
  * sent: the request left (some of it reached the server); connects: new
- * connections this transfer opened.
+ * connections this transfer opened; skimmed (a request with skim): string
+ * values dropped, received: body bytes that arrived; cap (TOO_LARGE): "kept"
+ * or "received", the limit the body went over. error_code NO_ANSWER: a
+ * request with a body whose reused connection closed before any answer,
+ * which libcurl would have sent again by itself (it may have been applied).
  */
 static void push_result(lua_State *L, Transfer *t)
 {
@@ -1024,10 +1210,14 @@ static void push_result(lua_State *L, Transfer *t)
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
 
-    lua_createtable(L, 0, 12);
+    lua_createtable(L, 0, 14);
     set_int(L, "key", t->key);
-    lua_pushboolean(L, request_size > 0);
+    lua_pushboolean(L, request_size > 0 || t->resend_refused);
     lua_setfield(L, -2, "sent");
+    if (t->skim.threshold) {
+        set_int(L, "skimmed", (lua_Integer)t->skim.dropped);
+        set_int(L, "received", (lua_Integer)t->received);
+    }
     lua_pushnumber(L, (lua_Number)total);
     lua_setfield(L, -2, "time");
     set_int(L, "connects", connects);
@@ -1058,9 +1248,16 @@ static void push_result(lua_State *L, Transfer *t)
     if (t->aborted) {
         code = "ABORTED";
         msg = "aborted";
+    } else if (t->resend_refused) {
+        code = "NO_ANSWER";
+        msg = "the connection closed after the request was sent, before any answer; not sent again";
     } else if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
         code = "TOO_LARGE";
         msg = "response exceeded the size limit";
+        /* which cap: the bytes received (a declared length is checked against it) or the bytes kept */
+        int received = t->skim.threshold && (t->received > t->max_received || t->result == CURLE_FILESIZE_EXCEEDED);
+        lua_pushstring(L, received ? "received" : "kept");
+        lua_setfield(L, -2, "cap");
     } else if (t->oom) {
         code = "OUT_OF_MEMORY";
         msg = "out of memory while receiving the response";
@@ -1243,6 +1440,57 @@ static int l_features(lua_State *L)
     return 1;
 }
 
+/* A buffer Lua owns while skim() fills it: freed by __gc whatever raises. */
+#define BYTES_MT "clarifai.http.bytes"
+
+static int bytes_gc(lua_State *L)
+{
+    bytes_free((Bytes *)luaL_checkudata(L, 1, BYTES_MT));
+    return 0;
+}
+
+/*
+ * skim(chunks, threshold) -> text, dropped
+ * The scanner a request's skim option runs, on its own: chunks (a string,
+ * or an array of strings fed one after another, as a body arrives in
+ * pieces) with every string value longer than threshold bytes replaced by
+ * null; dropped: how many were.
+ */
+static int l_skim(lua_State *L)
+{
+    lua_Integer n = 1;
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        n = (lua_Integer)lua_rawlen(L, 1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_rawgeti(L, 1, i) != LUA_TSTRING) luaL_error(L, "skim: chunk %d is not a string", (int)i);
+            lua_pop(L, 1);
+        }
+    } else {
+        luaL_checktype(L, 1, LUA_TSTRING);
+    }
+    lua_Integer threshold = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, threshold >= 1, 2, "threshold must be at least 1");
+    Bytes *b = (Bytes *)lua_newuserdatauv(L, sizeof(Bytes), 0);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, BYTES_MT);
+    Skim k;
+    memset(&k, 0, sizeof k);
+    k.threshold = (size_t)threshold;
+    for (lua_Integer i = 1; i <= n; i++) {
+        size_t len;
+        if (lua_type(L, 1) == LUA_TTABLE) lua_rawgeti(L, 1, i);
+        else lua_pushvalue(L, 1);
+        const char *p = lua_tolstring(L, -1, &len); /* a string (checked): no conversion */
+        int ok = skim_feed(&k, b, p, len);
+        lua_pop(L, 1);
+        if (!ok) return luaL_error(L, "skim: out of memory");
+    }
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+    lua_pushinteger(L, (lua_Integer)k.dropped);
+    bytes_free(b);
+    return 2;
+}
+
 static const luaL_Reg session_methods[] = {
     {"submit", session_submit},
     {"poll", session_poll},
@@ -1268,6 +1516,7 @@ static const luaL_Reg funcs[] = {
     {"new", l_new},
     {"version", l_version},
     {"features", l_features},
+    {"skim", l_skim},
     {NULL, NULL}
 };
 
@@ -1284,6 +1533,11 @@ CLARIFAI_EXPORT int luaopen_clarifai_http_core(lua_State *L)
         luaL_setfuncs(L, session_meta, 0);
         luaL_newlib(L, session_methods);
         lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, BYTES_MT)) {
+        lua_pushcfunction(L, bytes_gc);
+        lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
     luaL_newlib(L, funcs);

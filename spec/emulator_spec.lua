@@ -951,6 +951,89 @@ describe("emulator", function()
     end)
   end)
 
+  describe("big runs (run_size)", function()
+    local SIZE = 64 * 1024
+    local NP = { nodepool_id = "np", compute_cluster_id = "cc" }
+
+    -- every field a real run carries, the texts about SIZE bytes in all
+    local function check_big(r, what)
+      local spec = r.orchestration_spec.argo_orchestration_spec
+      assert.equals("argoproj.io/v1alpha1", spec.api_version, what)
+      assert.equals("Workflow", cjson.decode(spec.spec_json).kind, what)
+      assert.same(r.orchestration_spec, r.pipeline_version.orchestration_spec, what)
+      local argo = cjson.decode(r.orchestration_status.argo_status.status)
+      assert.equals("Running", argo.phase, what)
+      assert.is_true(#spec.spec_json * 2 + #r.orchestration_status.argo_status.status > SIZE / 2, what)
+      assert.equals("GPU nodepool for pipeline steps", r.nodepools[1].description, what)
+      assert.equals("us-east-1", r.nodepools[1].compute_cluster.region, what)
+      assert.equals(DEMO.user, r.nodepools[1].compute_cluster.user_id, what)
+    end
+
+    it("gives every reply that carries runs an Argo spec, an Argo status and whole nodepools", function()
+      emu:put_runs("big", 3, "JOB_RUNNING", NP)
+      assert.equals(SIZE, emu:config({ run_size = SIZE }).run_size)
+      local _, _, res = emu:api("GET", run_path("big1"))
+      assert.is_true(#res.body > SIZE and #res.body < SIZE * 1.1, "GET: " .. #res.body .. " bytes")
+      check_big(cjson.decode(res.body).pipeline_version_run, "GET")
+      local _, list = emu:api("GET", RUNS .. "?per_page=2")
+      for _, r in ipairs(list.pipeline_version_runs) do check_big(r, "list") end
+      local _, on = emu:api("GET", emulator.nodepool_path("np", "cc", DEMO.user))
+      assert.equals(3, #on.pipeline_version_runs)
+      check_big(on.pipeline_version_runs[1], "nodepool list")
+      local status, patched = emu:api("PATCH", RUNS, patch_body("big2", 64008))
+      assert.equals(200, status)
+      check_big(patched.pipeline_version_runs[1], "PATCH reply")
+      -- a small world again: the runs lose their texts
+      emu:config({ run_size = 0 })
+      local _, _, small = emu:api("GET", run_path("big1"))
+      assert.is_true(#small.body < 1024)
+    end)
+
+    it("renders a big run as json.encode renders its wire form, and reads as its GET", function()
+      local world_mod = require "clarifai.emulator.world"
+      local json = require "clarifai.json"
+      local states = require "clarifai.states"
+      for _, size in ipairs({ 0, 3000, SIZE }) do
+        local w = world_mod.new({ tick = 2, run_size = size, frozen = true })
+        w:put_run({ id = "on-np", code = states.by_name.JOB_RUNNING.code, nodepool_id = "np", compute_cluster_id = "cc" })
+        for id, run in pairs(w.runs) do
+          assert.equals(json.encode(w:run_json(run), world_mod.FIRST), w:run_text(run), size .. " " .. id)
+        end
+      end
+      emu:config({ run_size = 3000 })
+      local _, list = emu:api("GET", RUNS)
+      for _, r in ipairs(list.pipeline_version_runs) do
+        local _, one = emu:api("GET", run_path(r.id))
+        assert.same(one.pipeline_version_run, r)
+      end
+    end)
+
+    it("refuses a run_size that is not a whole number of bytes up to 16 MiB", function()
+      for _, bad in ipairs({ -1, 1.5, "big", 16 * 1024 * 1024 + 1 }) do
+        assert.has_error(function() emu:config({ run_size = bad }) end, nil, tostring(bad))
+      end
+      assert.equals(0, emu:config().run_size)
+    end)
+
+    it("keeps a 10,000-run world of big runs cheap: the texts are built once and shared, never kept per run",
+      function()
+      local world_mod = require "clarifai.emulator.world"
+      local size = 256 * 1024
+      assert.equals(world_mod.big_parts(size), world_mod.big_parts(size), "built once per size")
+      local w = world_mod.new({ tick = 0, run_size = size, frozen = true, seed = false })
+      for i = 1, 10000 do
+        w:put_run({ id = "k" .. i, code = 64001, nodepool_id = "np", compute_cluster_id = "cc" })
+      end
+      collectgarbage()
+      local before = collectgarbage("count")
+      for i = 1, 1000 do assert.is_true(#w:run_text(w.runs["k" .. i]) > size) end
+      collectgarbage()
+      local kept = collectgarbage("count") - before
+      -- 1,000 rendered runs keep their small pieces, not 250 MB of text
+      assert.is_true(kept < 8 * 1024, string.format("rendering kept %.0f kB", kept))
+    end)
+  end)
+
 end)
 
 describe("emulator process", function()

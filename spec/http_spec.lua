@@ -142,6 +142,34 @@ describe("clarifai.http.core #portable", function()
     assert.is_false(r.responded)
   end)
 
+  it("never sends a request with a body twice: a reused connection closed unanswered is NO_ANSWER", function()
+    local h = assert(http.new())
+    local function patch(id)
+      return { method = "PATCH", url = emu.url .. emulator.runs_path(), headers = auth(),
+        body = cjson.encode(emulator.patch_body(id, 64008)) }
+    end
+    assert.equal(200, one(h, patch("run-train-01")).status)
+    -- the next PATCH goes on the same connection; the server applies it and closes unanswered
+    emu:fault({ kind = "apply_then_close", method = "PATCH" })
+    local r = one(h, patch("run-train-02"))
+    assert.equal("NO_ANSWER", r.error_code)
+    assert.is_true(r.sent)
+    assert.is_false(r.responded)
+    local seen = emu:requests_of("PATCH")
+    assert.equal(2, #seen, "libcurl sent it again")
+    assert.equal(seen[1].conn, seen[2].conn, "the second PATCH was on a reused connection")
+    -- the PATCH was applied, once: the same PATCH again is answered "already paused"
+    local again = one(h, patch("run-train-02"))
+    assert.equal(400, again.status)
+    assert.matches("JOB_PAUSED", again.body, 1, true)
+    -- a GET is still re-sent by libcurl on a fresh connection, as before
+    emu:fault({ kind = "close", method = "GET" })
+    local g = one(h, { url = emu.url .. emulator.runs_path("/run-train-01"), headers = auth() })
+    assert.equal(200, g.status)
+    assert.equal(2, #emu:requests_of("GET"))
+    h:close()
+  end)
+
   it("refuses other protocols and raises for malformed requests before sending", function()
     assert.equal("UNSUPPORTED_PROTOCOL", one(s, { url = "file:///etc/passwd" }).error_code)
     assert.has_error(function() s:submit(with_limits({ url = 1 })) end)
@@ -279,5 +307,199 @@ describe("clarifai.http.core #portable", function()
     assert.equal(8, n, "connections seen by the server")
     assert.equal(8, opened, "connections libcurl reports opening")
     h:close()
+  end)
+end)
+
+-- The skimmer a request's `skim` option runs as the body arrives:
+-- http.core.skim(chunks, threshold) feeds it the chunks one after another.
+describe("clarifai.http.core skim #portable", function()
+  local skim = http.skim
+  local L = string.rep("x", 20) -- longer than the threshold of 10 below
+
+  it("replaces string values longer than the threshold by null, keys never", function()
+    local body = '{"a":"' .. L .. '","' .. L .. '":1,"b":["short","' .. L .. '"],"c":{"d":"' .. L .. '","e":true}}'
+    local out, n = skim(body, 10)
+    assert.equal('{"a":null,"' .. L .. '":1,"b":["short",null],"c":{"d":null,"e":true}}', out)
+    assert.equal(3, n)
+    -- a key longer than the threshold in an object nested in an array, after a long value
+    out = skim('[{"' .. L .. '":"' .. L .. '","' .. L .. '":["' .. L .. '",{"' .. L .. '":0}]}]', 10)
+    assert.equal('[{"' .. L .. '":null,"' .. L .. '":[null,{"' .. L .. '":0}]}]', out)
+  end)
+
+  it("keeps a string of exactly the threshold, drops one byte more, counting bytes as sent", function()
+    assert.same({ '["0123456789",null]', 1 }, { skim('["0123456789","0123456789A"]', 10) })
+    -- escapes count as sent: \" is two bytes, \u00e9 six
+    assert.same({ '["0123456\\"8",null]', 1 }, { skim('["0123456\\"8","0123456\\"89"]', 10) })
+    assert.same({ '["\\u00e9\\u00e9",null]', 1 }, { skim('["\\u00e9\\u00e9","\\u00e9\\u00e9x"]', 12) })
+    -- UTF-8 by bytes, kept or dropped whole: 5 two-byte letters are 10 bytes
+    local e5 = string.rep("\195\169", 5)
+    assert.same({ '["' .. e5 .. '",null]', 1 }, { skim('["' .. e5 .. '","' .. e5 .. 'x"]', 10) })
+    assert.same({ '{"a":"","b":null}', 1 }, { skim('{"a":"","b":"' .. L .. '"}', 1) })
+  end)
+
+  it("follows escapes: an escaped quote or backslash never ends a string early", function()
+    local body = '{"a":"\\"' .. L .. '\\\\","k\\"ey":"x\\\\","b":"\\\\\\"' .. L .. '"}'
+    assert.equal('{"a":null,"k\\"ey":"x\\\\","b":null}', (skim(body, 10)))
+    -- a key with an escaped quote followed by a long value
+    assert.equal('{"\\"":null}', (skim('{"\\"":"' .. L .. '"}', 10)))
+  end)
+
+  it("gives the same text whatever the chunk boundaries", function()
+    local bodies = {
+      '{"status":{"code":10000},"runs":[{"id":"r1","spec":"' .. L .. '\\"' .. L .. '","n":[1,"\\\\",{"k":"'
+        .. L .. '"}]},{"id":"\195\169\195\169","s":"\\u00e9' .. L .. '"}]}',
+      '[ "' .. L .. '" , { "' .. L .. '" : "ab" , "x" : "' .. L .. '" } ]',
+    }
+    for _, body in ipairs(bodies) do
+      local whole, n = skim(body, 10)
+      for i = 0, #body do
+        assert.same({ whole, n }, { skim({ body:sub(1, i), body:sub(i + 1) }, 10) }, "split at " .. i)
+      end
+      local bytes = {}
+      for i = 1, #body do bytes[i] = body:sub(i, i) end
+      assert.same({ whole, n }, { skim(bytes, 10) }, "one byte at a time")
+      for i = 1, #body, 7 do
+        for j = i, #body, 11 do
+          assert.same({ whole, n }, { skim({ body:sub(1, i), body:sub(i + 1, j), body:sub(j + 1) }, 10) },
+            "split at " .. i .. " and " .. j)
+        end
+      end
+    end
+  end)
+
+  it("agrees with decoding, nulling long strings and encoding, on generated documents", function()
+    local seed = 12345
+    local function rnd(n) -- a small deterministic generator (same documents on every Lua)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n
+    end
+    local pieces = { "a", "\\\"", "\\\\", "\\n", "\\u00e9", "\195\169", " ", "{", "]", ":" }
+    -- a string's text and, for a value, what skimming leaves of it (by its bytes as sent)
+    local threshold
+    local function str(key)
+      local t = {}
+      for i = 1, rnd(8) do t[i] = pieces[rnd(#pieces) + 1] end
+      local text = '"' .. table.concat(t) .. '"'
+      local v = cjson.decode("[" .. text .. "]")[1]
+      if not key and #text - 2 > threshold then v = cjson.null end
+      return text, v
+    end
+    local function value(depth)
+      local k = rnd(depth > 4 and 3 or 5)
+      if k == 0 then return str() elseif k == 1 then local n = rnd(1000) return tostring(n), n end
+      if k == 2 then return "null", cjson.null end
+      local parts, v = {}, {}
+      for i = 1, rnd(4) do
+        local text, x = value(depth + 1)
+        if k == 3 then
+          local ktext, key = str(true)
+          parts[i], v[key] = ktext .. ":" .. text, x
+        else
+          parts[i], v[i] = text, x
+        end
+      end
+      return k == 3 and ("{" .. table.concat(parts, ",") .. "}") or ("[" .. table.concat(parts, ",") .. "]"), v
+    end
+    for _ = 1, 300 do
+      threshold = rnd(12) + 1
+      local text, want = value(0)
+      local doc = '{"k":' .. text .. "}"
+      assert.same({ k = want }, cjson.decode((skim(doc, threshold))), doc)
+    end
+  end)
+
+  it("passes anything else through harmlessly", function()
+    for _, s in ipairs({ "", "not json at all", "<html><body>" .. L .. "</body></html>", "]]]}}}", '"' .. L .. '"',
+      "12345", '{"a":1,"b":[true,false,null]}', '   {  }   ', '\0\1\2"' }) do
+      assert.same({ s, 0 }, { skim(s, 10) })
+    end
+    -- unbalanced or truncated: strings inside containers may go, nothing else changes
+    assert.equal('] [null, {"' .. L .. '"', (skim('] ["' .. L .. '", {"' .. L .. '"', 10)))
+    assert.equal('{"a":null', (skim('{"a":"' .. L, 10)))
+    assert.equal('{"a":"' .. string.rep("y", 9), (skim('{"a":"' .. string.rep("y", 9), 10)))
+  end)
+
+  it("stops skimming beyond its depth bound", function()
+    local deep = string.rep("[", 256) .. '"' .. L .. '"' .. string.rep("]", 256)
+    assert.equal(string.rep("[", 256) .. "null" .. string.rep("]", 256), (skim(deep, 10)))
+    local deeper = string.rep("[", 257) .. '"' .. L .. '"' .. string.rep("]", 257)
+    assert.same({ deeper, 0 }, { skim(deeper, 10) })
+  end)
+
+  it("refuses what is not chunks or a threshold", function()
+    assert.has_error(function() skim({ "a", 1 }, 10) end)
+    assert.has_error(function() skim(nil, 10) end)
+    assert.has_error(function() skim("x", 0) end)
+  end)
+end)
+
+describe("clarifai.http.core skimming a reply #portable", function()
+  local emu, s
+  setup(function() emu = emulator.start({ tick = 0 }) end)
+  teardown(function()
+    if s then s:close() end
+    if emu then emu:stop() end
+  end)
+  before_each(function()
+    emu:reset()
+    s = s or assert(http.new())
+  end)
+
+  local big = string.rep("\\\"step\\\":\\\"x\\\"", 20000) -- 300 KB of escaped JSON text
+  local BODY = '{"status":{"code":10000},"pipeline_version_runs":[{"id":"r1","orchestration_spec":{"spec_json":"'
+    .. big .. '"},"orchestration_status":{"status":{"code":64001},"argo_status":{"status":"' .. big .. '"}}}]}'
+
+  local function serve(fault)
+    fault.status, fault.body = 200, fault.body or BODY
+    fault.headers = { ["Content-Type"] = "application/json" }
+    emu:fault(fault)
+  end
+
+  it("drops the long strings as they arrive, one byte at a time or in large pieces", function()
+    local small = '{"status":{"code":10000},"runs":[{"id":"r1","s":"' .. string.rep("a", 40) .. '","t":"ok\\""}]}'
+    serve({ kind = "drip", interval = 0.0005, body = small })
+    local r = one(s, { url = emu.url .. "/v2/x", skim = 16 })
+    assert.equal(200, r.status, r.error)
+    assert.same({ (http.skim(small, 16)) }, { r.body })
+    assert.equal(1, r.skimmed)
+    assert.equal(#small, r.received)
+    serve({ kind = "http" })
+    r = one(s, { url = emu.url .. "/v2/x", skim = 16384, max_size = 100000, max_received = 1e9 })
+    assert.equal(200, r.status, r.error)
+    assert.equal(2, r.skimmed)
+    assert.equal(#BODY, r.received)
+    local doc = cjson.decode(r.body)
+    assert.equal(cjson.null, doc.pipeline_version_runs[1].orchestration_spec.spec_json)
+    assert.equal(64001, doc.pipeline_version_runs[1].orchestration_status.status.code)
+    -- without skim: the whole body, over a cap the skimmed one fits in
+    serve({ kind = "http" })
+    r = one(s, { url = emu.url .. "/v2/x", max_size = 100000 })
+    assert.equal("TOO_LARGE", r.error_code)
+    assert.is_nil(r.skimmed)
+  end)
+
+  it("caps the bytes kept and, apart, the bytes received", function()
+    -- whitespace is kept: a padded body ends at the cap on kept bytes
+    serve({ kind = "http", body = '{"status":{"code":10000}}', pad = 300000 })
+    local r = one(s, { url = emu.url .. "/v2/x", skim = 16384, max_size = 100000, max_received = 1e9 })
+    assert.equal("TOO_LARGE", r.error_code)
+    assert.equal("kept", r.cap)
+    assert.is_true(r.received <= 300000)
+    -- a declared length beyond max_received: refused before a byte is read
+    serve({ kind = "http" })
+    r = one(s, { url = emu.url .. "/v2/x", skim = 16384, max_size = 100000, max_received = 200000 })
+    assert.equal("TOO_LARGE", r.error_code)
+    assert.equal("received", r.cap)
+    assert.equal(0, r.received)
+    -- an endless stream of long strings ends at max_received
+    emu:fault({ kind = "endless", interval = 0, chunk = '{"a":"' .. string.rep("z", 60000) .. '"},' })
+    r = one(s, { url = emu.url .. "/v2/x", skim = 16384, max_size = 100000, max_received = 2000000, timeout = 20 })
+    assert.equal("TOO_LARGE", r.error_code)
+    assert.equal("received", r.cap)
+    assert.is_true(r.received > 2000000)
+    -- max_received below max_size counts as max_size
+    serve({ kind = "http" })
+    r = one(s, { url = emu.url .. "/v2/x", skim = 16384, max_size = #BODY, max_received = 1000 })
+    assert.equal(200, r.status, r.error)
   end)
 end)

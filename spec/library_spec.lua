@@ -344,6 +344,43 @@ describe("api.decode #portable", function()
     assert.equal("not_sent", e6.kind)
   end)
 
+  it("names the cap a reply went over, and says a change left unanswered was not sent again", function()
+    local c = { max_size = 8388608, max_received = 268435456 }
+    local _, kept = api.decode({ error_code = "TOO_LARGE", error = "big", sent = true, cap = "kept" }, c)
+    assert.matches("exceeded the size limit (8388608 bytes)", kept.message, 1, true)
+    local _, got = api.decode({ error_code = "TOO_LARGE", error = "big", sent = true, cap = "received" }, c)
+    assert.matches("exceeded the limit on bytes received (268435456 bytes", got.message, 1, true)
+    local _, na = api.decode({ error_code = "NO_ANSWER", error = "closed", sent = true }, c)
+    assert.equal("unknown", na.kind)
+    assert.matches("it was not sent again", na.message, 1, true)
+  end)
+
+  it("skims the replies that carry runs or pipeline versions, never logs; the client asks for it", function()
+    local ref = { user_id = "u", app_id = "a", pipeline_id = "p", pipeline_version_id = "v" }
+    local run = api.run_path(ref, "r1")
+    for _, path in ipairs({ api.runs_path(ref), api.runs_path(ref) .. "?page=2&per_page=128&status_codes=64001",
+      run, api.nodepool_runs_path({ compute_cluster_user_id = "me", compute_cluster_id = "c", nodepool_id = "n" })
+        .. "?page=1", api.pipelines_path(ref), api.versions_path(ref) .. "?per_page=128" }) do
+      assert.is_true(api.skimmed(path), path)
+    end
+    for _, path in ipairs({ run .. "/status_logs?page=1", run .. "/pipeline.version.run/logs?page=1&per_page=50",
+      "/v2/users/u" }) do
+      assert.is_false(api.skimmed(path), path)
+    end
+    local client = require "clarifai.client"
+    local c = assert(client.new({ pat = "t", api_base = "http://127.0.0.1:1" }))
+    local get = c:build("GET", run)
+    assert.equal(require("clarifai.defaults").skim, get.skim)
+    assert.equal(require("clarifai.defaults").max_received, get.max_received)
+    assert.is_nil(c:build("GET", run .. "/status_logs").skim)
+    assert.is_number(c:build("PATCH", api.runs_path(ref), "{}").skim)
+    local whole = assert(client.new({ pat = "t", api_base = "http://127.0.0.1:1", skim = 0,
+      max_size = 512 * 1024 * 1024 }))
+    assert.is_nil(whole:build("GET", run).skim)
+    local big = assert(client.new({ pat = "t", api_base = "http://127.0.0.1:1", max_size = 512 * 1024 * 1024 }))
+    assert.equal(512 * 1024 * 1024, big:build("GET", run).max_received)
+  end)
+
   it("refuses redirects, naming the sanitised Location", function()
     local _, err = api.decode({ status = 308, headers = { location = "https://user:pw@evil.example/x" }, body = "" }, ctx)
     assert.equal("transport", err.kind)

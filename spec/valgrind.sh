@@ -112,6 +112,15 @@ if lua5.4 -e 'require "luv"' 2>/dev/null; then
 else
   echo "not ok - valgrind: luv is not installed (Debian lua-luv): the event-loop cases cannot run" | tee -a "$verdicts"
 fi
+# Alone too: runs as big as real ones (their long strings skimmed as they
+# arrive), and a PATCH applied and left unanswered on a reused connection
+# (not sent again: read back).
+curl -s -X POST "$url/_emulator/config" -d '{"run_size":131072}' > /dev/null
+vg 0 pr list --all -o json
+vg 0 pr status run-train-01 run-etl-05 -o json
+curl -s -X POST "$url/_emulator/faults" -d '{"kind":"apply_then_close","method":"PATCH","contains":"\"run-etl-04\""}' \
+  > /dev/null
+vg 0 pr pause run-train-01 run-etl-04 --parallel 1
 
 passed=$(grep -c '^ok ' "$verdicts")
 failed=$(grep -c '^not ok ' "$verdicts")

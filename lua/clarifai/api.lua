@@ -79,6 +79,22 @@ function M.list_query(page, per_page, codes)
   return table.concat(q, "&")
 end
 
+--[[
+skimmed(path) -> whether a reply to this API path has its long string values
+dropped as it arrives (the client's skim): the replies that carry runs (a
+run, a version's runs, a nodepool's runs, a PATCH's echo) and pipeline
+versions, whose Argo spec and status texts run to hundreds of KB; never log
+entries or status logs, whose text is their content.
+]]
+local SKIMMED = { "/runs$", "/runs/[^/]+$", "/pipeline_version_runs$", "/pipelines$", "/versions$" }
+function M.skimmed(path)
+  path = path:match("^[^?]*")
+  for _, pattern in ipairs(SKIMMED) do
+    if path:find(pattern) then return true end
+  end
+  return false
+end
+
 -- A pipeline version's key: runs with the same key share a PATCH's path.
 function M.version_key(ref)
   return ref.user_id .. "/" .. ref.app_id .. "/" .. ref.pipeline_id .. "/" .. ref.pipeline_version_id
@@ -145,8 +161,15 @@ local function transport_error(resp, ctx)
     return errors.new(kind, resp.sent and "the request was stopped after it was sent"
       or "the request was stopped before it was sent", fields)
   elseif code == "TOO_LARGE" then
+    if resp.cap == "received" then
+      return errors.new(kind, "the response exceeded the limit on bytes received (" .. (ctx.max_received
+        or defaults.max_received) .. " bytes, dropped strings included)", fields)
+    end
     return errors.new(kind, "the response exceeded the size limit (" .. (ctx.max_size or defaults.max_size)
       .. " bytes)", fields)
+  elseif code == "NO_ANSWER" then
+    return errors.new(kind, "no answer from the API: the connection closed after the request was sent (it may "
+      .. "have been applied; it was not sent again)", fields)
   elseif kind == "protocol" then
     -- libcurl's answer to a response header beyond its own limit
     return errors.new(kind, "the API sent a response libcurl refused (" .. msg .. "; oversized headers?)", fields)

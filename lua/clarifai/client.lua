@@ -102,8 +102,9 @@ end
 
 -- The options of new(), and from_config()'s (new's, and where to find the config).
 local NEW = { pat = "string", api_base = "string", connect_timeout = "connect_timeout",
-  request_timeout = "request_timeout", deadline = "deadline", max_size = "max_size", trace = "function",
-  trap_signals = "boolean", ca_file = "string", ca_path = "string", user_agent = "string", getenv = "function" }
+  request_timeout = "request_timeout", deadline = "deadline", max_size = "max_size", skim = "skim",
+  trace = "function", trap_signals = "boolean", ca_file = "string", ca_path = "string", user_agent = "string",
+  getenv = "function" }
 local CONFIG = args.spec(NEW, { config_path = "string", context = "string", need_pat = "boolean" })
 
 --- A new client from explicit settings (no config file is read).
@@ -122,8 +123,14 @@ local CONFIG = args.spec(NEW, { config_path = "string", context = "string", need
 -- more than 0 and at most 86400
 -- @tparam[opt=60] number opts.deadline seconds for one run's change
 -- (attempts, backoff, reconciliation), more than 0 and at most 86400
--- @tparam[opt=1048576] int opts.max_size the largest response body accepted,
--- in bytes
+-- @tparam[opt=8388608] int opts.max_size the largest response body accepted,
+-- in bytes (those kept: the long strings `skim` drops do not count; a
+-- skimmed reply may send up to 256 MiB, or max_size if larger)
+-- @tparam[opt=16384] int opts.skim in the replies that carry runs or
+-- pipeline versions (never logs), every string value longer than this many
+-- bytes is replaced by null as the reply arrives (the Argo spec and status
+-- texts, hundreds of KB a run), so a page of big runs is read in bounded
+-- memory; 0 keeps every string
 -- @tparam[opt] function opts.trace trace(line) receives the request line,
 -- the headers (Authorization redacted) and the response status of each
 -- exchange
@@ -164,6 +171,7 @@ function M.new(opts)
     request_timeout = opts.request_timeout or defaults.request_timeout,
     deadline = opts.deadline or defaults.deadline,
     max_size = opts.max_size or defaults.max_size,
+    skim = opts.skim or defaults.skim,
     trace = opts.trace,
     trap_signals = opts.trap_signals,
     ca_file = opts.ca_file or ca_file,
@@ -270,8 +278,8 @@ end
 
 --- A client, made by `new`, `from_config` or `default`.
 -- Its fields hold its settings: pat, api_base, connect_timeout,
--- request_timeout, deadline, max_size, trace, trap_signals, ca_file, ca_path,
--- user_agent, proxy and noproxy. The methods below are its public ones
+-- request_timeout, deadline, max_size, skim, trace, trap_signals, ca_file,
+-- ca_path, user_agent, proxy and noproxy. The methods below are its public ones
 -- (`client.Client` is its metatable). Under Lua 5.4 it closes itself as a
 -- to-be-closed variable (`local c <close> = ...`).
 -- @type Client
@@ -284,12 +292,15 @@ end
 -- @tparam[opt] string body the JSON body
 -- @treturn table the request { method, url, headers, body, connect_timeout,
 -- timeout, max_size, low_speed_limit, low_speed_time, ca_file, ca_path,
--- proxy, noproxy }
+-- proxy, noproxy, and for a reply that carries runs skim and max_received }
 -- @usage
 -- local req = c:build("GET", "/v2/users/u/apps/a/pipelines")
 -- for _, line in ipairs(client.describe(req)) do print(line) end
 function Client:build(method, path, body)
+  local skim = self.skim > 0 and require("clarifai.api").skimmed(path) or nil
   return {
+    skim = skim and self.skim or nil,
+    max_received = skim and math.max(defaults.max_received, self.max_size) or nil,
     method = method,
     url = self.api_base .. path,
     headers = self:headers(body ~= nil),
@@ -348,7 +359,8 @@ end
 
 -- What api.decode needs to turn a reply into a result or an error.
 function Client:decode_context(what)
-  return { what = what, secrets = self:secrets(), base = self.api_base, max_size = self.max_size }
+  return { what = what, secrets = self:secrets(), base = self.api_base, max_size = self.max_size,
+    max_received = math.max(defaults.max_received, self.max_size) }
 end
 
 -- A note for the trace (--verbose): what the library decided and why.
@@ -368,7 +380,10 @@ end
 
 function Client:trace_response(req, r)
   if r.status and not r.error_code then
-    self.trace(string.format("< HTTP %d (%s %s, %.0f ms)", r.status, req.method, req.url, (r.time or 0) * 1000))
+    local skimmed = (r.skimmed or 0) > 0 and string.format(", %d string%s over %d bytes dropped", r.skimmed,
+      r.skimmed == 1 and "" or "s", req.skim) or ""
+    self.trace(string.format("< HTTP %d (%s %s, %.0f ms%s)", r.status, req.method, req.url, (r.time or 0) * 1000,
+      skimmed))
   else
     self.trace(string.format("< %s: %s (%s %s)", r.error_code, text.scrub(text.sanitize(r.error or ""),
       self:secrets()), req.method, req.url))

@@ -15,8 +15,11 @@ local T = {
     what = "seconds for one HTTP attempt" },
   deadline = { default = 60, min = 0, above = true, max = 86400, unit = "seconds",
     what = "seconds for one run's change: attempts, backoff, reconciliation" },
-  max_size = { default = 1024 * 1024, min = 1024, max = 1024 * 1024 * 1024, integer = true, unit = "bytes",
-    what = "largest response body accepted" },
+  max_size = { default = 8 * 1024 * 1024, min = 1024, max = 1024 * 1024 * 1024, integer = true, unit = "bytes",
+    what = "largest response body accepted (bytes kept: long strings dropped from runs do not count)" },
+  skim = { default = 16384, min = 0, max = 1024 * 1024 * 1024, integer = true, unit = "bytes",
+    what = "string values longer than this are dropped (null) from replies that carry runs as they arrive "
+      .. "(0: every string kept)" },
   wait_timeout = { default = 300, min = 0, max = 604800, unit = "seconds", what = "--wait: seconds before giving up" },
   wait_interval = { default = 2, min = 0, above = true, max = 3600, unit = "seconds",
     what = "--wait: seconds between polls" },
@@ -47,6 +50,9 @@ local T = {
   first_streams = { default = 100,
     what = "transfers started before an HTTP/2 server's stream limit is known (libcurl assumes 100)" },
   low_speed_limit = { default = 1, what = "bytes per second below which a transfer counts as stalled" },
+  max_received = { default = 256 * 1024 * 1024,
+    what = "bytes: the most a skimmed reply may send, dropped strings included (the API documents replies "
+      .. "up to 128 MB; never below max_size)" },
   connection_cache = { default = 64, what = "idle connections a session keeps for reuse, at least" },
   config_max = { default = 1024 * 1024, what = "bytes: the largest config file read" },
   lockfile_max = { default = 16 * 1024 * 1024,

@@ -3,7 +3,9 @@
 --   not_sent   the request never left (connection refused, connect timeout)
 --   rejected   the API turned it away before processing (429, 503, throttling codes)
 --   ambiguous  it may have been applied (timeout or close after sending, 500/502/504,
---              a 2xx whose body is not a valid API response)
+--              a 2xx whose body is not a valid API response; NO_ANSWER: a reused
+--              connection closed before any answer, where libcurl would have
+--              sent a change again by itself and clarifai.http.core stopped it)
 --   definite   the API answered and meant it (400/401/403/404/409, validation or
 --              state codes), or retrying cannot help (DNS, TLS, redirects, size cap)
 -- Reads, safe to repeat, are tried again after not_sent, rejected and
@@ -173,6 +175,7 @@ end
 
 -- A short description of why an attempt failed, for retry notes.
 function M.reason(resp, err)
+  if resp.error_code == "NO_ANSWER" then return "NO_ANSWER: the connection closed after sending, before any answer" end
   if resp.error_code then return resp.error_code end
   local s = "HTTP " .. tostring(resp.status)
   if err and err.api_name and err.api_code ~= 10000 then s = s .. " " .. err.api_name end

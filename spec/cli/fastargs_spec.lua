@@ -87,7 +87,12 @@ describe("the flag table", function()
           local argv = { "pr", action, "r1" }
           if o.argname then
             argv[#argv + 1] = name
-            argv[#argv + 1] = o.choices and o.choices[#o.choices] or SAMPLE[o.kind]
+            local sample = SAMPLE[o.kind]
+            -- a number in the option's range (4, or its least value)
+            if o.kind == "number" and not flags.convert(o, sample) then
+              sample = tostring(require("clarifai.limits").table[o.limit].min)
+            end
+            argv[#argv + 1] = o.choices and o.choices[#o.choices] or sample
           else
             argv[#argv + 1] = name
           end

@@ -163,6 +163,69 @@ describe("reliability", function()
       assert.equal(1, paused)
     end)
 
+    it("40b: applied, then a REUSED connection closes: never re-sent, read back, ok, --verbose shows every request",
+      function()
+      -- one request at a time: every PATCH goes on the connection the one before it used
+      emu:put_runs("rx", 5, "JOB_RUNNING")
+      emu:fault({ kind = "apply_then_close", method = "PATCH", contains = '"rx3"' })
+      local r = run(args("pr", "pause", "rx1", "rx2", "rx3", "rx4", "rx5", "--parallel", "1", "--verbose", FAST, IDS),
+        {})
+      assert.equal(0, r.code, r.err)
+      local patches, conn_of = requests("PATCH"), {}
+      for _, p in ipairs(patches) do conn_of[cjson.decode(p.body).pipeline_version_runs[1].id] = p.conn end
+      -- the server saw one PATCH per run: rx3's was not sent again by libcurl
+      assert.equal(5, #patches)
+      assert.equal(1, emu:patched_ids().rx3)
+      -- rx3's PATCH went on the connection rx1 and rx2 used (a reused one)
+      assert.equal(conn_of.rx1, conn_of.rx2)
+      assert.equal(conn_of.rx1, conn_of.rx3)
+      -- and the PATCHes after it share a connection again
+      assert.equal(conn_of.rx4, conn_of.rx5)
+      -- rx3 is ok, read back; no run is reported noop
+      assert.matches("Pipeline version run rx3 has been paused", r.out, 1, true)
+      assert.matches("confirmed after an ambiguous response (NO_ANSWER", r.err, 1, true)
+      assert.is_nil(r.out:find("already paused", 1, true))
+      assert.equal(64008, state("rx3"))
+      -- --verbose shows every request the server saw, and the unanswered PATCH
+      local shown = {}
+      for method in r.err:gmatch("\n> (%u+) http") do shown[method] = (shown[method] or 0) + 1 end
+      for method in ("\n" .. r.err):gmatch("^> (%u+) http") do shown[method] = (shown[method] or 0) + 1 end
+      assert.equal(#patches, shown.PATCH)
+      assert.equal(#requests("GET"), shown.GET)
+      assert.equal(1, #requests("GET"))
+      assert.matches("< NO_ANSWER: ", r.err, 1, true)
+    end)
+
+    it("40d: closed unanswered on a reused connection, not applied: read back, then sent again, with a note",
+      function()
+      emu:put_runs("ry", 3, "JOB_RUNNING")
+      emu:fault({ kind = "close", method = "PATCH", contains = '"ry2"' })
+      local r = run(args("pr", "pause", "ry1", "ry2", "ry3", "--parallel", "1", "--verbose", FAST, IDS), {})
+      assert.equal(0, r.code, r.err)
+      assert.matches("Pipeline version run ry2 has been paused", r.out, 1, true)
+      -- the command, not libcurl, sent it again: after reading the run back, and it says so
+      assert.equal(2, emu:patched_ids().ry2)
+      assert.equal(1, #requests("GET"))
+      assert.matches("Retrying run ry2 in 0.0s: NO_ANSWER: the connection closed after sending, before any answer, "
+        .. "the run is still Running (attempt 2 of 3)", r.err, 1, true)
+      local shown = select(2, ("\n" .. r.err):gsub("\n> PATCH ", ""))
+      assert.equal(#requests("PATCH"), shown)
+    end)
+
+    it("40c: a selection whose groups' reused connection closes after applying: every run ok, none noop", function()
+      emu:reset(false)
+      emu:put_runs("sx", 300, "JOB_RUNNING")
+      -- two of the three groups of 100 are applied and left unanswered on a reused connection
+      emu:fault({ { kind = "apply_then_close", method = "PATCH", contains = '"sx150"' },
+        { kind = "apply_then_close", method = "PATCH", contains = '"sx250"' } })
+      local r = run(args("pr", "pause", "--all", "--yes", "--parallel", "1", "-o", "json", FAST, IDS), {})
+      assert.equal(0, r.code, r.err)
+      local doc = cjson.decode(r.out)
+      assert.same({ ok = 300, noop = 0, failed = 0, unknown = 0, not_sent = 0 }, doc.summary)
+      assert.equal(3, #requests("PATCH"))
+      for id, n in pairs(emu:patched_ids()) do assert.equal(1, n, id) end
+    end)
+
     it("41: a truncated body and a chunk cut mid-way are ambiguous: reconciled, no crash", function()
       for _, kind in ipairs({ "truncate", "chunk_cut" }) do
         emu:reset()

@@ -53,6 +53,7 @@ describe("the failure policy #portable", function()
     { "-", "TLS verification", broken("PEER_FAILED_VERIFICATION", false), "definite", "transport", false, false },
     { "-", "timeout after sending", broken("OPERATION_TIMEDOUT", true), "ambiguous", "unknown", true, false },
     { "-", "closed after sending", broken("GOT_NOTHING", true), "ambiguous", "unknown", true, false },
+    { "-", "closed unanswered, not re-sent", broken("NO_ANSWER", true), "ambiguous", "unknown", true, false },
     { "-", "over the size cap", broken("TOO_LARGE", true, true), "definite", "protocol", false, false },
     { "-", "aborted before sending", broken("ABORTED", false), "not_sent", "not_sent", true, true },
     { "-", "aborted after sending", broken("ABORTED", true), "ambiguous", "unknown", true, false },

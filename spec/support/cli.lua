@@ -27,7 +27,7 @@ M.slurp = slurp
 local SCRUB = {
   "CLARIFAI_PAT", "CLARIFAI_API_BASE", "CLARIFAI_SESSION_TOKEN", "CLARIFAI_USER_ID",
   "CLARIFAI_APP_ID", "CLARIFAI_PYTHON_CLI", "CLARIFAI_CONNECT_TIMEOUT", "CLARIFAI_REQUEST_TIMEOUT",
-  "CLARIFAI_DEADLINE", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+  "CLARIFAI_DEADLINE", "CLARIFAI_MAX_RESPONSE_SIZE", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
   "all_proxy", "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE",
   "CLARIFAI_ROOT_CERTIFICATES_PATH",
 }
@@ -79,7 +79,13 @@ local function prepare(args, opts)
   local argv = {}
   for i, a in ipairs(args) do argv[i] = shell_quote(a) end
   -- the interpreter the CLI runs under: CLARIFAI_LUA for the portable runs
+  -- (opts.wrap: words that start it, e.g. /usr/bin/time -f %M -o FILE)
   local lua = opts.lua or M.lua
+  if opts.wrap then
+    local words = {}
+    for i, w in ipairs(opts.wrap) do words[i] = shell_quote(w) end
+    lua = table.concat(words, " ") .. " " .. lua
+  end
   -- setsid: no controlling terminal, so a developer's own terminal never
   -- receives a prompt (the prompt itself is tested on a pty)
   job.cmd = string.format("(cd %s && setsid -w %s timeout -s KILL %d %s %s %s <%s >%s 2>%s; echo $? > %s)",
@@ -100,7 +106,8 @@ end
 --[[
 run(args, opts) -> { out, err, code, elapsed }
 opts.env: table of variables to set; opts.cwd: working directory (default a
-fresh empty one); opts.home: HOME (default a fresh empty one); opts.stdin: text.
+fresh empty one); opts.home: HOME (default a fresh empty one); opts.stdin: text;
+opts.wrap: a command line (a list of words) the interpreter runs under.
 ]]
 function M.run(args, opts)
   return M.run_all({ { args, opts } })[1]
@@ -293,7 +300,7 @@ function M.runner(get_url, token)
     local env = { CLARIFAI_API_BASE = get_url(), CLARIFAI_PAT = token }
     for k, v in pairs(opts.env or {}) do env[k] = v end
     for _, k in ipairs(opts.unset or {}) do env[k] = nil end
-    return { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin }
+    return { env = env, cwd = opts.cwd, home = opts.home, stdin = opts.stdin, wrap = opts.wrap }
   end
   local function check(r, opts)
     assert(not r.out:find(token, 1, true), "token leaked on stdout")

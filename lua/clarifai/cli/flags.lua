@@ -69,6 +69,11 @@ local NET = {
     help = "Seconds for one HTTP attempt." },
   opt { names = { "--deadline" }, target = "deadline", argname = "S", limit = "deadline", env = "CLARIFAI_DEADLINE",
     help = "Seconds for one run's change, retries and reconciliation included." },
+  opt { names = { "--max-response-size", "--max_response_size" }, target = "max_size", argname = "BYTES",
+    limit = "max_size", env = "CLARIFAI_MAX_RESPONSE_SIZE",
+    help = "Largest response accepted, in bytes (kept bytes: string values over "
+      .. limits.defaults.skim .. " bytes in runs, such as the Argo spec and status, are dropped as they arrive "
+      .. "and do not count)." },
 }
 
 local function output(choices, default)

@@ -223,7 +223,10 @@ function Api:get_run(_, params, owner)
   if not run then
     return reply(404, 11101, nil, "pipeline version run " .. params.r .. " not found")
   end
-  return ok({ pipeline_version_run = w:run_json(run) })
+  -- the run's text as the lists render it (a big run's Argo texts are not encoded again)
+  local res = ok({})
+  res.body = res.body:sub(1, -2) .. ',"pipeline_version_run":' .. w:run_text(run) .. "}"
+  return res
 end
 
 -- page, per_page (default 1, 128) and the status_codes filter of a list
@@ -765,6 +768,13 @@ local function set_config(self, body)
   end
   if body.nodepool_route ~= nil and body.nodepool_route ~= "serve" and body.nodepool_route ~= "refuse" then
     return control_error(400, "nodepool_route must be serve or refuse")
+  end
+  if body.run_size ~= nil then
+    local n = compat.tointeger(body.run_size)
+    if not n or n < 0 or n > world_mod.MAX_RUN_SIZE then
+      return control_error(400, "run_size must be a whole number of bytes 0.." .. world_mod.MAX_RUN_SIZE)
+    end
+    body.run_size = n
   end
   self.world:set_config(body)
   return control_reply(200, { config = self.world.config })

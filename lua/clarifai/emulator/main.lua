@@ -22,6 +22,9 @@ local function parser()
   p:option("--tick", "Seconds per automatic step (0 disables automatic progress).", "2")
     :convert(tonumber)
   p:option("--reject-code", "Status code for refused transitions.", "26302"):convert(int)
+  p:option("--run-size", "Bytes of each run's wire form: with more than 0, runs carry an Argo spec and "
+    .. "status of about this size, as real ones do (0: small runs; POST /_emulator/config run_size).", "0")
+    :convert(int)
   p:option("--exit-with", "Exit when the process with this pid is gone."):convert(int)
   p:flag("--frozen-clock", "Time moves only when POST /_emulator/clock says so (for tests).")
   p:flag("--no-seed", "Start with no runs (the demo user/app/pipeline/version still exist).")
@@ -47,11 +50,15 @@ local function run(args)
     end
   end
   if args.tick < 0 then error("--tick must be >= 0", 0) end
+  if not args.run_size or args.run_size < 0 or args.run_size > world_mod.MAX_RUN_SIZE then
+    error("--run-size must be a whole number of bytes 0.." .. world_mod.MAX_RUN_SIZE, 0)
+  end
   local world = world_mod.new({
     tokens = #args.token > 0 and args.token or nil,
     tick = args.tick,
     reject_code = args.reject_code,
     seed = not args.no_seed,
+    run_size = args.run_size,
     frozen = args.frozen_clock,
   })
   local srv

@@ -119,8 +119,9 @@ local World = {}
 World.__index = World
 
 -- opts: tokens (list), owner, tick, reject_code, reject_http,
--- transition_delay, seed (bool), clock (function returning wall seconds),
--- frozen (bool: time moves only through move_clock).
+-- transition_delay, run_size (bytes of a run's wire form: see big_parts),
+-- seed (bool), clock (function returning wall seconds), frozen (bool: time
+-- moves only through move_clock).
 function M.new(opts)
   opts = opts or {}
   local w = setmetatable({
@@ -134,6 +135,7 @@ function M.new(opts)
       transition_delay = opts.transition_delay or 0,
       patch_mode = opts.patch_mode or "atomic",
       nodepool_route = "serve",
+      run_size = opts.run_size or 0,
     },
     tokens = {},
     log_serial = 0,
@@ -251,7 +253,7 @@ function World:set_config(t)
   local now = self.clock()
   self:advance(now)
   for _, k in ipairs({ "tick", "reject_code", "reject_http", "transition_delay", "ignore_paging", "nodepool_route",
-    "patch_mode" }) do
+    "patch_mode", "run_size" }) do
     if t[k] ~= nil then self.config[k] = t[k] end
   end
   if t.tick ~= nil then
@@ -583,7 +585,8 @@ function World:apply_patch(changes, by)
   end
 end
 
--- Wire form of a run (snake_case, integer codes, RFC 3339 times).
+-- Wire form of a run (snake_case, integer codes, RFC 3339 times); with a
+-- run_size, the Argo spec and status and whole nodepools too (big_parts).
 function World:run_json(run, now)
   now = now or self.clock()
   local o = {
@@ -595,6 +598,12 @@ function World:run_json(run, now)
     created_at = M.timestamp(run.created_at),
     modified_at = M.timestamp(run.modified_at),
   }
+  local big = (self.config.run_size or 0) > 0 and M.big_parts(self.config.run_size) or nil
+  if big then
+    o.orchestration_spec = big.spec_table
+    o.pipeline_version.orchestration_spec = big.spec_table
+    o.orchestration_status.argo_status = { status = big.status_json }
+  end
   if run.started_at then
     o.started_at = M.timestamp(run.started_at)
     local secs = run.run_secs
@@ -605,8 +614,96 @@ function World:run_json(run, now)
   if run.nodepool_id then
     o.nodepools = { { id = run.nodepool_id,
       compute_cluster = { id = run.compute_cluster_id, user_id = run.compute_cluster_user_id } } }
+    if big then
+      local np, cc = o.nodepools[1], o.nodepools[1].compute_cluster
+      for k, v in pairs(M.NODEPOOL) do np[k] = v end
+      for k, v in pairs(M.COMPUTE_CLUSTER) do cc[k] = v end
+    end
   end
   return o
+end
+
+-- Big runs ---------------------------------------------------------------------
+-- A real run carries its pipeline version's Argo workflow (spec_json, JSON
+-- text), the merged spec snapshot (the same shape), Argo's WorkflowStatus
+-- as JSON text (hundreds of KB for a big workflow) and whole nodepools.
+-- With config.run_size > 0 every run's wire form carries them, sized so
+-- that a run is about run_size bytes: the two spec copies a quarter each,
+-- the status the rest. The texts are built once per size and shared by
+-- every run (a 10,000-run world holds them once).
+
+local jstr = json.encode_string
+
+-- The API's key order (the emulator's replies): these first, the rest by name.
+M.FIRST = { status = 1, id = 2, code = 3, description = 4, details = 5 }
+
+M.NODEPOOL = {
+  description = "GPU nodepool for pipeline steps",
+  instance_types = { { id = "g5.xlarge", description = "1x NVIDIA A10G, 4 vCPU, 16 GiB",
+    compute_info = { accelerator_type = { "NVIDIA-A10G" }, cpu_limit = "4", cpu_memory = "16Gi",
+      num_accelerators = 1 } } },
+  min_instances = 0, max_instances = 4,
+  node_capacity_type = { capacity_types = { 1 } },
+}
+M.COMPUTE_CLUSTER = { cloud_provider = { id = "aws", name = "AWS" }, region = "us-east-1" }
+
+-- One template of the workflow spec, and one node of its status (JSON text).
+local function spec_template(n)
+  return string.format('{"name":"step-%d","container":{"image":"python:3.11-slim","command":["python","-c"],'
+    .. '"args":["import train; train.step(%d, batch=64, lr=0.001)"],"env":[{"name":"STEP","value":"%d"}],'
+    .. '"resources":{"limits":{"cpu":"4","memory":"16Gi","nvidia.com/gpu":"1"}}},'
+    .. '"retryStrategy":{"limit":"2","retryPolicy":"OnFailure"}}', n, n, n)
+end
+
+local function status_node(n)
+  return string.format('"pipeline-7f3a-%d":{"id":"pipeline-7f3a-%d","name":"pipeline-7f3a[%d].step-%d",'
+    .. '"displayName":"step-%d","type":"Pod","templateName":"step-%d","phase":"Succeeded",'
+    .. '"startedAt":"2025-01-01T00:%02d:00Z","finishedAt":"2025-01-01T00:%02d:30Z","progress":"1/1",'
+    .. '"resourcesDuration":{"cpu":%d,"memory":%d,"nvidia.com/gpu":%d},"outputs":{"exitCode":"0"},'
+    .. '"hostNodeName":"ip-10-0-%d-%d.ec2.internal"}', n, n, n, n, n, n, n % 60, n % 60, 30 + n % 7, 120 + n % 13,
+    30 + n % 7, n % 250, n % 200)
+end
+
+-- Items (from make(1), make(2), ...) joined by commas inside open..close,
+-- as a JSON string (quotes included) of at least `bytes` bytes.
+local function grown(open, make, close, bytes)
+  local items, len = {}, 0
+  repeat
+    local item = make(#items + 1)
+    items[#items + 1] = item
+    len = len + #jstr(item) - 1
+  until len >= bytes
+  return jstr(open .. table.concat(items, ",") .. close)
+end
+
+M.MAX_RUN_SIZE = 16 * 1024 * 1024
+
+local big_cache = {}
+
+-- The big parts of a run's wire form for this run_size (built once per size).
+function M.big_parts(size)
+  local b = big_cache[size]
+  if b then return b end
+  local texts = math.max(0, size - 1200) -- the run less what its other fields take, about
+  local spec = grown('{"apiVersion":"argoproj.io/v1alpha1","kind":"Workflow","metadata":{"generateName":'
+    .. '"pipeline-"},"spec":{"entrypoint":"main","templates":[', spec_template, "]}}", math.floor(texts / 4))
+  local status = grown('{"phase":"Running","startedAt":"2025-01-01T00:00:00Z","nodes":{', status_node, "}}",
+    math.floor(texts / 2))
+  local spec_obj = '{"argo_orchestration_spec":{"api_version":' .. jstr("argoproj.io/v1alpha1") .. ',"spec_json":'
+    .. spec .. "}}"
+  local rest = {} -- the nodepool's fields after id, description and compute_cluster
+  for k, v in pairs(M.NODEPOOL) do rest[k] = k ~= "description" and v or nil end
+  b = {
+    spec = ',"orchestration_spec":' .. spec_obj,
+    argo = ',"argo_status":{"status":' .. status .. "}",
+    np_description = ',"description":' .. jstr(M.NODEPOOL.description),
+    nodepool = "," .. json.encode(rest, M.FIRST):sub(2, -2),
+    cluster = "," .. json.encode(M.COMPUTE_CLUSTER, M.FIRST):sub(2, -2),
+    spec_table = json.decode(spec_obj),
+    status_json = json.decode(status),
+  }
+  big_cache = { [size] = b } -- one size at a time
+  return b
 end
 
 -- Run text ---------------------------------------------------------------------
@@ -616,7 +713,6 @@ end
 -- fraction of the cost: the parts that never change are kept on the run
 -- and timestamps are remembered.
 
-local jstr = json.encode_string
 local ts_memo, ts_count = {}, 0
 
 local function ts_text(t)
@@ -631,34 +727,39 @@ end
 
 -- The parts of a run's text that never change.
 local function fixed_text(run)
-  local np = ""
+  local np, np_id, np_cc, np_user = "", "", "", ""
   if run.nodepool_id then
-    np = ',"nodepools":[{"id":' .. jstr(run.nodepool_id) .. ',"compute_cluster":{"id":'
-      .. jstr(run.compute_cluster_id) .. ',"user_id":' .. jstr(run.compute_cluster_user_id) .. "}}]"
+    np_id = ',"nodepools":[{"id":' .. jstr(run.nodepool_id)
+    np_cc = ',"compute_cluster":{"id":' .. jstr(run.compute_cluster_id)
+    np_user = ',"user_id":' .. jstr(run.compute_cluster_user_id) .. "}"
+    np = np_id .. np_cc .. np_user .. "}]"
   end
   return {
     head = '{"id":' .. jstr(run.id) .. ',"app_id":' .. jstr(run.app_id) .. ',"created_at":' .. ts_text(run.created_at),
-    nodepools = np,
-    version = ',"pipeline_version":{"id":' .. jstr(run.version_id) .. ',"pipeline_id":' .. jstr(run.pipeline_id) .. "}",
+    nodepools = np, np_id = np_id, np_cc = np_cc, np_user = np_user,
+    version_id = ',"pipeline_version":{"id":' .. jstr(run.version_id),
+    version_rest = ',"pipeline_id":' .. jstr(run.pipeline_id) .. "}",
     tail = ',"user_id":' .. jstr(run.user_id) .. "}",
   }
 end
 
-local status_texts = {}
+local status_heads = {}
 
-local function status_text(code)
-  local s = status_texts[code]
+-- ',"orchestration_status":{"status":{...}' (without its closing brace)
+local function status_head(code)
+  local s = status_heads[code]
   if not s then
     s = ',"orchestration_status":{"status":{"code":' .. json.number(code) .. ',"description":'
-      .. jstr(states.label(code)) .. "}}"
-    status_texts[code] = s
+      .. jstr(states.label(code)) .. "}"
+    status_heads[code] = s
   end
   return s
 end
 
--- A run's text as of its last change: the whole text, or (a running run,
--- whose duration grows) the text before and after the duration.
-local function text_parts(run)
+-- The pieces of a run's text as of its last change, the big parts (b) in
+-- their places; a running run's duration, which grows, is left out at
+-- index c.dur.
+local function text_pieces(run, b)
   local f = run.fixed_text
   if not f then
     f = fixed_text(run)
@@ -667,34 +768,67 @@ local function text_parts(run)
   local t = { f.head }
   if run.ended_at then t[#t + 1] = ',"ended_at":' .. ts_text(run.ended_at) end
   t[#t + 1] = ',"modified_at":' .. ts_text(run.modified_at)
-  t[#t + 1] = f.nodepools
-  t[#t + 1] = status_text(run.code)
-  t[#t + 1] = f.version
-  local c = { modified_at = run.modified_at, code = run.code }
+  if b and f.np_id ~= "" then
+    -- a whole nodepool, in the API's key order: id, description, compute_cluster (id, then cloud_provider
+    -- and region before user_id), then the rest by name
+    t[#t + 1] = f.np_id .. b.np_description .. f.np_cc .. b.cluster .. f.np_user .. b.nodepool .. "}]"
+  else
+    t[#t + 1] = f.nodepools
+  end
+  if b then t[#t + 1] = b.spec end
+  t[#t + 1] = status_head(run.code)
+  if b then t[#t + 1] = b.argo end
+  t[#t + 1] = "}" .. f.version_id
+  if b then t[#t + 1] = b.spec end
+  t[#t + 1] = f.version_rest
+  local dur
   if run.started_at then
     -- a duration is digits and "s": nothing to escape
     t[#t + 1] = ',"started_at":' .. ts_text(run.started_at) .. ',"total_run_duration":"'
     if run.code == RUNNING then
-      c.pre, c.post = table.concat(t), '"' .. f.tail
-      return c
+      t[#t + 1] = ""
+      dur = #t
+    else
+      t[#t + 1] = M.duration(run.run_secs)
     end
-    t[#t + 1] = M.duration(run.run_secs) .. '"'
+    t[#t + 1] = '"'
   end
   t[#t + 1] = f.tail
-  c.whole = table.concat(t)
+  return t, dur
+end
+
+-- A run's text as of its last change: the whole text, or (a running run,
+-- whose duration grows) the text before and after the duration; a big run
+-- keeps its pieces instead (the big parts are shared, never copied per run).
+local function text_parts(run, size)
+  local t, dur = text_pieces(run, size > 0 and M.big_parts(size) or nil)
+  local c = { modified_at = run.modified_at, code = run.code, size = size }
+  if size > 0 then
+    c.pieces, c.dur = t, dur
+  elseif dur then
+    c.pre, c.post = table.concat(t, "", 1, dur - 1), table.concat(t, "", dur + 1)
+  else
+    c.whole = table.concat(t)
+  end
   return c
 end
 
 -- Wire form of a run as JSON text (run_json, encoded). Every change of a
 -- run's state moves its modified_at, so the parts kept stay right until then.
 function World:run_text(run, now)
+  local size = self.config.run_size or 0
   local c = run.text_cache
-  if not c or c.modified_at ~= run.modified_at or c.code ~= run.code then
-    c = text_parts(run)
+  if not c or c.modified_at ~= run.modified_at or c.code ~= run.code or c.size ~= size then
+    c = text_parts(run, size)
     run.text_cache = c
   end
   if c.whole then return c.whole end
-  return c.pre .. M.duration(run.run_secs + ((now or self.clock()) - run.since)) .. c.post
+  local d = (c.dur or c.pre) and M.duration(run.run_secs + ((now or self.clock()) - run.since))
+  if c.pieces then
+    if d then c.pieces[c.dur] = d end
+    return table.concat(c.pieces)
+  end
+  return c.pre .. d .. c.post
 end
 
 function M.status_log_json(run, rec)
