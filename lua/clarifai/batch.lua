@@ -73,13 +73,20 @@ function M.new(action, source, c, opts)
   b.read_codes = reads.live_states(action)
   if b.refs then
     -- runs of one version together (versions in the order they first
-    -- appear), so that they can share a PATCH; and how many each version has
+    -- appear), so that they can share a PATCH; and how many each version
+    -- has. A ref whose ids the API cannot take is never sent (run() reports it).
+    b.invalid = source.invalid or {}
+    local list, at = {}, {}
+    for i, r in ipairs(b.refs) do
+      if not b.invalid[i] then list[#list + 1], at[#list + 1] = r, i end
+    end
     b.order = {}
-    for _, g in ipairs(api.by_version(b.refs)) do
-      b.counts[api.version_key(b.refs[g[1]])] = #g
-      for _, i in ipairs(g) do b.order[#b.order + 1] = i end
+    for _, g in ipairs(api.by_version(list)) do
+      b.counts[api.version_key(list[g[1]])] = #g
+      for _, j in ipairs(g) do b.order[#b.order + 1] = at[j] end
     end
   end
+  b.sendable = b.order and #b.order or b.n
   return b
 end
 
@@ -95,10 +102,10 @@ end
 -- fresh(b) -> the next group of runs not sent yet (one version, in input
 -- order), as a PATCH exchange; nil when every run has been started.
 function M.fresh(b)
-  if b.next > b.n then return nil end
+  if b.next > b.sendable then return nil end
   local size = b.grouping_off and 1 or b.group_size
   local recs = {}
-  while #recs < size and b.next <= b.n do
+  while #recs < size and b.next <= b.sendable do
     local rec = M.record(b, b.order and b.order[b.next] or b.next)
     if recs[1] and rec.key ~= recs[1].key then break end
     recs[#recs + 1] = rec
@@ -199,7 +206,7 @@ function M.retry(b, ex, resp, err)
     attempts = math.max(attempts, rec.attempts)
     left = math.min(left, rec.deadline - transport.now())
   end
-  local delay, final = retry.again(resp, err, attempts, left, "write")
+  local delay, final = retry.again(resp, err, { attempts = attempts, left = left, op = "write" })
   if not delay then return each(ex.recs, function(rec) failure(b, rec, final or err) end) end
   note_retry(b, ex.recs, attempts + 1, delay, resp, err)
   return delay
@@ -428,7 +435,7 @@ local function on_get(b, ex, resp, stopping)
   local run
   if doc then run, err = api.run_of(doc) end
   if not run and not stopping then
-    local delay = retry.again(resp, err, rec.reads, rec.deadline - transport.now(), "read")
+    local delay = retry.again(resp, err, { attempts = rec.reads, left = rec.deadline - transport.now(), op = "read" })
     if delay then
       note_retry(b, { rec }, rec.reads + 1, delay, resp, err, nil, "read of run " .. rec.id)
       return delay
@@ -449,7 +456,7 @@ local function on_list(b, ex, resp, stopping)
   if not items then
     local left = math.huge
     for _, rec in pairs(ex.wanted) do left = math.min(left, rec.deadline - transport.now()) end
-    local delay = not stopping and err and retry.again(resp, err, ex.reads, left, "read")
+    local delay = not stopping and err and retry.again(resp, err, { attempts = ex.reads, left = left, op = "read" })
     if delay then return delay end
     ex.cursor:stop("error") -- the list cannot be read: each run is read on its own
     items = {}
@@ -520,8 +527,57 @@ has stopped = true.
 report = { action, results? (input order), summary = {ok, noop, failed,
   unknown, not_sent}, stopped?, signal? }
 ]]
+-- The refs the API cannot take fail on their own, before anything is sent.
+local function refuse_invalid(b)
+  for i = 1, b.n do
+    local err = b.invalid and b.invalid[i]
+    if err then
+      local r = b.refs[i]
+      M.finish(b, { i = i, id = r.run_id, scope = r }, { run_id = r.run_id, action = b.action, outcome = "failed",
+        error = err })
+    end
+  end
+end
+
+--[[
+plan(action, source, client, opts) -> { action, requests, failed, runs }
+The requests the batch sends first, without sending anything (what
+--dry-run prints): the very groups fresh() makes, each request as send()
+builds it, its token redacted. failed: the results of the runs the API
+cannot take.
+]]
+function M.plan(action, source, c, opts)
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.collect, o.on_result = true, nil
+  local b = M.new(action, source, c, o)
+  refuse_invalid(b)
+  local requests, runs = json.array(), 0
+  while true do
+    local ex = M.fresh(b)
+    if not ex then break end
+    local req, ids = M.send(b, ex), json.array()
+    for k, rec in ipairs(ex.recs) do ids[k] = rec.id end
+    local headers = json.array()
+    for k, h in ipairs(req.headers) do
+      headers[k] = h:lower():match("^authorization:") and "Authorization: Key ********" or h
+    end
+    local s = ex.scope
+    requests[#requests + 1] = { method = req.method, url = req.url, headers = headers, body = req.body,
+      run_ids = ids, user_id = s.user_id, app_id = s.app_id, pipeline_id = s.pipeline_id,
+      pipeline_version_id = s.pipeline_version_id }
+    runs = runs + #ids
+  end
+  local failed = json.array()
+  for i = 1, b.n do
+    if b.results[i] then failed[#failed + 1] = b.results[i] end
+  end
+  return { action = action, requests = requests, failed = failed, runs = runs }
+end
+
 function M.run(action, source, c, opts)
   local b = M.new(action, source, c, opts)
+  refuse_invalid(b)
   local step = {
     fresh = function() return M.fresh(b) end,
     start = function(ex) return M.send(b, ex) end,

@@ -60,9 +60,21 @@ function M.check(v, name, source)
     source and (" (from " .. source .. ")") or "", why), { field = name, value = v, source = source })
 end
 
+-- Lists of ids or refs already checked on the way in: a call checks each id
+-- once, and what it hands on (the CLI to the library, apply to wait) is
+-- this checked value, not checked again.
+local checked = setmetatable({}, { __mode = "k" })
+function M.mark(t)
+  checked[t] = true
+  return t
+end
+function M.is_checked(t) return checked[t] == true end
+
 -- unique(list, name [, source]) -> the ids in order without repeats | nil, err
--- source(i) (or source[i]) says where the i-th id came from.
+-- source(i) (or source[i]) says where the i-th id came from. A list that
+-- unique() made is taken as it is.
 function M.unique(list, name, source)
+  if checked[list] then return list end
   local out, seen = {}, {}
   for i, id in ipairs(list) do
     if problem(id) then
@@ -74,7 +86,7 @@ function M.unique(list, name, source)
       out[#out + 1] = id
     end
   end
-  return out
+  return M.mark(out)
 end
 
 --[[

@@ -61,7 +61,10 @@ function M.fetch(c, paths, opts)
     local doc, err = api.decode(resp, ctx)
     out[i] = { doc, err }
     if doc then return nil end
-    local delay, final = retry.again(resp, err, attempts[i], deadline[i] - transport.now(), stopping)
+    -- a stop: no further attempt (the answer it has is the answer)
+    if stopping then return nil end
+    local delay, final = retry.again(resp, err, { attempts = attempts[i], left = deadline[i] - transport.now(),
+      op = "read" })
     if not delay then
       if final then out[i][2] = final end
       return nil

@@ -142,16 +142,20 @@ local function after_attempts(err, n, kind)
 end
 
 --[[
-again(resp, err, attempts, left, op) -> delay | nil, final_err
+again(resp, err, o) -> delay | nil, final_err
 Whether a failed request is worth another attempt: the delay before it
 (Retry-After, else full-jitter backoff), or nil and the error to report.
-op: "read" (default: safe to repeat) or "write" (a change: only what was
-not sent or was rejected before processing). left: seconds of the deadline
-left. A write gives up at once when Retry-After asks for more than that.
+o = { attempts = made so far, left = seconds of the deadline left, op =
+"read" (safe to repeat) or "write" (a change: only what was not sent or was
+rejected before processing) }. A write gives up at once when Retry-After
+asks for more than is left.
 ]]
-function M.again(resp, err, attempts, left, op)
+function M.again(resp, err, o)
+  local attempts, left, op = o.attempts, o.left, o.op
+  local again = AGAIN[op]
+  if not again then error("retry.again: op must be read or write, got " .. tostring(op), 2) end
   local phase = M.classify(resp, err)
-  if not AGAIN[op or "read"][phase] then return nil end
+  if not again[phase] then return nil end
   local write = op == "write"
   if write and resp.retry_after and resp.retry_after > left then
     return nil, errors.derive(err, { kind = "transient", message = string.format(

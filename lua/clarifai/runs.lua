@@ -62,29 +62,62 @@ local function prepare(ref, run_ids, opts)
   return full, c, list
 end
 
--- The refs of apply(action, refs, opts): complete, checked, without
--- repeats (the same run of the same version). An id is checked once
--- however many refs share it (a selection names each version 100s of times).
+-- The refs of apply(action, refs, opts) and plan(): checked, without
+-- repeats (the same run of the same version), and the ones whose ids the
+-- API cannot take (a run a server listed with an id no path can carry):
+-- refs, invalid (index in refs -> the usage error). Those fail on their own;
+-- the others go ahead. An id is checked once however many refs share it (a
+-- selection names each version 100s of times); a list this made is taken
+-- as it is.
 local REF_FIELDS = { "user_id", "app_id", "pipeline_id", "pipeline_version_id", "run_id" }
-local function checked_refs(refs)
-  local out, seen, good = json.array(), {}, {}
-  for k, r in ipairs(refs) do
-    if type(r) ~= "table" then args.of("clarifai.runs.apply", "refs[" .. k .. "]", "table", r) end
-    for _, f in ipairs(REF_FIELDS) do
-      local v = r[f]
-      if not good[v] then
-        local ok, err = ids_mod.check(v, f == "run_id" and "pipeline_version_run_id" or f, "refs[" .. k .. "]")
-        if not ok then return nil, err end
-        good[v] = true
-      end
-    end
-    local key = api.version_key(r) .. "/" .. r.run_id
-    if not seen[key] then
-      seen[key] = true
-      out[#out + 1] = r
+local invalid_of = setmetatable({}, { __mode = "k" })
+
+local function ref_problem(r, k, good)
+  for _, f in ipairs(REF_FIELDS) do
+    local v = r[f]
+    if not good[v] then
+      local ok, err = ids_mod.check(v, f == "run_id" and "pipeline_version_run_id" or f, "refs[" .. k .. "]")
+      if not ok then return err end
+      good[v] = true
     end
   end
-  return out
+  return nil
+end
+
+local function checked_refs(fn, refs)
+  if ids_mod.is_checked(refs) then return refs, invalid_of[refs] or {} end
+  local out, invalid, seen, good = json.array(), {}, {}, {}
+  for k, r in ipairs(refs) do
+    if type(r) ~= "table" then args.of(fn, "refs[" .. k .. "]", "table", r) end
+    local err = ref_problem(r, k, good)
+    local key = not err and (api.version_key(r) .. "/" .. r.run_id)
+    if err or not seen[key] then
+      if key then seen[key] = true end
+      out[#out + 1] = r
+      invalid[#out] = err
+    end
+  end
+  invalid_of[out] = invalid
+  return ids_mod.mark(out), invalid
+end
+
+-- What apply and plan share: the checked source of a batch, its client and
+-- the options | nil, err. Raises for arguments of the wrong type.
+local function batch_source(fn, action, ref, run_ids, opts)
+  if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action, 3) end
+  args.of(fn, "argument #2 (ref or refs)", "table", ref)
+  if #ref > 0 or json.is_array(ref) then
+    opts = args.opts(fn, run_ids, SEND_OPTS)
+    local refs, invalid = checked_refs(fn, ref)
+    local c, cerr = transport.client(opts)
+    if not c then return nil, cerr end
+    return { refs = refs, invalid = invalid }, c, opts
+  end
+  args.list(fn, "argument #3 (run_ids)", run_ids)
+  opts = args.opts(fn, opts, SEND_OPTS)
+  local full, c, list = prepare(ref, run_ids, opts)
+  if not full then return nil, c end
+  return { ids = list, scope = full }, c, opts
 end
 
 --- Changes many runs concurrently: pause, cancel or resume them.
@@ -151,22 +184,39 @@ end
 --   { states = { "running" } }))
 -- assert(runs.apply("cancel", refs, { on_result = function(r) print(r.run_id, r.outcome) end }))
 function M.apply(action, ref, run_ids, opts)
-  local fn = "clarifai.runs.apply"
-  if not states.actions[action] then args.raise(fn, "argument #1 (action)", "pause, cancel or resume", action) end
-  args.of(fn, "argument #2 (ref or refs)", "table", ref)
-  if #ref > 0 or json.is_array(ref) then
-    opts = args.opts(fn, run_ids, SEND_OPTS)
-    local refs, err = checked_refs(ref)
-    if not refs then return nil, err end
-    local c, cerr = transport.client(opts)
-    if not c then return nil, cerr end
-    return batch.run(action, { refs = refs }, c, opts)
-  end
-  args.list(fn, "argument #3 (run_ids)", run_ids)
-  opts = args.opts(fn, opts, SEND_OPTS)
-  local full, c, list = prepare(ref, run_ids, opts)
-  if not full then return nil, c end
-  return batch.run(action, { ids = list, scope = full }, c, opts)
+  local source, c, o = batch_source("clarifai.runs.apply", action, ref, run_ids, opts)
+  if not source then return nil, c end
+  return batch.run(action, source, c, o)
+end
+
+--- The requests `apply` would send first, without sending anything: its plan.
+-- The same arguments as `apply`, both forms; the groups are `apply`'s own
+-- (the one planner: `clarifai pr ... --dry-run` prints this). A run whose
+-- id the API cannot take (a listed run with an id no path can carry) is in
+-- `failed`, as `apply` reports it; the others are planned. Retries,
+-- read-backs and splits of refused groups come only from answers, so they
+-- are not in a plan.
+-- @string action "pause", "cancel" or "resume"
+-- @tparam table ref as `apply`'s
+-- @tparam {string,...} run_ids as `apply`'s (first form; in the second, opts)
+-- @tparam[opt] table opts as `apply`'s (client, group_size, ...): a client
+-- with no token plans all the same
+-- @treturn table plan { action, requests = { {method, url, headers = {
+-- "Name: value", ... } (token redacted), body, run_ids = {...}, user_id,
+-- app_id, pipeline_id, pipeline_version_id}, ... }, failed = { results as
+-- `apply` gives them }, runs = how many runs the requests carry }
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`), kind "usage" for a
+-- bad or missing id of the first form
+-- @raise as `apply`
+-- @usage
+-- local plan = assert(runs.plan("pause", refs, { group_size = 50 }))
+-- for _, r in ipairs(plan.requests) do print(r.method, r.url, #r.run_ids) end
+function M.plan(action, ref, run_ids, opts)
+  local source, c, o = batch_source("clarifai.runs.plan", action, ref, run_ids, opts)
+  if not source then return nil, c end
+  return batch.plan(action, source, c, o)
 end
 
 --- One result of `apply` as the `-o json` document shows it.
@@ -542,6 +592,7 @@ function M.history(ref, run_id, opts)
   return out
 end
 
-errors.export(M, { "apply", "pause", "cancel", "resume", "select", "status", "status_codes", "list", "history" }, raw)
+errors.export(M, { "apply", "plan", "pause", "cancel", "resume", "select", "status", "status_codes", "list", "history" },
+  raw)
 
 return M

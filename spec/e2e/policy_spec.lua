@@ -66,8 +66,8 @@ describe("the failure policy #portable", function()
       if c[5] then
         assert.is_nil(doc)
         assert.equal(c[5], err.kind, err.message)
-        assert.equal(c[6], retry.again(c[3], err, 1, 60, "read") ~= nil, "read")
-        assert.equal(c[7], retry.again(c[3], err, 1, 60, "write") ~= nil, "change")
+        assert.equal(c[6], retry.again(c[3], err, { attempts = 1, left = 60, op = "read" }) ~= nil, "read")
+        assert.equal(c[7], retry.again(c[3], err, { attempts = 1, left = 60, op = "write" }) ~= nil, "change")
       else
         assert.is_table(doc)
       end
@@ -76,7 +76,9 @@ describe("the failure policy #portable", function()
 
   it("never retries past the attempts, and reads a refusal back unless the run does not exist", function()
     local _, busy = api.decode(reply(503, 10030), {})
-    assert.is_nil(retry.again(reply(503, 10030), busy, retry.MAX_ATTEMPTS, 60, "read"))
+    assert.is_nil(retry.again(reply(503, 10030), busy, { attempts = retry.MAX_ATTEMPTS, left = 60, op = "read" }))
+    -- an operation that is neither is a programmer error, never a silent nil
+    assert.has_error(function() retry.again(reply(503, 10030), busy, { attempts = 1, left = 60, op = true }) end)
     local _, refused = api.decode(reply(400, 26302), {})
     assert.is_true(retry.read_after_refusal(refused))
     local _, missing = api.decode(reply(404, 11101), {})

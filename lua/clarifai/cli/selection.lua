@@ -158,23 +158,6 @@ function M.consent(action, refs, counts, args)
   return true
 end
 
--- The PATCH requests a selection would send (group by group), for --dry-run.
-local function planned(action, refs, c, group_size)
-  local api = require "clarifai.api"
-  local batch = require "clarifai.batch"
-  local target = states.actions[action].target
-  local b = batch.new(action, { refs = refs }, c, { group_size = group_size, collect = false })
-  local out = json.array()
-  while true do
-    local ex = batch.fresh(b)
-    if not ex then break end
-    local ids = {}
-    for k, rec in ipairs(ex.recs) do ids[k] = rec.id end
-    out[#out + 1] = c:build("PATCH", api.runs_path(ex.scope), api.patch_body(ids, target))
-  end
-  return out
-end
-
 --[[
 preview(action, refs, info, args, c) -> exit code
 --dry-run of a selection: what it selected, per version (text), its ids
@@ -195,20 +178,27 @@ function M.preview(action, refs, info, args, c)
     selected[k] = { user_id = r.user_id, app_id = r.app_id, pipeline_id = r.pipeline_id,
       pipeline_version_id = r.pipeline_version_id, run_id = r.run_id }
   end
+  local runs = require "clarifai.runs"
+  -- the one planner: the requests the real run sends first
+  local plan, _, perr = runs.plan(action, refs, { client = c, group_size = args.group_size })
+  if not plan then return nil, perr end
+  local dryrun = require "clarifai.cli.dryrun"
   if mode == "jsonl" then
     for _, s in ipairs(selected) do common.print_json(s) end
     common.print_json({ counts = info.counts })
+    dryrun.failures(plan)
   elseif mode == "json" then
-    local views = json.array()
-    local dryrun = require "clarifai.cli.dryrun"
-    for k, req in ipairs(planned(action, refs, c, args.group_size)) do views[k] = dryrun.view(req) end
-    common.print_json({ dry_run = true, selected = selected, counts = info.counts, requests = views })
+    local views, failed = json.array(), json.array()
+    for k, req in ipairs(plan.requests) do views[k] = dryrun.view(req) end
+    for k, r in ipairs(plan.failed) do failed[k] = runs.result_view(r) end
+    common.print_json({ dry_run = true, selected = selected, counts = info.counts, requests = views, failed = failed })
   elseif #refs == 0 then
     output.out("Would " .. action .. " no run: none matches the selection.")
   else
     output.out(string.format("Would %s %d run%s in %d version%s:", action, #refs, #refs == 1 and "" or "s",
       #info.counts, #info.counts == 1 and "" or "s"))
     for _, line in ipairs(count_lines(info.counts, args.nodepool_id ~= nil)) do output.out(line) end
+    dryrun.failures(plan)
   end
   output.err(string.format("Nothing was sent: %d listing request%s, no PATCH.", info.requests,
     info.requests == 1 and "" or "s"))

@@ -589,6 +589,8 @@ end
 
 function Api:fault_response(f, req, ctx)
   local kind = f.kind
+  -- seconds: any fault answers after this long (the delay fault: the real answer)
+  if f.seconds and kind ~= "delay" then ctx.sleep(f.seconds) end
   if kind == "http" then
     local res = given(f) or { status = 500, body = "" }
     res.raw = true
