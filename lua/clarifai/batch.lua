@@ -148,7 +148,7 @@ end
 local function not_sent(b, rec)
   local sig = transport.signal()
   return failure(b, rec, errors.new("not_sent", "run " .. rec.id .. " was not changed: the batch stopped before "
-    .. "its request was sent", { exit_code = sig and (128 + sig) or nil }), "not_sent")
+    .. "its request was sent", { exit_code = errors.signal_exit(sig) }), "not_sent")
 end
 
 local function each(recs, fn)

@@ -48,6 +48,15 @@ M.exit_codes = {
   not_sent = 130,   -- a batch stopped before this run's request started
 }
 
+--- The exit code of a stop by a signal: 128 + its number, as a shell reports a process the signal ended.
+-- The one home of this rule (the command, monitor, wait and batches ask it).
+-- @tparam ?int signal the signal's number (nil: none)
+-- @treturn ?int 128 + signal, or nil without a signal
+-- @usage os.exit(errors.signal_exit(err.signal) or err.exit_code)
+function M.signal_exit(signal)
+  return signal and (128 + signal) or nil
+end
+
 --- The exit codes as the command's help and the README show them: a list of {code, meaning} (strings).
 -- @class field
 -- @name exit_table

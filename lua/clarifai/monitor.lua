@@ -104,7 +104,7 @@ local function tenth(x) return math.floor(x * 10 + 0.5) / 10 end
 local function stopped_monitor(w)
   local sig = transport.signal()
   return nil, errors.new("interrupted", "interrupted while monitoring", { signal = sig,
-    exit_code = sig and (128 + sig) or nil, state = w.last and states.name(w.last) or nil, state_code = w.last,
+    exit_code = errors.signal_exit(sig), state = w.last and states.name(w.last) or nil, state_code = w.last,
     elapsed = tenth(w.now() - w.start) })
 end
 

@@ -144,7 +144,7 @@ function M.walk(c, cursors, opts)
       on_retry = opts.on_retry, should_stop = opts.should_stop })
     if res.stopped then
       return nil, errors.new("interrupted", "interrupted while listing", { signal = res.signal,
-        exit_code = res.signal and (128 + res.signal) or nil })
+        exit_code = errors.signal_exit(res.signal) })
     end
     for n, k in ipairs(open) do
       local doc, err = got[n][1], got[n][2]

@@ -486,7 +486,7 @@ end
 function M.status_codes(list)
   local codes = {}
   for _, v in ipairs(list or {}) do
-    local code = states.code_of(v) or states.code_of("JOB_" .. tostring(v):upper())
+    local code = states.parse(v)
     if not code then
       return nil, errors.new("usage", "unknown status '" .. tostring(v) .. "'", { valid = states.names() })
     end

@@ -116,6 +116,27 @@ function M.code_of(v)
   return nil
 end
 
+--- The short name of a state: its name without `JOB_` ("PAUSED"), as tables
+-- and monitor show it; `short(code):lower()` ("paused") is how flags and
+-- completion spell it. The one home of short names (`parse` reads them back).
+-- @tparam int code a state code
+-- @treturn string the short name, or `tostring(code)` for a code not in the table
+-- @usage print(states.short(64008), states.short(64008):lower())  -- PAUSED  paused
+function M.short(code)
+  return (M.name(code):gsub("^JOB_", ""))
+end
+
+--- A state code from what a user may write: a code, a name or a short name in any case.
+-- @tparam string|number v 64008, "64008", "JOB_PAUSED", "paused" or "Paused"
+-- @treturn ?int the code, or nil when v is none of these
+-- @usage print(states.parse("paused"), states.parse("JOB_RUNNING"))  -- 64008 64001
+function M.parse(v)
+  local code = M.code_of(v)
+  if code then return code end
+  if type(v) == "string" and M.by_name["JOB_" .. v:upper()] then return M.by_name["JOB_" .. v:upper()].code end
+  return nil
+end
+
 --- Every state's name, in table order.
 -- @treturn {string,...} the names
 -- @usage print(table.concat(states.names(), ", "))

@@ -178,7 +178,7 @@ local function give_up(r, on, stopped, signal, timeout)
   local label = r.state_code and states.label(r.state_code) or "unknown"
   if stopped then
     on.settle(r, "stopped", errors.new("interrupted", string.format("%s: still %s when the wait was stopped",
-      r.run_id, label), { state_code = r.state_code, state = r.state, exit_code = signal and (128 + signal) or nil }))
+      r.run_id, label), { state_code = r.state_code, state = r.state, exit_code = errors.signal_exit(signal) }))
   else
     on.settle(r, "timeout", errors.new("timeout", string.format("%s: still %s after %gs", r.run_id, label,
       timeout), { state_code = r.state_code, state = r.state }))

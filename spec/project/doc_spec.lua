@@ -12,7 +12,7 @@ local cli = require "support.cli"
 -- it and add it here.
 local PUBLIC = {
   ["clarifai"] = {},
-  ["clarifai.runs"] = { "apply", "result_view", "view", "to_json", "encoder", "select", "pause", "cancel",
+  ["clarifai.runs"] = { "apply", "plan", "result_view", "view", "to_json", "encoder", "select", "pause", "cancel",
     "resume", "status", "status_view", "status_codes", "list", "history" },
   ["clarifai.client"] = { "proxy_for", "new", "set_defaults", "from_config", "default", "describe",
     "Client:build", "Client:session", "Client:close" },
@@ -22,9 +22,9 @@ local PUBLIC = {
   ["clarifai.async.luv"] = { "spawn" },
   ["clarifai.async.cqueues"] = { "wrap" },
   ["clarifai.async.coroutine"] = { "create", "resume", "wrap", "yield", "status", "running", "isyieldable" },
-  ["clarifai.states"] = { "label", "name", "is_terminal", "code_of", "names", "can", "view" },
+  ["clarifai.states"] = { "label", "name", "is_terminal", "code_of", "short", "parse", "names", "can", "view" },
   ["clarifai.json"] = { "array", "is_array", "decode", "encode_string", "number", "encode" },
-  ["clarifai.errors"] = { "new", "derive", "is", "public", "export", "assert", "view" },
+  ["clarifai.errors"] = { "new", "derive", "is", "public", "export", "assert", "view", "signal_exit" },
 }
 
 -- Methods of the objects that only the library itself calls (the transport,
@@ -39,7 +39,7 @@ local INTERNAL_METHODS = {
 -- nil, message, err (every function errors.export wraps is one); "message"
 -- for nil, message.
 local FAILS = {
-  ["clarifai.runs"] = { apply = "err", select = "err", pause = "err", cancel = "err", resume = "err",
+  ["clarifai.runs"] = { apply = "err", plan = "err", select = "err", pause = "err", cancel = "err", resume = "err",
     status = "err", status_codes = "err", list = "err", history = "err" },
   ["clarifai.client"] = { new = "err", from_config = "err", default = "err" },
   ["clarifai.watch"] = { wait = "err", monitor = "err" },
@@ -49,7 +49,7 @@ local FAILS = {
 
 -- Functions that raise on bad arguments (or, the adapters, on Lua 5.1): each has @raise.
 local RAISES = {
-  ["clarifai.runs"] = { "apply", "view", "to_json", "select", "pause", "cancel", "resume", "status", "list",
+  ["clarifai.runs"] = { "apply", "plan", "view", "to_json", "select", "pause", "cancel", "resume", "status", "list",
     "history" },
   ["clarifai.client"] = { "new", "from_config", "Client:session" },
   ["clarifai.watch"] = { "reached", "wait", "monitor" },

@@ -195,12 +195,12 @@ function M.str(v) return type(v) == "string" and v ~= "" and v or "-" end
 
 function M.state_label(run)
   local code = require("clarifai.api").run_state(run)
-  return code and (states.name(code):gsub("^JOB_", "")) or "-"
+  return code and states.short(code) or "-"
 end
 
 -- Exit code of a stop: 128 + the signal, else 74 for a broken stdout.
 function M.stop_code(signal)
-  if signal then return 128 + signal end
+  if signal then return errors.signal_exit(signal) end
   if output.broken then return errors.exit_codes.output end
   return nil
 end
@@ -257,7 +257,7 @@ function M.describe(err)
   end
   if err.valid then
     local names = {}
-    for i, n in ipairs(err.valid) do names[i] = (n:gsub("^JOB_", ""):lower()) end
+    for i, n in ipairs(err.valid) do names[i] = states.short(states.code_of(n)):lower() end
     return err.message .. "; valid states: " .. table.concat(names, ", ")
   end
   return err.message

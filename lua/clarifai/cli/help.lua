@@ -174,7 +174,7 @@ end
 
 local function examples(action)
   local from = states.actions[action].from
-  local some = states.name(from[#from]):gsub("^JOB_", ""):lower()
+  local some = states.short(from[#from]):lower()
   return table.concat({
     "Examples:",
     "  clarifai pr " .. action .. " RUN_ID",

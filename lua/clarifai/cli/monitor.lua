@@ -17,7 +17,7 @@ local function printers(as_json, log_file)
       if as_json then
         common.print_json(ev)
       else
-        output.out(string.format("Status: %s (%.1fs)", (ev.state:gsub("^JOB_", "")), ev.elapsed))
+        output.out(string.format("Status: %s (%.1fs)", states.short(ev.state_code), ev.elapsed))
       end
       output.flush_out() -- each event is seen as it happens
     end,

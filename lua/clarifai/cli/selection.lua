@@ -30,7 +30,7 @@ local function codes_of(action, args)
   local allowed, names = {}, {}
   for _, code in ipairs(from) do
     allowed[code] = true
-    names[#names + 1] = (states.name(code):gsub("^JOB_", ""):lower())
+    names[#names + 1] = states.short(code):lower()
   end
   local codes = {}
   local status_codes = require("clarifai.runs").status_codes

@@ -179,7 +179,7 @@ local function history(args)
     for _, l in ipairs(res.status_logs) do
       local st = type(l.status) == "table" and l.status or {}
       local code = states.code_of(st.code)
-      rows[#rows + 1] = { str(l.created_at), code and (states.name(code):gsub("^JOB_", "")) or "-",
+      rows[#rows + 1] = { str(l.created_at), code and states.short(code) or "-",
         str(l.message), str(l.triggered_by_user_id) }
     end
     if #rows == 0 then

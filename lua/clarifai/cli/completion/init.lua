@@ -68,9 +68,8 @@ end
 -- State names as --status takes them: running, paused, ...
 local function state_names()
   local out = {}
-  for i, s in ipairs(require("clarifai.states").list) do
-    out[i] = s.name:gsub("^JOB_", ""):lower()
-  end
+  local states = require "clarifai.states"
+  for i, s in ipairs(states.list) do out[i] = states.short(s.code):lower() end
   return out
 end
 
