@@ -59,16 +59,13 @@ end
 
 -- The runs still waited for, by version: { {full, key, ids = {run ids}} }.
 local function by_version(results, pending)
-  local groups, at = {}, {}
-  for _, i in ipairs(pending) do
-    local r = results[i]
-    local g = at[r.key]
-    if not g then
-      g = { full = r.scope, key = r.key, ids = {} }
-      at[r.key] = g
-      groups[#groups + 1] = g
-    end
-    g.ids[#g.ids + 1] = r.run_id
+  local list = {}
+  for k, i in ipairs(pending) do list[k] = results[i].scope end
+  local groups = {}
+  for n, g in ipairs(api.by_version(list)) do
+    local first = results[pending[g[1]]]
+    groups[n] = { full = first.scope, key = first.key, ids = {} }
+    for k, j in ipairs(g) do groups[n].ids[k] = results[pending[j]].run_id end
   end
   return groups
 end
@@ -190,9 +187,11 @@ end
 local function waited(fn, ref, run_ids, opts)
   local results = json.array()
   if #ref > 0 or json.is_array(ref) then
+    local checked = ids_mod.is_checked(ref) -- refs a call before this one checked
     for k, r in ipairs(ref) do
       args.of(fn, "refs[" .. k .. "]", "table", r)
-      local full, err = ids_mod.resolve(r, { lockfile = false })
+      local full, err = r, nil
+      if not checked then full, err = ids_mod.resolve(r, { lockfile = false }) end
       if not full then return nil, err end
       results[k] = { run_id = r.run_id, scope = full, key = api.version_key(full), user_id = full.user_id,
         app_id = full.app_id, pipeline_id = full.pipeline_id, pipeline_version_id = full.pipeline_version_id }

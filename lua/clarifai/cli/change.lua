@@ -13,21 +13,14 @@ local text = require "clarifai.text"
 
 local M = {}
 
--- Asks on the controlling terminal (whatever stdin is), only when this
--- process is in the terminal's foreground and stderr is a terminal.
+-- Cancelling several runs named by id asks first, when there is a terminal
+-- to ask on (without one it proceeds: scripts pass ids this way).
 local function confirm_cancel(ids)
-  local sys = require "clarifai.sys.core"
-  if not (sys.isatty(2) and sys.tty_foreground()) then return true end
-  local tty = io.open("/dev/tty", "r+")
-  if not tty then return true end
   local first = {}
   for i = 1, math.min(3, #ids) do first[i] = text.sanitize(ids[i]) end
-  tty:write(string.format("Cancel %d runs (%s%s)? Cancelled runs cannot be resumed. [y/N] ",
+  local answer = common.ask(string.format("Cancel %d runs (%s%s)? Cancelled runs cannot be resumed. [y/N] ",
     #ids, table.concat(first, ", "), #ids > 3 and ", …" or ""))
-  tty:flush()
-  local answer = tty:read("*l") or ""
-  tty:close()
-  return answer:match("^%s*[yY]") ~= nil
+  return answer ~= false
 end
 
 -- The line a result prints in text mode.
@@ -133,7 +126,8 @@ end
 
 -- --wait over the accepted runs, with a progress line of how many got there.
 local function wait_phase(t, source, c, report)
-  local watch_ids = json.array()
+  -- the runs the batch accepted, of lists the batch checked: not checked again
+  local watch_ids = require("clarifai.ids").mark(json.array())
   for k, i in ipairs(t.accepted) do watch_ids[k] = source.refs and source.refs[i] or source.ids[i] end
   local reached, target = 0, states.label(states.actions[t.action].target)
   local function line(extra)

@@ -198,6 +198,22 @@ function M.state_label(run)
   return code and states.short(code) or "-"
 end
 
+-- The one prompt: asks on the controlling terminal (whatever stdin is: a
+-- pipe of ids cannot answer it), only when this process is in the
+-- terminal's foreground and stderr is a terminal. true (yes), false (no),
+-- or nil when there is no terminal to ask on.
+function M.ask(question)
+  local sys = require "clarifai.sys.core"
+  if not (sys.isatty(2) and sys.tty_foreground()) then return nil end
+  local tty = io.open("/dev/tty", "r+")
+  if not tty then return nil end
+  tty:write(question)
+  tty:flush()
+  local answer = tty:read("*l") or ""
+  tty:close()
+  return answer:match("^%s*[yY]") ~= nil
+end
+
 -- Exit code of a stop: 128 + the signal, else 74 for a broken stdout.
 function M.stop_code(signal)
   if signal then return errors.signal_exit(signal) end

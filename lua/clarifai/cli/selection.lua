@@ -117,20 +117,6 @@ local function count_lines(counts, nodepool)
   return out
 end
 
--- Asks on the controlling terminal, when there is one to ask on: true, false
--- (declined), or nil (no terminal).
-local function ask(question)
-  local sys = require "clarifai.sys.core"
-  if not (sys.isatty(2) and sys.tty_foreground()) then return nil end
-  local tty = io.open("/dev/tty", "r+")
-  if not tty then return nil end
-  tty:write(question)
-  tty:flush()
-  local answer = tty:read("*l") or ""
-  tty:close()
-  return answer:match("^%s*[yY]") ~= nil
-end
-
 --[[
 consent(action, refs, counts, args) -> true | nil, err
 A selection changes nothing without consent: -y/--yes, or yes at the
@@ -146,7 +132,7 @@ function M.consent(action, refs, counts, args)
   if #lines > 20 then
     lines = { table.concat(lines, "\n", 1, 20), string.format("  … and %d more versions", #lines - 20) }
   end
-  local answer = ask(string.format("%s%s?\n%s\n%s[y/N] ", what:sub(1, 1):upper(), what:sub(2),
+  local answer = common.ask(string.format("%s%s?\n%s\n%s[y/N] ", what:sub(1, 1):upper(), what:sub(2),
     table.concat(lines, "\n"), action == "cancel" and "Cancelled runs cannot be resumed. " or ""))
   if answer == nil then
     return nil, errors.new("usage", string.format("this would %s; give -y/--yes to go ahead (there is no terminal "
