@@ -357,6 +357,21 @@ describe("bulk run control", function()
     end)
   end)
 
+  it("SIGTERM while a selection is listed: the Stopped line, exit 143, nothing changed", function()
+    world(300)
+    emu:fault({ kind = "delay", seconds = 5, method = "GET", times = 0 })
+    local p = cli.spawn(args("pr", "pause", "--all", "--yes", V), { env = { CLARIFAI_API_BASE = emu.url,
+      CLARIFAI_PAT = TOKEN } })
+    emu:await_requests("GET", 1)
+    p:kill("TERM")
+    local code = p:wait(30)
+    local err = p:err()
+    p:close()
+    assert.equal(143, code, err)
+    assert.matches("Stopped by SIGTERM while listing the selection; nothing was changed.", err, 1, true)
+    assert.equal(0, emu:count("PATCH"))
+  end)
+
   describe("usage", function()
     it("refuses what cannot be meant, before anything is sent (exit 2)", function()
       local cases = {

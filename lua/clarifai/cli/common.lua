@@ -214,6 +214,17 @@ function M.ask(question)
   return answer:match("^%s*[yY]") ~= nil
 end
 
+-- A read a stop cut short: the "Stopped by SIGTERM while <doing>." line a
+-- batch's stop also starts with (a signal's, not a broken stdout's), and
+-- the exit code.
+function M.stopped_reading(signal, doing)
+  local code = M.stop_code(signal)
+  if code and signal then
+    output.err("Stopped by " .. M.signal_name(signal) .. (doing and (" while " .. doing) or "") .. ".")
+  end
+  return code or errors.exit_codes.interrupted
+end
+
 -- Exit code of a stop: 128 + the signal, else 74 for a broken stdout.
 function M.stop_code(signal)
   if signal then return errors.signal_exit(signal) end

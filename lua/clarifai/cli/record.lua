@@ -34,7 +34,8 @@ local function by_version(list, args)
       flags = table.concat(words, " ")
     end
     if not at[key] then
-      at[key] = { flags = flags, ids = {}, selection = type(e) == "table" }
+      at[key] = { flags = flags, ids = {}, selection = type(e) == "table",
+        version = type(e) == "table" and e.pipeline_version_id or nil }
       groups[#groups + 1] = at[key]
     end
     local ids = at[key].ids
@@ -50,32 +51,40 @@ function M.stop_hint(action, args, signal, not_sent, unknown)
   local why = signal and ("Stopped by " .. common.signal_name(signal))
     or "Stopped: standard output could not be written"
   output.err(why .. ": nothing more was sent.")
-  -- on a terminal the output is not saved anywhere: the ids go to a file
-  -- (0600, in $TMPDIR) the command reads
+  -- Up to 20 ids go on the command line. More: on a terminal (whose output
+  -- is saved nowhere) they go to a file (0600, in $TMPDIR) the command
+  -- reads; elsewhere the command picks them from the saved output (a
+  -- selection's: the JSON names each run's version; its text does not, so
+  -- its ids go on the command line).
   local sys = require "clarifai.sys.core"
   local on_tty, pointed = sys.isatty(2), false
+  local function inline(verb, tail, ids)
+    local words = {}
+    for i, id in ipairs(ids) do words[i] = common.shell_word(id) end
+    return "  clarifai pr " .. verb .. tail .. " " .. table.concat(words, " ")
+  end
   local function command(verb, g, outcome, line)
     local tail = g.flags ~= "" and (" " .. g.flags) or ""
     local ids = g.ids
-    if #ids <= 20 then
-      local words = {}
-      for i, id in ipairs(ids) do words[i] = common.shell_word(id) end
-      return "  clarifai pr " .. verb .. tail .. " " .. table.concat(words, " ")
-    end
-    -- (a selection's output does not say each line's version: a file does)
-    if on_tty or g.selection then
+    if #ids <= 20 then return inline(verb, tail, ids) end
+    if on_tty then
       local path = sys.save(outcome:gsub("_", "-"), table.concat(ids, "\n") .. "\n")
       if path then return "  clarifai pr " .. verb .. " -" .. tail .. " < " .. common.shell_word(path) end
     end
-    pointed = true
+    local which = "select(.outcome == \"" .. outcome .. "\""
+    if g.selection then which = which .. " and .pipeline_version_id == " .. common.shell_word(g.version):gsub("'", '"') end
+    which = which .. ")"
     local pick
     if args.output == "json" then
-      pick = "jq -r '.results[] | select(.outcome == \"" .. outcome .. "\") | .run_id' OUTPUT_FILE"
+      pick = "jq -r '.results[] | " .. which .. " | .run_id' OUTPUT_FILE"
     elseif args.output == "jsonl" then
-      pick = "jq -r 'select(.outcome == \"" .. outcome .. "\") | .run_id' OUTPUT_FILE"
+      pick = "jq -r '" .. which .. " | .run_id' OUTPUT_FILE"
+    elseif g.selection then
+      return inline(verb, tail, ids)
     else
       pick = "sed -n 's/^" .. line .. ": //p' STDERR_FILE"
     end
+    pointed = true
     return "  " .. pick .. " | clarifai pr " .. verb .. " -" .. tail
   end
   if #not_sent > 0 then

@@ -204,7 +204,9 @@ function M.prepare(action, args, codes)
     limit = args.limit }, { client = c, parallel = args.parallel, on_retry = common.retry_note,
     should_stop = function() return output.broken end })
   if not refs then
-    if lerr.kind == "interrupted" then return common.stop_code(lerr.signal) or errors.exit_codes.interrupted end
+    if lerr.kind == "interrupted" then
+      return common.stopped_reading(lerr.signal, "listing the selection; nothing was changed")
+    end
     return nil, lerr
   end
   if args.dry_run then return M.preview(action, refs, info, args, c) end

@@ -11,12 +11,6 @@ local M = {}
 
 local str, state_label = common.str, common.state_label
 
--- Exit code of a read that a signal may have cut short.
-local function stopped_code(signal)
-  local code = common.stop_code(signal)
-  if code and signal then output.err("Stopped by " .. common.signal_name(signal) .. ".") end
-  return code
-end
 
 local function status(args)
   local ids, ierr = common.checked_ids(args)
@@ -65,8 +59,8 @@ local function status(args)
       end
     end
   end
-  local stop = stopped_code(report.signal)
-  if stop then return stop end
+  local stop = common.stop_code(report.signal)
+  if stop then return report.signal and common.stopped_reading(report.signal) or stop end
   if #report.errors > 0 then return errors.exit_codes.partial end
   return 0
 end
@@ -141,7 +135,7 @@ local function list(args)
   if not c then return nil, cerr end
   local res, info, versions = gather(args, codes, c)
   if not res then
-    if info.kind == "interrupted" then return stopped_code(info.signal) or errors.exit_codes.interrupted end
+    if info.kind == "interrupted" then return common.stopped_reading(info.signal, "listing") end
     return nil, info
   end
   for _, w in ipairs(info.warnings) do output.err("warning: " .. w) end
@@ -169,7 +163,7 @@ local function history(args)
   if not id then return nil, full end
   local res, _, herr = require("clarifai.runs").history(full, id, { client = c, on_retry = common.retry_note })
   if not res then
-    if herr.kind == "interrupted" then return stopped_code(herr.signal) or errors.exit_codes.interrupted end
+    if herr.kind == "interrupted" then return common.stopped_reading(herr.signal, "reading the history") end
     return nil, herr
   end
   if args.output == "json" then
