@@ -11,6 +11,10 @@ local completion = require "clarifai.cli.completion"
 local q = cli.quote
 
 local STATES = { "queued", "running", "completed", "failed", "cancelled", "unexpected_error", "conflict", "paused" }
+-- What --status offers on a change: the states its action applies to.
+local PAUSE_STATES = { "queued", "running" }
+local CANCEL_STATES = { "queued", "running", "paused" }
+local RESUME_STATES = { "paused" }
 local CONTEXTS = { "dev-eu", "prod", "staging" }  -- in ~/.config/clarifai/config
 local OTHER_CONTEXTS = { "alpha", "beta" }         -- in the file given with --config
 
@@ -272,6 +276,26 @@ describe("shell completion", function()
         assert_same_set(expected_options(path), names, entry.path)
       end
     end)
+
+    it("gives --status the states each command takes, as clarifai.states spells them", function()
+      local want = {
+        ["clarifai pipelinerun pause"] = PAUSE_STATES, ["clarifai pipelinerun cancel"] = CANCEL_STATES,
+        ["clarifai pipelinerun resume"] = RESUME_STATES, ["clarifai pipelinerun list"] = STATES,
+      }
+      local seen = {}
+      for _, entry in ipairs(completion.gather().commands) do
+        for _, o in ipairs(entry.options) do
+          if o.kind == "state" then
+            assert(want[entry.path], entry.path .. " completes states")
+            assert.same(want[entry.path], o.states, entry.path)
+            seen[entry.path] = true
+          else
+            assert.is_nil(o.states, entry.path .. " " .. o.names[1])
+          end
+        end
+      end
+      for path in pairs(want) do assert.is_true(seen[path], path .. ": no --status") end
+    end)
   end)
 
   describe("bash", function()
@@ -300,6 +324,24 @@ describe("shell completion", function()
       assert.same({ "running,paused" }, complete("clarifai pr list --status running,pa"))
       assert.same({ "running" }, complete({ "clarifai", "pr", "ls", "--status", "=", "run" })) -- bash splits at =
       assert_same_set(STATES, complete({ "clarifai", "pr", "ls", "--status", "=" }))
+    end)
+
+    it("completes --status with only the states the command applies to", function()
+      assert_same_set(PAUSE_STATES, complete("clarifai pr pause --status "))
+      assert_same_set(PAUSE_STATES, complete("clarifai pipelinerun pause --status "))
+      assert_same_set(RESUME_STATES, complete("clarifai pipelinerun resume --status "))
+      assert_same_set(RESUME_STATES, complete("clarifai pr resume --status "))
+      assert_same_set(CANCEL_STATES, complete("clarifai pr cancel --status "))
+      assert_same_set(prefixed("running,", CANCEL_STATES), complete("clarifai pr cancel --status running,"))
+      assert_same_set(prefixed("queued,", PAUSE_STATES), complete("clarifai pr pause --status queued,"))
+      assert_same_set(STATES, complete("clarifai pr list --status "))
+      assert_same_set(STATES, complete("clarifai pipelinerun ls --status "))
+      assert.same({}, complete("clarifai pr pause --status c"))       -- cancelled, completed, conflict: not pausable
+      assert.same({}, complete("clarifai pr resume --status running,r"))
+      assert.same({ "--status=running,paused" }, complete("clarifai pr cancel --status=running,p"))
+      assert.same({}, complete("clarifai pr pause --status=running,p"))
+      assert_same_set(RESUME_STATES, complete({ "clarifai", "pr", "resume", "--status", "=", "" }))
+      assert_same_set(PAUSE_STATES, complete("clarifai --debug pr pause --user_id x --status "))
     end)
 
     it("completes --option=value words (COMP_WORDBREAKS without =)", function()
@@ -416,6 +458,15 @@ describe("shell completion", function()
           "transitions" }, complete("clarifai pr "))
         assert_same_set(STATES, complete("clarifai pr list --status "))
         assert.same({ "running,paused" }, complete("clarifai pr list --status running,pa"))
+        -- --status: only the states the command applies to
+        assert_same_set(PAUSE_STATES, complete("clarifai pr pause --status "))
+        assert_same_set(RESUME_STATES, complete("clarifai pipelinerun resume --status "))
+        assert_same_set(CANCEL_STATES, complete("clarifai pr cancel --status "))
+        assert_same_set(prefixed("running,", CANCEL_STATES), complete("clarifai pr cancel --status running,"))
+        assert_same_set(STATES, complete("clarifai pipelinerun ls --status "))
+        assert.same({}, complete("clarifai pr pause --status c"))
+        assert.same({ "--status=running,paused" }, complete("clarifai pr cancel --status=running,p"))
+        assert.same({}, complete("clarifai pr pause --status=running,p"))
         assert_same_set({ "text", "json", "jsonl", "ids" }, complete("clarifai pr pause -o "))
         assert_same_set({ "table", "json", "jsonl", "ids" }, complete("clarifai pr ls -o "))
         assert_same_set(CONTEXTS, complete("clarifai --context "))
@@ -503,6 +554,9 @@ describe("shell completion", function()
           "clarifai pr pause -o ", "clarifai pr list -o ", "clarifai --context ", "clarifai --context pr ",
           "clarifai pr pause --user_id x ", "clarifai completion ", "clarifai pr pause --",
           "clarifai pr ls --output=j",
+          "clarifai pr pause --status ", "clarifai pipelinerun resume --status ", "clarifai pr cancel --status ",
+          "clarifai pr cancel --status running,", "clarifai pipelinerun ls --status ", "clarifai pr pause --status c",
+          "clarifai pr cancel --status=running,p", "clarifai pr pause --status=running,p",
         }
         local option_lines = {} -- "clarifai pipelinerun pause -" -> path, for every command
         for _, path in ipairs(command_paths()) do
@@ -515,6 +569,15 @@ describe("shell completion", function()
           "transitions" }, got["clarifai pr "])
         assert_same_set(STATES, got["clarifai pr list --status "])
         assert.same({ "running,paused" }, got["clarifai pr list --status running,pa"])
+        -- --status: only the states the command applies to
+        assert_same_set(PAUSE_STATES, got["clarifai pr pause --status "])
+        assert_same_set(RESUME_STATES, got["clarifai pipelinerun resume --status "])
+        assert_same_set(CANCEL_STATES, got["clarifai pr cancel --status "])
+        assert_same_set(prefixed("running,", CANCEL_STATES), got["clarifai pr cancel --status running,"])
+        assert_same_set(STATES, got["clarifai pipelinerun ls --status "])
+        assert.same({}, got["clarifai pr pause --status c"])
+        assert.same({ "--status=running,paused" }, got["clarifai pr cancel --status=running,p"])
+        assert.same({}, got["clarifai pr pause --status=running,p"])
         assert_same_set({ "text", "json", "jsonl", "ids" }, got["clarifai pr pause -o "])
         assert_same_set({ "table", "json", "jsonl", "ids" }, got["clarifai pr list -o "])
         assert_same_set(CONTEXTS, got["clarifai --context "])

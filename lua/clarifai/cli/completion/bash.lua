@@ -1,7 +1,7 @@
 -- The bash completion script, from the data clarifai.cli.completion gathers.
 
 local shared = require "clarifai.cli.completion.shared"
-local sq, wrap, assoc_items, shell_tables = shared.sq, shared.wrap, shared.assoc_items, shared.shell_tables
+local wrap, assoc_items, shell_tables = shared.wrap, shared.assoc_items, shared.shell_tables
 
 local M = {}
 
@@ -41,7 +41,8 @@ _clarifai_add_contexts() {
   return 0
 }
 
-# Completes a value of KIND (file, context, state, choices) for the word $cur.
+# Completes a value of KIND (file, context, state, choices) for the word $cur;
+# KEY ("path option", or a path for its argument) picks the state or choice list.
 _clarifai_value() {
   local kind=$1 key=$2 head w
   local -a list=()
@@ -49,9 +50,9 @@ _clarifai_value() {
   case $kind in
     file) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
     context) _clarifai_add_contexts < <(clarifai "$@" completion contexts 2>/dev/null) ;;
-    state) # after the states already typed: "running,pa" -> running,paused
+    state) # the command's states, after those already typed: "running,pa" -> running,paused
       head=${cur%"${cur##*,}"}
-      read -ra list <<<"$_clarifai_states"
+      read -ra list <<<"${_clarifai_states[$key]-}"
       for w in "${list[@]}"; do [[ $w == "${cur##*,}"* ]] && COMPREPLY+=("$head$w"); done ;;
     choices) _clarifai_add_list "${_clarifai_choices[$key]-}" ;;
   esac
@@ -119,8 +120,10 @@ function M.emit(data)
       assoc_items(t.vals)),
     bash_array("_clarifai_choices", "\"path option\" (or a path, for its argument) -> its choices.",
       assoc_items(t.choices)),
+    bash_array("_clarifai_states", "\"path option\" -> the states it takes: those the command applies to.",
+      assoc_items(t.states)),
     bash_array("_clarifai_args", "What a command's positional argument completes.", assoc_items(t.args)),
-    "_clarifai_states=" .. sq(table.concat(data.states, " ")) .. "\n\n",
+    "\n",
     BASH_FUNCTIONS,
   })
 end

@@ -65,11 +65,20 @@ local function argument_of(cmd)
   return nil
 end
 
--- State names as --status takes them: running, paused, ...
-local function state_names()
-  local out = {}
+-- The state names --status offers on cmd, spelt as it takes them (running,
+-- paused, ...): the states its action applies to (pause: queued, running;
+-- clarifai.states.actions), or every state for a command without an action
+-- (list filters by any).
+local function state_names(cmd)
   local states = require "clarifai.states"
-  for i, s in ipairs(states.list) do out[i] = states.short(s.code):lower() end
+  local codes = {}
+  if cmd.action then
+    codes = assert(states.actions[cmd.action], "completion: no action " .. tostring(cmd.action)).from
+  else
+    for i, s in ipairs(states.list) do codes[i] = s.code end
+  end
+  local out = {}
+  for i, code in ipairs(codes) do out[i] = states.short(code):lower() end
   return out
 end
 
@@ -87,8 +96,9 @@ local function command_options(cmd, is_root)
         taken[n] = true
       end
       if #names > 0 then
-        out[#out + 1] = { names = names, all = o.names, help = o.help or "", kind = value_kind(o),
-          choices = option_choices(o), shared = list[2] }
+        local kind = value_kind(o)
+        out[#out + 1] = { names = names, all = o.names, help = o.help or "", kind = kind,
+          choices = option_choices(o), states = kind == "state" and state_names(cmd) or nil, shared = list[2] }
       end
     end
   end
@@ -101,17 +111,18 @@ gather() -> {
     path     "clarifai pipelinerun pause": canonical names from the root
     subs     { { words = { name, alias... }, path =, summary = }, ... }
     options  { { names = offered names, all = every name, help =, kind =,
-                 choices =, shared = (a global or -h/--help) }, ... }, each
-             name once; globals, help, --version (root), then the command's
+                 choices =, states = (kind "state": the state names this
+                 command's --status takes), shared = (a global or
+                 -h/--help) }, ... }, each name once; globals, help,
+             --version (root), then the command's
     arg      nil | { kind = "file" } | { kind = "choices", choices = }
   valued = { name = kind }   every name (twins too) of every option that
-                             takes a value; "choices" ones look up
-                             entry.options for the list
-  states = { "queued", ... }
+                             takes a value; "choices" and "state" ones look
+                             up entry.options for the list
 }
 ]]
 function M.gather()
-  local data = { commands = {}, valued = {}, states = state_names() }
+  local data = { commands = {}, valued = {} }
   local function note_values(path, options)
     for _, o in ipairs(options) do
       for _, n in ipairs(o.kind and o.all or {}) do

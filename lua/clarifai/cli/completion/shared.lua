@@ -71,6 +71,20 @@ function M.option_choice_pairs(data)
   return out
 end
 
+-- Every (path option) -> state names pair: --status takes the states its
+-- command applies to (pause: queued, running; list: every state).
+function M.option_state_pairs(data)
+  local out = {}
+  for _, entry in ipairs(data.commands) do
+    for _, o in ipairs(entry.options) do
+      if o.kind == "state" then
+        for _, n in ipairs(o.all) do out[#out + 1] = { key = entry.path .. " " .. n, states = o.states } end
+      end
+    end
+  end
+  return out
+end
+
 function M.assoc_items(pairs_)
   local items = {}
   for _, p in ipairs(pairs_) do items[#items + 1] = "[" .. M.sq(p[1]) .. "]=" .. M.sq(p[2]) end
@@ -78,9 +92,9 @@ function M.assoc_items(pairs_)
 end
 
 -- The tables bash and zsh share, as { key, value } pairs: subs and opts
--- (path -> words), next, vals, choices, args.
+-- (path -> words), next, vals, choices, states, args.
 function M.shell_tables(data)
-  local t = { subs = {}, opts = {}, next = {}, vals = {}, choices = {}, args = {} }
+  local t = { subs = {}, opts = {}, next = {}, vals = {}, choices = {}, states = {}, args = {} }
   for _, entry in ipairs(data.commands) do
     if #entry.subs > 0 then t.subs[#t.subs + 1] = { entry.path, table.concat(M.sub_words(entry), " ") } end
     t.opts[#t.opts + 1] = { entry.path, table.concat(M.option_words(entry), " ") }
@@ -89,6 +103,7 @@ function M.shell_tables(data)
   for _, p in ipairs(M.transitions(data)) do t.next[#t.next + 1] = { p.from, p.to } end
   for _, n in ipairs(M.sorted_keys(data.valued)) do t.vals[#t.vals + 1] = { n, data.valued[n] } end
   for _, p in ipairs(M.option_choice_pairs(data)) do t.choices[#t.choices + 1] = { p.key, table.concat(p.choices, " ") } end
+  for _, p in ipairs(M.option_state_pairs(data)) do t.states[#t.states + 1] = { p.key, table.concat(p.states, " ") } end
   return t
 end
 

@@ -44,10 +44,10 @@ local ZSH_HEAD = [=[
 _clarifai() {
   # subs, opts: path -> its subcommands (and aliases), its options; next: "path word" -> path;
   # vals: option -> what its value completes (none, file, context, state, choices);
-  # choices: "path option" (or path, for its argument) -> words; args: what a command's
+  # choices: "path option" (or path, for its argument) -> words; states: "path option" ->
+  # the states it takes (those the command applies to); args: what a command's
   # positional argument completes; descs: word (or "path word") -> description.
-  local -A subs opts next vals choices args descs
-  local -a states
+  local -A subs opts next vals choices states args descs
 ]=]
 
 -- The rest of _clarifai, after its tables: the walk and the completion.
@@ -89,7 +89,7 @@ local ZSH_BODY = [=[
   case $kind in
     (file) _files ;;
     (context) items=(${(f)"$(clarifai "${config[@]}" completion contexts 2>/dev/null)"}); compadd -a items ;;
-    (state) compset -P '*,'; compadd -a states ;;
+    (state) compset -P '*,'; items=(${(s: :)states[$key]}); compadd -a items ;;
     (choices) items=(${(s: :)choices[$key]}); compadd -a items ;;
     (*) return 1 ;;
   esac
@@ -111,8 +111,6 @@ end
 
 function M.emit(data)
   local t = shell_tables(data)
-  local quoted = {}
-  for i, s in ipairs(data.states) do quoted[i] = sq(s) end
   return table.concat({
     ZSH_HEAD,
     zsh_assoc("subs", t.subs, true),
@@ -120,9 +118,9 @@ function M.emit(data)
     zsh_assoc("next", t.next),
     zsh_assoc("vals", t.vals),
     zsh_assoc("choices", t.choices),
+    zsh_assoc("states", t.states),
     zsh_assoc("args", t.args),
     zsh_assoc("descs", descriptions(data), true),
-    "  states=(" .. table.concat(quoted, " ") .. ")\n",
     ZSH_BODY,
   })
 end
