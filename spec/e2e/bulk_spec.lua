@@ -123,8 +123,9 @@ describe("bulk run control", function()
       it("stopped by a signal mid-way: every run once, each outcome true", function()
         world(400)
         emu:fault({ kind = "delay", seconds = 0.3, method = "PATCH", times = 1000 })
+        local tmp = cli.tmpdir()
         local p = cli.spawn(args("pr", "pause", "--all", "--yes", "--group-size", "10", "--parallel", "2", "-o",
-          "jsonl", V), { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN } })
+          "jsonl", V), { env = { CLARIFAI_API_BASE = emu.url, CLARIFAI_PAT = TOKEN, TMPDIR = tmp } })
         emu:await_requests("PATCH", 2)
         os.execute("sleep 0.4")
         p:kill("TERM")
@@ -144,6 +145,10 @@ describe("bulk run control", function()
         check_truth(results, states_of("u1", "app1", "pipe1", "v1"), patched())
         assert.matches("clarifai pr pause %- %-%-user_id=u1 %-%-app_id=app1 %-%-pipeline_id=pipe1 "
           .. "%-%-pipeline_version_id=v1", err)
+        -- no terminal: no file of ids; the command picks them from the output, by version
+        assert.matches([[jq -r 'select(.outcome == "not_sent" and .pipeline_version_id == "v1") | .run_id' ]]
+          .. "OUTPUT_FILE | clarifai pr pause -", err, 1, true)
+        assert.equal("", io.popen("ls -A " .. cli.quote(tmp)):read("*a"), "no file written without a terminal")
       end)
     end)
   end

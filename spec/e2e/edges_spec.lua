@@ -54,13 +54,34 @@ describe("at the edges", function()
     end
   end)
 
+  it("takes a duration with units wherever a time is given; a bare number is seconds", function()
+    local r = run(args("pr", "pause", "run-train-01", "--wait", "--timeout", "5m", "--interval", "500ms",
+      "--connect-timeout", "10s", "--request-timeout", "1m", "--deadline", "2m", IDS))
+    assert.equal(0, r.code, r.err)
+    local m = run(args("pr", "monitor", "run-etl-05", "--timeout", "1h", "--monitor_interval", "200ms", IDS))
+    assert.equal(0, m.code, m.err)
+    local s = run(args("pr", "resume", "--all", "--older-than", "90", "--dry-run", IDS))
+    assert.equal(0, s.code, s.err)
+    local e = run(args("pr", "status", "run-train-01", IDS), { env = { CLARIFAI_REQUEST_TIMEOUT = "20s" } })
+    assert.equal(0, e.code, e.err)
+    local bad = run(args("pr", "status", "run-train-01", IDS), { env = { CLARIFAI_DEADLINE = "2 minutes" } })
+    assert.equal(3, bad.code)
+    assert.matches("CLARIFAI_DEADLINE=2 minutes is not valid: it must be a duration like 90s", bad.err, 1, true)
+  end)
+
   describe("limits are checked at the boundary", function()
     it("the command refuses an out-of-range value naming the range (exit 2), nothing sent", function()
       local cases = {
         { { "--parallel", "5000" }, "--parallel must be a whole number 1..1024 (got 5000)" },
         { { "--parallel", "1025" }, "--parallel must be a whole number 1..1024 (got 1025)" },
-        { { "--request-timeout", "1e300" }, "--request-timeout must be more than 0 and at most 86400 seconds" },
-        { { "--deadline", "1e300" }, "--deadline must be more than 0 and at most 86400 seconds" },
+        { { "--request-timeout", "1e300" }, "--request-timeout must be a duration like 90s, 500ms, 45m, 2h or 3d (a "
+          .. "bare number is seconds), more than 0 and at most 86400 seconds" },
+        { { "--deadline", "86401" }, "--deadline must be more than 0 and at most 86400 seconds" },
+        { { "--deadline", "25h" }, "--deadline must be more than 0 and at most 86400 seconds" },
+        -- whole numbers are decimal digits only, named by their flag
+        { { "--parallel", "0x10" }, "--parallel must be a whole number 1..1024 (got 0x10)" },
+        { { "--parallel", "1e3" }, "--parallel must be a whole number 1..1024 (got 1e3)" },
+        { { "--parallel=-5" }, "--parallel must be a whole number 1..1024 (got -5)" },
         { { "--timeout", "700000", "--wait" }, "--timeout must be 0..604800 seconds" },
         { { "--interval", "0", "--wait" }, "--interval must be more than 0 and at most 3600 seconds" },
       }

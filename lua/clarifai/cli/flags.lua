@@ -8,25 +8,35 @@ local limits = require "clarifai.limits"
 
 local M = {}
 
+-- Seconds in each unit a duration may carry (a bare number is seconds).
+local UNITS = { ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 }
+
 --[[
 convert(option, text) -> value | nil, problem
 A flag's value from its text: as typed for kind "text"; otherwise a number
 in the option's range from clarifai.limits (o.limit), e.g. "must be a whole
-number 1..1024". An out-of-range value is a usage error, never clamped.
+number 1..1024". A whole number is decimal digits only (0x10, 1e3 and -5
+are refused); a time (a limit in seconds) is a duration: a number with an
+optional unit, ms, s, m, h or d ("500ms", "5m"; "90" is 90 seconds). An
+out-of-range value is a usage error, never clamped.
 ]]
 function M.convert(o, s)
   if o.kind == "text" or not o.kind then return s end
-  if o.kind == "duration" then
-    local n, unit = s:match("^(%d+%.?%d*)([smhd])$")
-    if not n then return nil, "must be a duration like 90s, 45m, 2h or 3d" end
-    return limits.check(o.limit, tonumber(n) * ({ s = 1, m = 60, h = 3600, d = 86400 })[unit])
-  end
-  local n = tonumber(s)
   local l = limits.table[o.limit]
-  if not n then
-    return nil, "must be " .. ((l and l.integer) and "a whole number " or "a number ") .. limits.range(o.limit)
+  if l.unit == "seconds" then
+    local n, unit = s:match("^(%d*%.?%d+)(%a*)$")
+    if not n or not UNITS[unit == "" and "s" or unit] then
+      return nil, "must be a duration like 90s, 500ms, 45m, 2h or 3d (a bare number is seconds), "
+        .. limits.range(o.limit)
+    end
+    return limits.check(o.limit, tonumber(n) * UNITS[unit == "" and "s" or unit])
   end
-  return limits.check(o.limit, n)
+  if l.integer then
+    if not s:match("^%d+$") then return nil, "must be a whole number " .. limits.range(o.limit) end
+    return limits.check(o.limit, tonumber(s))
+  end
+  if not s:match("^%d*%.?%d+$") then return nil, "must be a number " .. limits.range(o.limit) end
+  return limits.check(o.limit, tonumber(s))
 end
 
 -- An option: names (the first is the canonical one; for argparse, a name
@@ -39,7 +49,7 @@ end
 local function opt(t)
   if t.limit then
     local l = assert(limits.table[t.limit], t.limit)
-    t.kind, t.range = t.kind or "number", t.kind ~= "duration" and limits.range(t.limit, true) or nil
+    t.kind, t.range = t.kind or "number", limits.range(t.limit, true)
     if t.default == nil and not t.later then t.default = l.default end
     if not t.no_default then t.shown_default = l.default end
   end
@@ -61,14 +71,14 @@ local SCOPE = {
 }
 
 local NET = {
-  opt { names = { "--connect-timeout", "--connect_timeout" }, target = "connect_timeout", argname = "S",
+  opt { names = { "--connect-timeout", "--connect_timeout" }, target = "connect_timeout", argname = "TIME",
     limit = "connect_timeout", env = "CLARIFAI_CONNECT_TIMEOUT",
-    help = "Seconds to establish a connection." },
-  opt { names = { "--request-timeout", "--request_timeout" }, target = "request_timeout", argname = "S",
+    help = "Time to establish a connection (a duration: 10, 10s, 500ms)." },
+  opt { names = { "--request-timeout", "--request_timeout" }, target = "request_timeout", argname = "TIME",
     limit = "request_timeout", env = "CLARIFAI_REQUEST_TIMEOUT",
-    help = "Seconds for one HTTP attempt." },
-  opt { names = { "--deadline" }, target = "deadline", argname = "S", limit = "deadline", env = "CLARIFAI_DEADLINE",
-    help = "Seconds for one run's change, retries and reconciliation included." },
+    help = "Time for one HTTP attempt (a duration: 30, 30s, 2m)." },
+  opt { names = { "--deadline" }, target = "deadline", argname = "TIME", limit = "deadline",
+    env = "CLARIFAI_DEADLINE", help = "Time for one run's change, retries and reconciliation included (60, 2m)." },
   opt { names = { "--max-response-size", "--max_response_size" }, target = "max_size", argname = "BYTES",
     limit = "max_size", env = "CLARIFAI_MAX_RESPONSE_SIZE",
     help = "Largest response accepted, in bytes (kept bytes: string values over "
@@ -115,7 +125,7 @@ local function selection(name)
         .. "version unless a scope flag widens it (list --all, by contrast, reads every page)." },
     opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
       help = "Only runs in these states (comma-separated; those " .. name .. " applies to)." },
-    opt { names = { "--older-than", "--older_than" }, target = "older_than", argname = "AGE", kind = "duration",
+    opt { names = { "--older-than", "--older_than" }, target = "older_than", argname = "AGE",
       limit = "older_than", later = true, no_default = true,
       help = "Only runs created at least AGE ago (90s, 45m, 2h, 3d; by created_at, against this machine's clock)." },
     opt { names = { "--limit" }, target = "limit", argname = "N", limit = "selection_limit", later = true,
@@ -160,10 +170,10 @@ local function change_command(name, summary)
         help = name == "cancel" and "Do not ask before cancelling more than one run, or a selection."
           or "Do not ask before changing a selection." },
       opt { names = { "--wait" }, target = "wait", help = "Wait until the transition has happened." },
-      opt { names = { "--timeout" }, target = "timeout", argname = "S", limit = "wait_timeout", later = true,
-        help = "With --wait: give up after this many seconds (exit 124)." },
-      opt { names = { "--interval" }, target = "interval", argname = "S", limit = "wait_interval", later = true,
-        help = "With --wait: seconds between polls." },
+      opt { names = { "--timeout" }, target = "timeout", argname = "TIME", limit = "wait_timeout", later = true,
+        help = "With --wait: give up after this long (exit 124; 300, 5m, 1h)." },
+      opt { names = { "--interval" }, target = "interval", argname = "TIME", limit = "wait_interval", later = true,
+        help = "With --wait: time between polls (2, 2s, 500ms)." },
       opt { names = { "--dry-run" }, target = "dry_run",
         help = "Print the exact HTTP request(s), token redacted, and send nothing (a selection: list the runs "
           .. "it selects, per version; no PATCH)." },
@@ -206,10 +216,10 @@ M.commands = {
         name = "monitor", summary = "Watch a run's state and logs until it ends.",
         args = { ID_ARG },
         options = concat(RUN_ID, SCOPE,
-          opt { names = { "--timeout" }, target = "timeout", argname = "S", limit = "monitor_timeout",
-            help = "Give up after this many seconds (exit 124)." },
+          opt { names = { "--timeout" }, target = "timeout", argname = "TIME", limit = "monitor_timeout",
+            help = "Give up after this long (exit 124; 3600, 1h)." },
           opt { names = { "--monitor_interval", "--monitor-interval", "--interval" }, target = "monitor_interval",
-            argname = "S", limit = "monitor_interval", help = "Seconds between polls." },
+            argname = "TIME", limit = "monitor_interval", help = "Time between polls (10, 10s, 500ms)." },
           opt { names = { "--log_file", "--log-file" }, target = "log_file", argname = "PATH", kind = "text",
             complete = "file", help = "Append log lines to this file instead of stdout." },
           output({ "text", "jsonl", "json" }, "text"), NET),

@@ -72,7 +72,9 @@ function M.stop_hint(action, args, signal, not_sent, unknown)
       if path then return "  clarifai pr " .. verb .. " -" .. tail .. " < " .. common.shell_word(path) end
     end
     local which = "select(.outcome == \"" .. outcome .. "\""
-    if g.selection then which = which .. " and .pipeline_version_id == " .. common.shell_word(g.version):gsub("'", '"') end
+    if g.selection then -- a JSON string, inside the shell's single quotes
+      which = which .. " and .pipeline_version_id == " .. require("clarifai.json").encode(g.version):gsub("'", "'\\''")
+    end
     which = which .. ")"
     local pick
     if args.output == "json" then
