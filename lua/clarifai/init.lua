@@ -7,9 +7,13 @@
 --
 -- Failures return nil, a message and an error { kind, message, exit_code,
 -- ... } (`clarifai.errors`), so `assert(clarifai.runs.pause(ref))` shows the
--- message on every Lua. Programmer errors (a wrong argument type, an
--- out-of-range option, an unknown action) raise one line that names the
--- function and the argument.
+-- message on every Lua. One rule for every public function, checked before
+-- anything is sent: a programmer error (a wrong argument type, an
+-- out-of-range option, an option key the function does not take, a callback
+-- that is not callable, an unknown action) raises one line that names the
+-- function and the argument, pointing at the caller's line (level 2), never
+-- at a file of the library; a bad value (an unknown state name, an id the
+-- API cannot take, a missing id) returns nil, message, err.
 -- @module clarifai
 -- @usage
 -- local clarifai = require "clarifai"

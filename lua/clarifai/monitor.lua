@@ -178,7 +178,10 @@ end
 -- @treturn[2] table err the error (`clarifai.errors`): a bad or missing id,
 -- a poll that failed for good, kind "interrupted" on a stop
 -- @raise when ref is not a table, run_id is not a string, or an option is
--- out of range
+-- out of range; and, as every public function: an option key it does not
+-- take, a callback that is not callable. The message names the function and
+-- points at the caller's line; a bad value (an unknown state, an id the API
+-- cannot take) returns nil, message, err instead
 -- @usage
 -- local result, message = monitor.monitor(ref, "run-train-01", { timeout = 600,
 --   on_state = function(e) print(e.state, e.elapsed) end,

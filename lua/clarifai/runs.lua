@@ -173,8 +173,11 @@ end
 -- bad or missing id
 -- @raise when action is not "pause", "cancel" or "resume", ref is not a
 -- table, run_ids is not a list, a ref of refs is not a table, or an option
--- is out of range: `clarifai.runs.apply: opts.parallel must be a whole
--- number 1..1024, got 0`
+-- is out of range (`clarifai.runs.apply: opts.parallel must be a whole
+-- number 1..1024, got 0`); and, as every public function: an option key it
+-- does not take, a callback that is not callable. The message names the
+-- function and points at the caller's line; a bad value (an unknown state,
+-- an id the API cannot take) returns nil, message, err instead
 -- @usage
 -- local report = assert(runs.apply("pause", ref, { "run-1", "run-2" }, { parallel = 16 }))
 -- print(report.summary.ok, report.summary.failed)
@@ -209,7 +212,10 @@ end
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`), kind "usage" for a
 -- bad or missing id of the first form
--- @raise as `apply`
+-- @raise as `apply`; and, as every public function: an option key it does
+-- not take, a callback that is not callable. The message names the function
+-- and points at the caller's line; a bad value (an unknown state, an id the
+-- API cannot take) returns nil, message, err instead
 -- @usage
 -- local plan = assert(runs.plan("pause", refs, { group_size = 50 }))
 -- for _, r in ipairs(plan.requests) do print(r.method, r.url, #r.run_ids) end
@@ -345,8 +351,12 @@ end
 -- @treturn[2] table err the error (`clarifai.errors`): kind "usage" for a
 -- scope without its ids, an unknown state or a selection too large;
 -- "interrupted" when a stop ended the listing
--- @raise when scope is not a table, one of its ids is not a string, or a
--- filter or opts field is out of range
+-- @raise when scope is not a table, one of its ids is not a string,
+-- filter.states is not a list, or a filter or opts field is out of range;
+-- and, as every public function: an option key it does not take, a callback
+-- that is not callable. The message names the function and points at the
+-- caller's line; a bad value (an unknown state, an id the API cannot take)
+-- returns nil, message, err instead
 -- @usage
 -- local refs, info = assert(runs.select({ user_id = "u", app_id = "a", pipeline_id = "p",
 --   all_versions = true }, { states = { "running", "queued" }, older_than = 3600 }))
@@ -368,7 +378,10 @@ function M.select(scope, filter, opts) return require("clarifai.select").select(
 -- refusal (a transition the run's state does not allow, a run not found),
 -- "usage" for a missing run_id or a bad id, "auth", "transport", "unknown", ...
 -- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
--- an option is out of range
+-- an option is out of range; and, as every public function: an option key it
+-- does not take, a callback that is not callable. The message names the
+-- function and points at the caller's line; a bad value (an unknown state,
+-- an id the API cannot take) returns nil, message, err instead
 -- @usage
 -- local result, message, err = runs.pause(ref)
 -- if result then
@@ -389,7 +402,10 @@ M.pause = single("pause")
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
--- an option is out of range
+-- an option is out of range; and, as every public function: an option key it
+-- does not take, a callback that is not callable. The message names the
+-- function and points at the caller's line; a bad value (an unknown state,
+-- an id the API cannot take) returns nil, message, err instead
 -- @usage local result = assert(runs.cancel(ref, { client = my_client }))
 M.cancel = single("cancel")
 
@@ -404,7 +420,10 @@ M.cancel = single("cancel")
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
--- an option is out of range
+-- an option is out of range; and, as every public function: an option key it
+-- does not take, a callback that is not callable. The message names the
+-- function and points at the caller's line; a bad value (an unknown state,
+-- an id the API cannot take) returns nil, message, err instead
 -- @usage
 -- local result = assert(runs.resume(ref))
 -- assert(require("clarifai.watch").wait("resume", ref, { result.run_id }))
@@ -426,7 +445,10 @@ M.resume = single("resume")
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, run_ids is not a list, or an option is out
--- of range
+-- of range; and, as every public function: an option key it does not take, a
+-- callback that is not callable. The message names the function and points
+-- at the caller's line; a bad value (an unknown state, an id the API cannot
+-- take) returns nil, message, err instead
 -- @usage
 -- local report = assert(runs.status(ref, { "run-1", "run-2" }))
 -- for _, run in ipairs(report.runs) do print(run.id, run.status and run.status.code) end
@@ -518,7 +540,11 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
--- @raise when ref is not a table, or a query or opts field is out of range
+-- @raise when ref is not a table, or a query or opts field is out of range;
+-- and, as every public function: an option key it does not take, a callback
+-- that is not callable. The message names the function and points at the
+-- caller's line; a bad value (an unknown state, an id the API cannot take)
+-- returns nil, message, err instead
 -- @usage
 -- local running, info = assert(runs.list(ref, { status = { "running" }, all = true }))
 -- for _, w in ipairs(info.warnings) do io.stderr:write(w, "\n") end
@@ -569,7 +595,10 @@ end
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, run_id is not a string, or an option is
--- out of range
+-- out of range; and, as every public function: an option key it does not
+-- take, a callback that is not callable. The message names the function and
+-- points at the caller's line; a bad value (an unknown state, an id the API
+-- cannot take) returns nil, message, err instead
 -- @usage
 -- local h = assert(runs.history(ref, "run-train-01"))
 -- for _, rec in ipairs(h.status_logs) do print(rec.status and rec.status.code, rec.message) end

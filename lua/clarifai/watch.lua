@@ -274,7 +274,10 @@ end
 -- no client
 -- @raise when action is not "pause", "cancel" or "resume", ref is not a
 -- table, run_ids is not a list, a ref of refs is not a table, or an option
--- is out of range
+-- is out of range; and, as every public function: an option key it does not
+-- take, a callback that is not callable. The message names the function and
+-- points at the caller's line; a bad value (an unknown state, an id the API
+-- cannot take) returns nil, message, err instead
 -- @usage
 -- local waited = assert(watch.wait("pause", ref, { "run-1", "run-2" }, { timeout = 120, interval = 2 }))
 -- for _, r in ipairs(waited.results) do print(r.run_id, r.outcome, r.state) end

@@ -362,6 +362,47 @@ describe("bulk run control", function()
     end)
   end)
 
+  describe("a server that ignores paging", function()
+    it("a selection it cannot list in full is refused: exit 5, no PATCH", function()
+      world(300)
+      emu:config({ ignore_paging = true })
+      local r = run(args("pr", "pause", "--all", "--yes", V))
+      assert.equal(5, r.code, r.err)
+      assert.matches("could not be listed in full: the server ignored paging (page 2 brought nothing new); nothing "
+        .. "was selected", r.err, 1, true)
+      assert.equal(0, emu:count("PATCH"))
+    end)
+
+    it("a grouped read-back ends, within 2 requests a run, every outcome true", function()
+      world(300)
+      -- every group is applied and answered with no runs listed: each group is read back
+      emu:config({ ignore_paging = true })
+      emu:fault({ kind = "apply_then_http", method = "PATCH", status = 200, times = 3,
+        headers = { ["Content-Type"] = "application/json" }, body = '{"status":{"code":10000,"description":"Ok"}}' })
+      local ids = {}
+      for i = 1, 300 do ids[i] = "r" .. i end
+      local r = run(args("pr", "pause", "-", "--group-size", "100", "-o", "jsonl", V),
+        { stdin = table.concat(ids, "\n") .. "\n" })
+      local results = jsonl(r.out)
+      assert.equal(300, #results)
+      local now, sent = states_of("u1", "app1", "pipe1", "v1"), patched()
+      for _, res in ipairs(results) do
+        if res.outcome == "ok" or res.outcome == "noop" then
+          assert.equal(PAUSED, now[res.run_id], res.run_id)
+        else
+          assert.are_not.equal(PAUSED, now[res.run_id], res.run_id .. " " .. res.outcome)
+        end
+      end
+      assert.equal(0, r.code, r.err)
+      for id, n in pairs(sent) do assert.equal(1, n, id .. " PATCHed " .. n .. " times") end
+      local reads = 0
+      for _, q in ipairs(emu:requests_of("GET")) do
+        if not q.query:find("per_page=100000", 1, true) then reads = reads + 1 end -- (not the spec's own)
+      end
+      assert.is_true(reads <= 600, reads .. " reads for 300 runs")
+    end)
+  end)
+
   it("SIGTERM while a selection is listed: the Stopped line, exit 143, nothing changed", function()
     world(300)
     emu:fault({ kind = "delay", seconds = 5, method = "GET", times = 0 })

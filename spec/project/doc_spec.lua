@@ -47,6 +47,16 @@ local FAILS = {
   ["clarifai.json"] = { decode = "message" },
 }
 
+-- Functions that take an options table: their @raise states the one rule
+-- (an option key it does not take, a callback that is not callable, raise;
+-- a bad value returns nil, message, err).
+local TAKES_OPTIONS = {
+  ["clarifai.runs"] = { "apply", "plan", "select", "pause", "cancel", "resume", "status", "list", "history" },
+  ["clarifai.client"] = { "new", "from_config" },
+  ["clarifai.watch"] = { "wait" },
+  ["clarifai.monitor"] = { "monitor" },
+}
+
 -- Functions that raise on bad arguments (or, the adapters, on Lua 5.1): each has @raise.
 local RAISES = {
   ["clarifai.runs"] = { "apply", "plan", "view", "to_json", "select", "pause", "cancel", "resume", "status", "list",
@@ -227,6 +237,12 @@ local function check_doc(mod, name, lines, path)
   end
   if set_of(RAISES[mod] or {})[name] and not has_tag(block, "^@raise") then
     problems[#problems + 1] = where .. ": no @raise (it raises on bad arguments)"
+  end
+  local text = table.concat(block, " "):gsub("%s*%-%-%s*", " ")
+  if set_of(TAKES_OPTIONS[mod] or {})[name] and not (text:find("an option key it does not take", 1, true)
+    and text:find("returns nil, message, err instead", 1, true)) then
+    problems[#problems + 1] = where .. ": its @raise does not state the rule for options (unknown keys raise; "
+      .. "bad values return nil, message, err)"
   end
   return problems
 end
