@@ -57,6 +57,19 @@ local TAKES_OPTIONS = {
   ["clarifai.monitor"] = { "monitor" },
 }
 
+-- A function of TAKES_OPTIONS whose block does not state the rule: one more problem.
+local function check_rule(mod, name, block, where, problems)
+  local text = table.concat(block, " "):gsub("%s*%-%-%s*", " ")
+  for _, f in ipairs(TAKES_OPTIONS[mod] or {}) do
+    if f == name and not (text:find("an option key it does not take", 1, true)
+      and text:find("returns nil, message, err instead", 1, true)) then
+      problems[#problems + 1] = where .. ": its @raise does not state the rule for options (unknown keys raise; "
+        .. "bad values return nil, message, err)"
+    end
+  end
+  return problems
+end
+
 -- Functions that raise on bad arguments (or, the adapters, on Lua 5.1): each has @raise.
 local RAISES = {
   ["clarifai.runs"] = { "apply", "plan", "view", "to_json", "select", "pause", "cancel", "resume", "status", "list",
@@ -238,13 +251,7 @@ local function check_doc(mod, name, lines, path)
   if set_of(RAISES[mod] or {})[name] and not has_tag(block, "^@raise") then
     problems[#problems + 1] = where .. ": no @raise (it raises on bad arguments)"
   end
-  local text = table.concat(block, " "):gsub("%s*%-%-%s*", " ")
-  if set_of(TAKES_OPTIONS[mod] or {})[name] and not (text:find("an option key it does not take", 1, true)
-    and text:find("returns nil, message, err instead", 1, true)) then
-    problems[#problems + 1] = where .. ": its @raise does not state the rule for options (unknown keys raise; "
-      .. "bad values return nil, message, err)"
-  end
-  return problems
+  return check_rule(mod, name, block, where, problems)
 end
 
 -- The text of a README section: from its "## " heading to the next one.
