@@ -114,10 +114,6 @@ function M.keys(spec)
   return table.concat(names, ", ", 1, #names - 1) .. " or " .. names[#names]
 end
 
--- The options every call that sends takes, and the callbacks they may hold.
-M.CLIENT = { client = "table", pat = "string", api_base = "string", config_path = "string", context = "string",
-  getenv = "function" }
-
 -- spec(...) -> one spec of the given ones merged.
 function M.spec(...)
   local out = {}
@@ -126,5 +122,15 @@ function M.spec(...)
   end
   return out
 end
+
+-- The client options every call that sends takes.
+M.CLIENT = { client = "table", pat = "string", api_base = "string", config_path = "string", context = "string",
+  getenv = "function" }
+-- What every call about runs takes: the client, where missing ids come from
+-- (config-lock.yaml in dir; lockfile = false: never), and its stop and retry
+-- callbacks.
+M.CALL = M.spec(M.CLIENT, { dir = "string", lockfile = "boolean", on_retry = "function", should_stop = "function" })
+-- What a call that polls adds: the specs' fake clock.
+M.POLL = { clock = "function", sleep = "function" }
 
 return M

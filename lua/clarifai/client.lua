@@ -147,10 +147,9 @@ local CONFIG = args.spec(NEW, { config_path = "string", context = "string", need
 -- base that is not an http(s) URL, carries credentials or is plain http to
 -- another host; a token with spaces or control characters
 -- @raise when opts is not a table, a field has the wrong type, or a number
--- is out of range; and, as every public function: an option key it does not
--- take, a callback that is not callable. The message names the function and
--- points at the caller's line; a bad value (an unknown state, an id the API
--- cannot take) returns nil, message, err instead
+-- is out of range (and, by the rule of every public function: an option key
+-- it does not take or a callback that is not callable; a bad value returns
+-- nil, message, err instead)
 -- @usage
 -- local c = assert(client.new{ pat = os.getenv("CLARIFAI_PAT"), api_base = "https://api.clarifai.com",
 --   trace = function(line) io.stderr:write(line, "\n") end })
@@ -220,11 +219,10 @@ end
 -- @treturn[2] table err the error (`clarifai.errors`), kind "config": no
 -- token anywhere, an unreadable or invalid config file, an unknown context,
 -- an unusable API base
--- @raise as `new`, for a client option of the wrong type or out of range;
--- and, as every public function: an option key it does not take, a callback
--- that is not callable. The message names the function and points at the
--- caller's line; a bad value (an unknown state, an id the API cannot take)
--- returns nil, message, err instead
+-- @raise as `new`, for a client option of the wrong type or out of range
+-- (and, by the rule of every public function: an option key it does not take
+-- or a callback that is not callable; a bad value returns nil, message, err
+-- instead)
 -- @usage
 -- local c, settings = assert(client.from_config{ context = "staging" })
 -- print(settings.api_base, settings.pat_source)

@@ -28,9 +28,8 @@ local M = {}
 
 -- monitor()'s options (unknown keys raise: see clarifai.args); clock and
 -- sleep are the specs' fake clock.
-local MONITOR_OPTS = args.spec(args.CLIENT, { dir = "string", lockfile = "boolean", timeout = "monitor_timeout",
-  interval = "monitor_interval", logs = "boolean", on_state = "function", on_log = "function", on_error = "function",
-  on_retry = "function", should_stop = "function", clock = "function", sleep = "function" })
+local MONITOR_OPTS = args.spec(args.CALL, args.POLL, { timeout = "monitor_timeout", interval = "monitor_interval",
+  logs = "boolean", on_state = "function", on_log = "function", on_error = "function" })
 
 -- Log lines of one entry: split on newlines; a JSON object line shows its msg.
 local function entry_lines(message)
@@ -73,13 +72,8 @@ end
 -- The reason a run ended, from the newest status log record for its state
 -- (every page of the status log, through the paging cursor).
 local function end_reason(c, full, run_id, code)
-  local logs = {}
-  local cur = pager.forward({ path = api.run_path(full, run_id) .. "/status_logs",
-    field = "pipeline_version_run_status_logs", per_page = defaults.history_per_page,
-    max_pages = defaults.history_pages, max_items = defaults.history_per_page * defaults.history_pages })
-  if not pager.walk(c, { cur }, { what = "list pipeline version run status logs", on_items = function(_, items)
-    for _, l in ipairs(items) do logs[#logs + 1] = l end
-  end }) then return nil end
+  local logs = reads.status_logs(c, full, run_id, {})
+  if not logs then return nil end
   local reason
   for _, l in ipairs(logs) do
     local st = type(l) == "table" and type(l.status) == "table" and l.status or {}
@@ -178,10 +172,9 @@ end
 -- @treturn[2] table err the error (`clarifai.errors`): a bad or missing id,
 -- a poll that failed for good, kind "interrupted" on a stop
 -- @raise when ref is not a table, run_id is not a string, or an option is
--- out of range; and, as every public function: an option key it does not
--- take, a callback that is not callable. The message names the function and
--- points at the caller's line; a bad value (an unknown state, an id the API
--- cannot take) returns nil, message, err instead
+-- out of range (and, by the rule of every public function: an option key it
+-- does not take or a callback that is not callable; a bad value returns nil,
+-- message, err instead)
 -- @usage
 -- local result, message = monitor.monitor(ref, "run-train-01", { timeout = 600,
 --   on_state = function(e) print(e.state, e.elapsed) end,

@@ -97,6 +97,24 @@ function M.get(c, path, what, opts)
   return doc, err
 end
 
+-- status_logs(client, ref, run_id, opts) -> { records, in the API's order }
+-- | nil, err: every page of a run's status log, through the paging cursor
+-- (at most history_pages pages of history_per_page). opts: on_retry,
+-- should_stop.
+function M.status_logs(c, ref, run_id, opts)
+  local pager = require "clarifai.pager"
+  local out = require("clarifai.json").array()
+  local cur = pager.forward({ path = api.run_path(ref, run_id) .. "/status_logs",
+    field = "pipeline_version_run_status_logs", per_page = defaults.history_per_page,
+    max_pages = defaults.history_pages, max_items = defaults.history_per_page * defaults.history_pages })
+  local ok, err = pager.walk(c, { cur }, { what = "list pipeline version run status logs", on_retry = opts.on_retry,
+    should_stop = opts.should_stop, on_items = function(_, items)
+      for _, r in ipairs(items) do out[#out + 1] = r end
+    end })
+  if not ok then return nil, err end
+  return out
+end
+
 -- get_run(client, ref, run_id, opts) -> run object, req_id | nil, err
 function M.get_run(c, ref, run_id, opts)
   local doc, err = M.get(c, api.run_path(ref, run_id), "get pipeline version run", opts)

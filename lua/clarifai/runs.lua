@@ -44,8 +44,7 @@ end
 
 -- The options of each call (unknown keys raise: see clarifai.args): where
 -- missing ids come from, the client, and what each call adds.
-local LOCATE = { dir = "string", lockfile = "boolean", id_sources = "table" }
-local BASE = args.spec(args.CLIENT, LOCATE, { on_retry = "function", should_stop = "function", parallel = "parallel" })
+local BASE = args.spec(args.CALL, { id_sources = "table", parallel = "parallel" })
 local SEND_OPTS = args.spec(BASE, { deadline = "deadline", group_size = "group_size", collect = "boolean",
   on_result = "function", on_progress = "function" })
 local READ_OPTS = args.spec(BASE, { on_progress = "function" })
@@ -174,10 +173,9 @@ end
 -- @raise when action is not "pause", "cancel" or "resume", ref is not a
 -- table, run_ids is not a list, a ref of refs is not a table, or an option
 -- is out of range (`clarifai.runs.apply: opts.parallel must be a whole
--- number 1..1024, got 0`); and, as every public function: an option key it
--- does not take, a callback that is not callable. The message names the
--- function and points at the caller's line; a bad value (an unknown state,
--- an id the API cannot take) returns nil, message, err instead
+-- number 1..1024, got 0`) (and, by the rule of every public function: an
+-- option key it does not take or a callback that is not callable; a bad
+-- value returns nil, message, err instead)
 -- @usage
 -- local report = assert(runs.apply("pause", ref, { "run-1", "run-2" }, { parallel = 16 }))
 -- print(report.summary.ok, report.summary.failed)
@@ -212,10 +210,9 @@ end
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`), kind "usage" for a
 -- bad or missing id of the first form
--- @raise as `apply`; and, as every public function: an option key it does
--- not take, a callback that is not callable. The message names the function
--- and points at the caller's line; a bad value (an unknown state, an id the
--- API cannot take) returns nil, message, err instead
+-- @raise as `apply` (and, by the rule of every public function: an option
+-- key it does not take or a callback that is not callable; a bad value
+-- returns nil, message, err instead)
 -- @usage
 -- local plan = assert(runs.plan("pause", refs, { group_size = 50 }))
 -- for _, r in ipairs(plan.requests) do print(r.method, r.url, #r.run_ids) end
@@ -352,11 +349,10 @@ end
 -- scope without its ids, an unknown state or a selection too large;
 -- "interrupted" when a stop ended the listing
 -- @raise when scope is not a table, one of its ids is not a string,
--- filter.states is not a list, or a filter or opts field is out of range;
--- and, as every public function: an option key it does not take, a callback
--- that is not callable. The message names the function and points at the
--- caller's line; a bad value (an unknown state, an id the API cannot take)
--- returns nil, message, err instead
+-- filter.states is not a list, or a filter or opts field is out of range
+-- (and, by the rule of every public function: an option key it does not take
+-- or a callback that is not callable; a bad value returns nil, message, err
+-- instead)
 -- @usage
 -- local refs, info = assert(runs.select({ user_id = "u", app_id = "a", pipeline_id = "p",
 --   all_versions = true }, { states = { "running", "queued" }, older_than = 3600 }))
@@ -378,10 +374,9 @@ function M.select(scope, filter, opts) return require("clarifai.select").select(
 -- refusal (a transition the run's state does not allow, a run not found),
 -- "usage" for a missing run_id or a bad id, "auth", "transport", "unknown", ...
 -- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
--- an option is out of range; and, as every public function: an option key it
--- does not take, a callback that is not callable. The message names the
--- function and points at the caller's line; a bad value (an unknown state,
--- an id the API cannot take) returns nil, message, err instead
+-- an option is out of range (and, by the rule of every public function: an
+-- option key it does not take or a callback that is not callable; a bad
+-- value returns nil, message, err instead)
 -- @usage
 -- local result, message, err = runs.pause(ref)
 -- if result then
@@ -402,10 +397,9 @@ M.pause = single("pause")
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
--- an option is out of range; and, as every public function: an option key it
--- does not take, a callback that is not callable. The message names the
--- function and points at the caller's line; a bad value (an unknown state,
--- an id the API cannot take) returns nil, message, err instead
+-- an option is out of range (and, by the rule of every public function: an
+-- option key it does not take or a callback that is not callable; a bad
+-- value returns nil, message, err instead)
 -- @usage local result = assert(runs.cancel(ref, { client = my_client }))
 M.cancel = single("cancel")
 
@@ -420,10 +414,9 @@ M.cancel = single("cancel")
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, ref.run_id is neither a string nor nil, or
--- an option is out of range; and, as every public function: an option key it
--- does not take, a callback that is not callable. The message names the
--- function and points at the caller's line; a bad value (an unknown state,
--- an id the API cannot take) returns nil, message, err instead
+-- an option is out of range (and, by the rule of every public function: an
+-- option key it does not take or a callback that is not callable; a bad
+-- value returns nil, message, err instead)
 -- @usage
 -- local result = assert(runs.resume(ref))
 -- assert(require("clarifai.watch").wait("resume", ref, { result.run_id }))
@@ -445,10 +438,9 @@ M.resume = single("resume")
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, run_ids is not a list, or an option is out
--- of range; and, as every public function: an option key it does not take, a
--- callback that is not callable. The message names the function and points
--- at the caller's line; a bad value (an unknown state, an id the API cannot
--- take) returns nil, message, err instead
+-- of range (and, by the rule of every public function: an option key it does
+-- not take or a callback that is not callable; a bad value returns nil,
+-- message, err instead)
 -- @usage
 -- local report = assert(runs.status(ref, { "run-1", "run-2" }))
 -- for _, run in ipairs(report.runs) do print(run.id, run.status and run.status.code) end
@@ -540,11 +532,10 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
--- @raise when ref is not a table, or a query or opts field is out of range;
--- and, as every public function: an option key it does not take, a callback
--- that is not callable. The message names the function and points at the
--- caller's line; a bad value (an unknown state, an id the API cannot take)
--- returns nil, message, err instead
+-- @raise when ref is not a table, or a query or opts field is out of range
+-- (and, by the rule of every public function: an option key it does not take
+-- or a callback that is not callable; a bad value returns nil, message, err
+-- instead)
 -- @usage
 -- local running, info = assert(runs.list(ref, { status = { "running" }, all = true }))
 -- for _, w in ipairs(info.warnings) do io.stderr:write(w, "\n") end
@@ -595,10 +586,9 @@ end
 -- @treturn[2] string message
 -- @treturn[2] table err the error (`clarifai.errors`)
 -- @raise when ref is not a table, run_id is not a string, or an option is
--- out of range; and, as every public function: an option key it does not
--- take, a callback that is not callable. The message names the function and
--- points at the caller's line; a bad value (an unknown state, an id the API
--- cannot take) returns nil, message, err instead
+-- out of range (and, by the rule of every public function: an option key it
+-- does not take or a callback that is not callable; a bad value returns nil,
+-- message, err instead)
 -- @usage
 -- local h = assert(runs.history(ref, "run-train-01"))
 -- for _, rec in ipairs(h.status_logs) do print(rec.status and rec.status.code, rec.message) end
@@ -609,16 +599,9 @@ function M.history(ref, run_id, opts)
   opts = args.opts(fn, opts, READ_OPTS)
   local full, c, list = prepare(ref, { run_id }, opts)
   if not full then return nil, c end
-  local out = { status_logs = json.array() }
-  local cur = pager.forward({ path = api.run_path(full, list[1]) .. "/status_logs",
-    field = "pipeline_version_run_status_logs", per_page = defaults.history_per_page,
-    max_pages = defaults.history_pages, max_items = defaults.history_per_page * defaults.history_pages })
-  local ok, err = pager.walk(c, { cur }, { what = "list pipeline version run status logs", on_retry = opts.on_retry,
-    should_stop = opts.should_stop, on_items = function(_, items)
-      for _, r in ipairs(items) do out.status_logs[#out.status_logs + 1] = r end
-    end })
-  if not ok then return nil, err end
-  return out
+  local logs, err = reads.status_logs(c, full, list[1], opts)
+  if not logs then return nil, err end
+  return { status_logs = logs }
 end
 
 errors.export(M, { "apply", "plan", "pause", "cancel", "resume", "select", "status", "status_codes", "list", "history" },

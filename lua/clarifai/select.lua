@@ -278,8 +278,8 @@ function M.checked_scope(fn, scope)
 end
 
 local FILTER = { states = "list", older_than = "older_than", limit = "selection_limit" }
-local OPTS = args.spec(args.CLIENT, { parallel = "parallel", on_retry = "function", should_stop = "function",
-  on_progress = "function", now = "number", keep_runs = "boolean" })
+local OPTS = args.spec(args.CALL, { parallel = "parallel", on_progress = "function", now = "number",
+  keep_runs = "boolean" })
 
 --[[
 select(scope, filter, opts) -> refs, info | nil, err

@@ -26,9 +26,8 @@ local M = {}
 
 -- wait()'s options (unknown keys raise: see clarifai.args); clock and sleep
 -- are the specs' fake clock.
-local WAIT_OPTS = args.spec(args.CLIENT, { dir = "string", lockfile = "boolean", timeout = "wait_timeout",
-  interval = "wait_interval", parallel = "parallel", on_poll = "function", on_reached = "function",
-  on_retry = "function", should_stop = "function", clock = "function", sleep = "function" })
+local WAIT_OPTS = args.spec(args.CALL, args.POLL, { timeout = "wait_timeout", interval = "wait_interval",
+  parallel = "parallel", on_poll = "function", on_reached = "function" })
 
 local PAUSED = states.by_name.JOB_PAUSED.code
 
@@ -274,10 +273,9 @@ end
 -- no client
 -- @raise when action is not "pause", "cancel" or "resume", ref is not a
 -- table, run_ids is not a list, a ref of refs is not a table, or an option
--- is out of range; and, as every public function: an option key it does not
--- take, a callback that is not callable. The message names the function and
--- points at the caller's line; a bad value (an unknown state, an id the API
--- cannot take) returns nil, message, err instead
+-- is out of range (and, by the rule of every public function: an option key
+-- it does not take or a callback that is not callable; a bad value returns
+-- nil, message, err instead)
 -- @usage
 -- local waited = assert(watch.wait("pause", ref, { "run-1", "run-2" }, { timeout = 120, interval = 2 }))
 -- for _, r in ipairs(waited.results) do print(r.run_id, r.outcome, r.state) end
