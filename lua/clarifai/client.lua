@@ -106,6 +106,7 @@ local NEW = { pat = "string", api_base = "string", connect_timeout = "connect_ti
   trace = "function", trap_signals = "boolean", ca_file = "string", ca_path = "string", user_agent = "string",
   getenv = "function" }
 local CONFIG = args.spec(NEW, { config_path = "string", context = "string", need_pat = "boolean" })
+M.NEW_OPTIONS, M.CONFIG_OPTIONS = NEW, CONFIG
 
 --- A new client from explicit settings (no config file is read).
 -- The HTTP session is made (and libcurl loaded) on the first request. CA

@@ -18,19 +18,20 @@ local M = {}
 
 -- The error of a listing that could not be complete: nothing is selected
 -- from part of a list.
-local function incomplete(cur, what)
+local function incomplete_error(cur, what)
   return errors.new("protocol", string.format("%s could not be listed in full: %s; nothing was selected "
     .. "(a selection is never made from part of a list)", what, cur:why()), { paging = cur.reason })
 end
 
 --[[
-list_all(c, cursors, what, opts, info) -> { items of cursor 1, ... } | nil, err
+walk_all(c, cursors, what, opts, info) -> { items of cursor 1, ... } | nil, err
 Every page of each cursor (pager.walk: all at once, round by round); each
-must end complete. opts.cap: more items than that in all is a usage error
-(a selection is refused, never cut); opts.on_progress(items, requests)
-after each page. info.requests counts the GETs.
+cursor then says whether its list was complete. opts.cap: more items than
+that in all is a usage error (a selection is refused, never cut);
+opts.on_progress(items, requests) after each page. info.requests counts
+the GETs, info.listed the items of the walks with a cap.
 ]]
-local function list_all(c, cursors, what, opts, info)
+local function walk_all(c, cursors, what, opts, info)
   local out, total = {}, 0
   for k in ipairs(cursors) do out[k] = json.array() end
   local ok, err = pager.walk(c, cursors, { what = "list " .. what, parallel = opts.parallel,
@@ -47,10 +48,17 @@ local function list_all(c, cursors, what, opts, info)
       if opts.on_progress then opts.on_progress(info.listed + total, info.requests) end
     end })
   if not ok then return nil, err end
-  for _, cur in ipairs(cursors) do
-    if not cur:complete() then return nil, incomplete(cur, what) end
-  end
   if opts.cap then info.listed = info.listed + total end
+  return out
+end
+
+-- walk_all, every list complete (the pipelines and versions of a scope).
+local function list_all(c, cursors, what, opts, info)
+  local out, err = walk_all(c, cursors, what, opts, info)
+  if not out then return nil, err end
+  for _, cur in ipairs(cursors) do
+    if not cur:complete() then return nil, incomplete_error(cur, what) end
+  end
   return out
 end
 
@@ -103,23 +111,6 @@ local function run_opts(opts)
     cap = defaults.selection_max, on_progress = opts.on_progress }
 end
 
--- Every run in the versions of a scope, in `codes` (on a nodepool: `query`
--- is the version route's nodepool filter).
-local function version_runs(c, list, codes, opts, info, query)
-  local cursors = {}
-  for k, v in ipairs(list) do
-    cursors[k] = pager.forward({ path = api.runs_path(v), field = "pipeline_version_runs", codes = codes,
-      query = query, max_items = defaults.selection_max })
-  end
-  local got, err = list_all(c, cursors, "the versions' runs", run_opts(opts), info)
-  if not got then return nil, err end
-  local out = {}
-  for k, v in ipairs(list) do
-    for _, run in ipairs(got[k]) do out[#out + 1] = M.ref_of(run, v, opts.keep_runs) end
-  end
-  return out
-end
-
 -- Does the scope keep this ref (a nodepool's runs narrowed by the scope's
 -- app, pipeline and version)?
 local function in_scope(scope, r)
@@ -138,44 +129,84 @@ local function route_refused(err)
 end
 
 --[[
-A nodepool's runs, narrowed by the scope's app, pipeline and version. The
-nodepool route first; when the server refuses that route and the app is
-known, every version of the app (or of the scope's pipeline) is listed with
-the version route's compute_cluster_id and nodepool_id filters instead (the
-client's trace says so); without an app, the error names what is needed.
+A listing of a scope's runs, as often as asked (a selection lists once; a
+watch every poll). What it lists is found once: one version, the versions
+of a pipeline or an app, or a nodepool's runs; when the server refuses the
+nodepool route and the app is known, the app's (or the scope's pipeline's)
+versions with the version route's compute_cluster_id and nodepool_id
+filters instead (the client's trace says so); without an app, the error
+names what is needed.
+  listing:list(info) -> refs (every run listed), incomplete | nil, err
+incomplete: version key (or "nodepool") -> the cursor of a list that could
+not be complete.
 ]]
-local function nodepool_runs(c, scope, codes, opts, info)
-  local got, err = list_all(c, { pager.forward({ path = api.nodepool_runs_path(scope), field = "pipeline_version_runs",
-    codes = codes, max_items = defaults.selection_max }) }, "the nodepool's runs", run_opts(opts), info)
+local Listing = {}
+Listing.__index = Listing
+
+function M.listing(c, sc, codes, opts)
+  return setmetatable({ c = c, sc = sc, codes = codes, opts = opts, nodepool = M.is_nodepool(sc) }, Listing)
+end
+
+-- The nodepool route: refs | nil, err | false (refused: list versions instead).
+function Listing:nodepool_runs(info)
+  local sc, opts = self.sc, self.opts
+  local cur = pager.forward({ path = api.nodepool_runs_path(sc), field = "pipeline_version_runs",
+    codes = self.codes, max_items = defaults.selection_max })
+  local got, err = walk_all(self.c, { cur }, "the nodepool's runs", run_opts(opts), info)
   if got then
-    local out = {}
+    local refs = {}
     for _, run in ipairs(got[1]) do
       local r = M.ref_of(run, nil, opts.keep_runs)
-      if in_scope(scope, r) then out[#out + 1] = r end
+      if in_scope(sc, r) then refs[#refs + 1] = r end
     end
-    return out
+    return refs, cur:complete() and {} or { nodepool = cur }
   end
   if not route_refused(err) then return nil, err end
-  if not scope.app_id then
+  if not sc.app_id then
     return nil, errors.derive(err, { kind = "usage", message = "the server refused to list the nodepool's runs ("
       .. err.message .. "); name the app (app_id): its versions are then listed with the nodepool filter",
       names = { "app_id" } })
   end
-  c:note(string.format("the nodepool route was refused (HTTP %s): listing the runs of app %s's versions with the "
-    .. "compute_cluster_id and nodepool_id filters instead", tostring(err.http_status), scope.app_id))
-  local vscope = { user_id = scope.user_id, app_id = scope.app_id, pipeline_id = scope.pipeline_id,
-    pipeline_version_id = scope.pipeline_version_id, all_pipelines = scope.pipeline_id == nil,
-    all_versions = scope.pipeline_version_id == nil }
-  local list, verr = versions(c, vscope, opts, info)
-  if not list then return nil, verr end
-  info.versions = #list
-  return version_runs(c, list, codes, opts, info, "compute_cluster_id=" .. api.query_value(scope.compute_cluster_id)
-    .. "&nodepool_id=" .. api.query_value(scope.nodepool_id))
+  self.c:note(string.format("the nodepool route was refused (HTTP %s): listing the runs of app %s's versions with "
+    .. "the compute_cluster_id and nodepool_id filters instead", tostring(err.http_status), sc.app_id))
+  self.nodepool, self.query = false, "compute_cluster_id=" .. api.query_value(sc.compute_cluster_id)
+    .. "&nodepool_id=" .. api.query_value(sc.nodepool_id)
+  self.vscope = { user_id = sc.user_id, app_id = sc.app_id, pipeline_id = sc.pipeline_id,
+    pipeline_version_id = sc.pipeline_version_id, all_pipelines = sc.pipeline_id == nil,
+    all_versions = sc.pipeline_version_id == nil }
+  return false
+end
+
+function Listing:list(info)
+  if self.nodepool then
+    local refs, incomplete = self:nodepool_runs(info)
+    if refs ~= false then return refs, incomplete end
+  end
+  local opts = self.opts
+  if not self.versions then
+    local list, err = versions(self.c, self.vscope or self.sc, opts, info)
+    if not list then return nil, err end
+    self.versions = list
+  end
+  info.versions = #self.versions
+  local cursors = {}
+  for k, v in ipairs(self.versions) do
+    cursors[k] = pager.forward({ path = api.runs_path(v), field = "pipeline_version_runs", codes = self.codes,
+      query = self.query, max_items = defaults.selection_max })
+  end
+  local got, err = walk_all(self.c, cursors, "the versions' runs", run_opts(opts), info)
+  if not got then return nil, err end
+  local refs, incomplete = {}, {}
+  for k, v in ipairs(self.versions) do
+    for _, run in ipairs(got[k]) do refs[#refs + 1] = M.ref_of(run, v, opts.keep_runs) end
+    if not cursors[k]:complete() then incomplete[api.version_key(v)] = cursors[k] end
+  end
+  return refs, incomplete
 end
 
 -- The selection's order and cut: older than, the N oldest, then version by
 -- version (as first listed), oldest first.
-local function shape(all, filter, now)
+function M.shape(all, filter, now)
   local out = {}
   for _, r in ipairs(all) do
     local t = timefmt.parse(r.created_at)
@@ -277,7 +308,7 @@ function M.checked_scope(fn, scope)
   return out
 end
 
-local FILTER = { states = "list", older_than = "older_than", limit = "selection_limit" }
+M.FILTER = { states = "list", older_than = "older_than", limit = "selection_limit" }
 local OPTS = args.spec(args.CALL, { parallel = "parallel", on_progress = "function", now = "number",
   keep_runs = "boolean" })
 
@@ -304,7 +335,7 @@ refs: complete refs with run_id, state_code and created_at, version by
 function M.select(scope, filter, opts)
   local fn = "clarifai.runs.select"
   local sc, serr = M.checked_scope(fn, scope)
-  filter = args.opts(fn, filter, FILTER, "filter")
+  filter = args.opts(fn, filter, M.FILTER, "filter")
   opts = args.opts(fn, opts, OPTS)
   if not sc then return nil, serr end
   local codes, _, cerr = require("clarifai.runs").status_codes(filter.states)
@@ -312,19 +343,11 @@ function M.select(scope, filter, opts)
   local c, clerr = transport.client(opts)
   if not c then return nil, clerr end
   local info = { requests = 0, versions = 0, listed = 0 }
-  local all, err
-  if M.is_nodepool(sc) then
-    all, err = nodepool_runs(c, sc, codes, opts, info)
-  else
-    local list
-    list, err = versions(c, sc, opts, info)
-    if list then
-      info.versions = #list
-      all, err = version_runs(c, list, codes, opts, info)
-    end
-  end
-  if not all then return nil, err end
-  local refs = shape(all, filter, opts.now or os.time())
+  local all, incomplete = M.listing(c, sc, codes, opts):list(info)
+  if not all then return nil, incomplete end
+  local _, cur = next(incomplete)
+  if cur then return nil, incomplete_error(cur, "the selection's runs") end
+  local refs = M.shape(all, filter, opts.now or os.time())
   info.counts = M.counts(refs)
   info.listed = nil
   return refs, info

@@ -139,12 +139,21 @@ local function internal(c, _, err)
   return nil, err
 end
 
+-- The client's own options of a call's opts (the rest are the call's).
+local function client_opts(spec, opts)
+  local out = {}
+  for k, v in pairs(opts) do
+    if spec[k] then out[k] = v end
+  end
+  return out
+end
+
 function M.client(opts)
   local client_mod = require "clarifai.client"
   if opts.client then return opts.client end
-  if opts.pat then return internal(client_mod.new(opts)) end -- an explicit token: no config lookup
+  if opts.pat then return internal(client_mod.new(client_opts(client_mod.NEW_OPTIONS, opts))) end -- no config lookup
   for _, k in ipairs(CONFIG_KEYS) do
-    if opts[k] ~= nil then return internal(client_mod.from_config(opts)) end
+    if opts[k] ~= nil then return internal(client_mod.from_config(client_opts(client_mod.CONFIG_OPTIONS, opts))) end
   end
   local sch = context()
   if sch then return sch:client() end -- each workflow has its own session

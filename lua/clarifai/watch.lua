@@ -306,6 +306,52 @@ function M.wait(action, ref, run_ids, opts)
     signal = stopped and signal or nil }
 end
 
+--- Follows a selection of runs over time: an iterator of the events of their state changes.
+-- `for ev in watch.events(scope, filter, opts) do ... end`. Each poll (every
+-- opts.interval seconds) lists the selection, every version once, through
+-- the paging cursor, with the server's status filter when filter.states is
+-- given; a run seen for the first time is a "new" event (on the first poll
+-- every run, unless opts.quiet_start), a run seen in another state a
+-- "change" (from -> to), and a run no longer listed is read once with a GET,
+-- reported "left" with its new state, and no longer followed. Polls see
+-- states, not transitions: a run that passes through a state between two
+-- polls is reported from the state seen before to the state seen now. An
+-- event is { time, event = "new"|"change"|"left", run_id, user_id, app_id,
+-- pipeline_id, pipeline_version_id, from, to } (short state names, from
+-- null for a new run, to null for a run gone altogether): a ref that
+-- `clarifai.runs.apply` takes. Under the async adapters the iterator yields
+-- to the loop while it waits; a loop body may call the library (calls nest).
+-- The loop ends when opts["until"] holds (every followed run is in one of
+-- those states or a terminal one), when opts.timeout has passed, on a stop
+-- (a signal, should_stop) or when listing fails for good; then the object
+-- says how: ended ("until", "timeout", "stopped", "error"), exit_code (until:
+-- 0, or 1 when a run ended in another terminal state; timeout 124; a signal
+-- 128 + it), error, counts {new, change, left}, polls.
+-- @tparam table scope as `clarifai.runs.select` takes it
+-- @tparam[opt] table filter as `clarifai.runs.select` takes it (states,
+-- older_than, limit), and run_ids: only these runs
+-- @tparam[opt] table opts interval (default 2), timeout (seconds; 0 or nil:
+-- none), until (state names or codes), quiet_start, parallel, on_error(err)
+-- for a poll that failed and will be tried again, on_retry, should_stop,
+-- and the client options (client, pat, api_base, config_path, context)
+-- @treturn table the events: call it (or use it in a generic for) for the
+-- next event; nil once the watch has ended
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] table err the error (`clarifai.errors`): a scope without its
+-- ids, an unknown state name
+-- @raise when scope is not a table, one of its ids is not a string, or a
+-- filter or opts field has the wrong type or is out of range (and, by the
+-- rule of every public function: an option key it does not take or a
+-- callback that is not callable; a bad value returns nil, message, err
+-- instead)
+-- @usage
+-- local events = assert(watch.events({ user_id = "u", app_id = "a", all_pipelines = true },
+--   { states = { "running", "paused" } }, { interval = 5, ["until"] = { "completed" } }))
+-- for ev in events do print(ev.time, ev.event, ev.run_id, ev.from, ev.to) end
+-- print(events.ended, events.exit_code)
+function M.events(scope, filter, opts) return require("clarifai.events").events(scope, filter, opts) end
+
 --- Watches one run until it ends: `clarifai.monitor.monitor` (loaded when used).
 -- @tparam table ref the pipeline version's ids (missing ones from
 -- config-lock.yaml)
@@ -321,6 +367,6 @@ end
 --   on_state = function(e) print(e.state, e.elapsed) end }))
 function M.monitor(ref, run_id, opts) return require("clarifai.monitor").monitor(ref, run_id, opts) end
 
-errors.export(M, { "wait" })
+errors.export(M, { "wait", "events" })
 
 return M

@@ -281,6 +281,8 @@ describe("shell completion", function()
       local want = {
         ["clarifai pipelinerun pause"] = PAUSE_STATES, ["clarifai pipelinerun cancel"] = CANCEL_STATES,
         ["clarifai pipelinerun resume"] = RESUME_STATES, ["clarifai pipelinerun list"] = STATES,
+        -- watch follows (--status) and ends on (--until) any state
+        ["clarifai pipelinerun watch"] = STATES,
       }
       local seen = {}
       for _, entry in ipairs(completion.gather().commands) do
@@ -313,7 +315,8 @@ describe("shell completion", function()
 
     it("completes commands and aliases", function()
       assert_same_set({ "pipelinerun", "pr", "completion", "script", "help" }, complete("clarifai "))
-      local subs = { "pause", "cancel", "resume", "status", "get", "list", "ls", "monitor", "history", "transitions" }
+      local subs = { "pause", "cancel", "resume", "status", "get", "list", "ls", "monitor", "history", "watch",
+        "transitions" }
       assert_same_set(subs, complete("clarifai pr "))
       assert_same_set(subs, complete("clarifai --debug pipelinerun "))
       assert.same({ "pause" }, complete("clarifai pr pa"))
@@ -455,7 +458,7 @@ describe("shell completion", function()
 
       it("completes commands, states, formats, contexts and files", function()
         assert_same_set({ "pause", "cancel", "resume", "status", "get", "list", "ls", "monitor", "history",
-          "transitions" }, complete("clarifai pr "))
+          "watch", "transitions" }, complete("clarifai pr "))
         assert_same_set(STATES, complete("clarifai pr list --status "))
         assert.same({ "running,paused" }, complete("clarifai pr list --status running,pa"))
         -- --status: only the states the command applies to
@@ -566,7 +569,7 @@ describe("shell completion", function()
         end
         local got = complete(dir .. "/zsh.out", lines)
         assert_same_set({ "pause", "cancel", "resume", "status", "get", "list", "ls", "monitor", "history",
-          "transitions" }, got["clarifai pr "])
+          "watch", "transitions" }, got["clarifai pr "])
         assert_same_set(STATES, got["clarifai pr list --status "])
         assert.same({ "running,paused" }, got["clarifai pr list --status running,pa"])
         -- --status: only the states the command applies to

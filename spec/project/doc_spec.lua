@@ -16,7 +16,7 @@ local PUBLIC = {
     "resume", "status", "status_view", "status_codes", "list", "history" },
   ["clarifai.client"] = { "proxy_for", "new", "set_defaults", "from_config", "default", "describe",
     "Client:build", "Client:session", "Client:close" },
-  ["clarifai.watch"] = { "reached", "wait", "monitor" },
+  ["clarifai.watch"] = { "reached", "wait", "events", "monitor" },
   ["clarifai.monitor"] = { "monitor" },
   ["clarifai.async"] = { "current", "resume", "new", "Scheduler:spawn", "Handle:cancel", "Handle:done" },
   ["clarifai.async.luv"] = { "spawn" },
@@ -42,7 +42,7 @@ local FAILS = {
   ["clarifai.runs"] = { apply = "err", plan = "err", select = "err", pause = "err", cancel = "err", resume = "err",
     status = "err", status_codes = "err", list = "err", history = "err" },
   ["clarifai.client"] = { new = "err", from_config = "err", default = "err" },
-  ["clarifai.watch"] = { wait = "err", monitor = "err" },
+  ["clarifai.watch"] = { wait = "err", events = "err", monitor = "err" },
   ["clarifai.monitor"] = { monitor = "err" },
   ["clarifai.json"] = { decode = "message" },
 }
@@ -53,7 +53,7 @@ local FAILS = {
 local TAKES_OPTIONS = {
   ["clarifai.runs"] = { "apply", "plan", "select", "pause", "cancel", "resume", "status", "list", "history" },
   ["clarifai.client"] = { "new", "from_config" },
-  ["clarifai.watch"] = { "wait" },
+  ["clarifai.watch"] = { "wait", "events" },
   ["clarifai.monitor"] = { "monitor" },
 }
 
@@ -75,7 +75,7 @@ local RAISES = {
   ["clarifai.runs"] = { "apply", "plan", "view", "to_json", "select", "pause", "cancel", "resume", "status", "list",
     "history" },
   ["clarifai.client"] = { "new", "from_config", "Client:session" },
-  ["clarifai.watch"] = { "reached", "wait", "monitor" },
+  ["clarifai.watch"] = { "reached", "wait", "events", "monitor" },
   ["clarifai.monitor"] = { "monitor" },
   ["clarifai.async"] = { "new", "resume", "Scheduler:spawn" },
   ["clarifai.async.luv"] = { "spawn" },

@@ -41,6 +41,7 @@ local BOUNDS = {
   nested = { 5, "a library call nested in another's callback returns promptly" },
   yaml_reject = { 0.1, "hostile YAML (huge, deep, billion laughs) is rejected in CPU milliseconds" },
   emulator_reply = { 1, "the emulator answers a control request at once" },
+  poll_gap = { 1.5, "a slow hook never delays watch's polls: they keep their interval while 2 s hooks run" },
   hook_stop = { 1.3, "a stop ends its hooks within 1.3 s of the signal, whatever they do (1 s grace, then TERM, KILL)" },
   -- not a promise: how long await() gives a point the spec waits for
   watchdog = { 60, "a point a spec waits for is reached (a hang, not slowness, fails this)" },

@@ -158,9 +158,10 @@ function M.spawn(args, opts)
     os.execute(string.format("mkfifo %s && (sleep 120 < %s & echo $! > %s)", shell_quote(dir .. "/out"),
       shell_quote(dir .. "/out"), shell_quote(dir .. "/reader")))
   end
-  local inner = string.format("echo $$ > %s; exec %s %s %s %s <%s >%s 2>%s", shell_quote(dir .. "/pid"),
-    table.concat(envs, " "), M.lua, shell_quote(M.bin), table.concat(argv, " "), shell_quote(dir .. "/stdin"),
-    shell_quote(dir .. "/out"), shell_quote(dir .. "/err"))
+  -- opts.shell: a shell command line to run instead of the CLI (an example script)
+  local what = opts.shell or (M.lua .. " " .. shell_quote(M.bin) .. " " .. table.concat(argv, " "))
+  local inner = string.format("echo $$ > %s; exec %s %s <%s >%s 2>%s", shell_quote(dir .. "/pid"),
+    table.concat(envs, " "), what, shell_quote(dir .. "/stdin"), shell_quote(dir .. "/out"), shell_quote(dir .. "/err"))
   local outer = string.format("cd %s && (setsid -w sh -c %s; echo $? > %s.tmp; mv %s.tmp %s) >/dev/null 2>&1 &",
     shell_quote(opts.cwd or dir), shell_quote(inner), shell_quote(dir .. "/rc"), shell_quote(dir .. "/rc"),
     shell_quote(dir .. "/rc"))

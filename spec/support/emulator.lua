@@ -227,7 +227,10 @@ function Emu:control(method, path, body)
   return decoded
 end
 
-function Emu:requests() return self:control("GET", "/requests").requests end
+-- The request log (since: only the requests after the since-th).
+function Emu:requests(since)
+  return self:control("GET", "/requests" .. (since and ("?since=" .. since) or "")).requests
+end
 function Emu:reset(seed) return self:control("POST", "/reset", { seed = seed }) end
 function Emu:put_run(t) return self:control("POST", "/runs", t).run end
 -- count runs PREFIX1..PREFIXcount in one state (default Running); scope

@@ -182,6 +182,42 @@ local function change_command(name, summary)
   }
 end
 
+-- `watch`: follow a selection's state changes, and react to them.
+local WATCH = {
+  name = "watch", summary = "Follow a selection of runs: a line per state change; react with --exec.",
+  description = "Follow the runs of a selection (ids, --all or --status, in one version or a wider scope) and "
+    .. "print an event each time one changes: new (first seen; on the first poll every run, unless "
+    .. "--quiet-start), change (from -> to), left (no longer in the listed states: read once, then no longer "
+    .. "followed). Polls see states, not every transition: a run that passes through a state between two polls "
+    .. "is reported from the state seen before to the state seen now. --exec runs a command for each event, "
+    .. "the event in its environment and as a JSON line on its stdin.",
+  args = { IDS_ARG },
+  options = concat(RUN_ID, SCOPE,
+    opt { names = { "--all" }, target = "all", help = "Every run of the scope, in any state." },
+    opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
+      help = "Only runs in these states (comma-separated: running,paused,…); the server filters." },
+    opt { names = { "--older-than", "--older_than" }, target = "older_than", argname = "AGE",
+      limit = "older_than", later = true, no_default = true, help = "Only runs created at least AGE ago." },
+    SCOPES,
+    opt { names = { "--until" }, target = "until", argname = "STATES", kind = "text", complete = "state",
+      help = "End once every followed run is in one of these states or a terminal one (exit 0; 1 when a run "
+        .. "ended in another terminal state)." },
+    opt { names = { "--timeout" }, target = "timeout", argname = "TIME", limit = "watch_timeout", later = true,
+      no_default = true, help = "End after this long (exit 124; default: never)." },
+    opt { names = { "--interval" }, target = "interval", argname = "TIME", limit = "wait_interval",
+      help = "Time between polls (2, 2s, 500ms)." },
+    opt { names = { "--quiet-start", "--quiet_start" }, target = "quiet_start",
+      help = "No event for the runs the first poll finds: only what changes after." },
+    opt { names = { "--exec" }, target = "exec", argname = "'CMD ARGS'", kind = "text",
+      help = "Run CMD for each event (split as a shell splits words, quotes honoured, nothing expanded; "
+        .. "use sh -c for a shell). The event is in CLARIFAI_EVENT, CLARIFAI_RUN_ID, CLARIFAI_USER_ID, "
+        .. "CLARIFAI_APP_ID, CLARIFAI_PIPELINE_ID, CLARIFAI_PIPELINE_VERSION_ID, CLARIFAI_FROM, CLARIFAI_TO and "
+        .. "a JSON line on stdin; the token is not passed on." },
+    opt { names = { "--exec-parallel", "--exec_parallel" }, target = "exec_parallel", argname = "N",
+      limit = "exec_parallel", help = "Hooks running at once; later events wait in order." },
+    PARALLEL, output({ "text", "jsonl" }, "text"), NET),
+}
+
 M.commands = {
   {
     name = "pipelinerun", aliases = { "pr" }, summary = "Monitor and control pipeline runs.",
@@ -230,6 +266,7 @@ M.commands = {
         args = { ID_ARG },
         options = concat(RUN_ID, SCOPE, output({ "table", "json" }, "table"), NET),
       },
+      WATCH,
       {
         name = "transitions", summary = "Show the state transition table.",
         options = { output({ "text", "json" }, "text") },

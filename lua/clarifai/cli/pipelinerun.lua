@@ -9,7 +9,7 @@ local M = {}
 local HANDLERS = {
   status = { "clarifai.cli.show", "status" }, list = { "clarifai.cli.show", "list" },
   history = { "clarifai.cli.show", "history" }, transitions = { "clarifai.cli.show", "transitions" },
-  monitor = { "clarifai.cli.monitor", "run" },
+  monitor = { "clarifai.cli.monitor", "run" }, watch = { "clarifai.cli.watch", "run" },
 }
 
 function M.run(args)

@@ -694,10 +694,12 @@ end
 -- Control routes: what after /_emulator/, and the method -> handler(self, body, req, segs).
 local CONTROL = {}
 
-CONTROL.requests = { GET = function(self)
+-- ?since=N: only the requests after the N-th (a long log stays cheap to follow)
+CONTROL.requests = { GET = function(self, _, req)
+  local since = tonumber(parse_query(req.query).since and parse_query(req.query).since[1]) or 0
   local list = json.array()
-  for i, r in ipairs(self.requests) do list[i] = r end
-  return control_reply(200, { requests = list })
+  for i = math.max(1, math.floor(since) + 1), #self.requests do list[#list + 1] = self.requests[i] end
+  return control_reply(200, { requests = list, total = #self.requests })
 end }
 
 CONTROL.reset = { POST = function(self, body)

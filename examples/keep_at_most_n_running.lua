@@ -1,0 +1,68 @@
+-- Keep at most N runs of a pipeline version running: when more are
+-- running, pause the newest; when fewer are, resume the oldest of those it
+-- paused. Follows the version until --timeout (or a signal).
+--
+--   clarifai script examples/keep_at_most_n_running.lua N [USER APP PIPELINE VERSION] [INTERVAL] [TIMEOUT]
+--
+-- Without ids, they come from ./config-lock.yaml. Loaded with dofile(), the
+-- file returns the function instead (a workflow can run it in an event
+-- loop: every wait then yields to the loop).
+local clarifai = require "clarifai"
+
+-- keep(ref, n, opts) -> events (how the watch ended), the runs it paused
+-- and resumed. opts: interval, timeout, client, on_change(action, run_id).
+local function keep(ref, n, opts)
+  opts = opts or {}
+  local running, mine = {}, {} -- run ids seen running; the runs this paused, oldest first
+  local call = { client = opts.client }
+  local events = assert(clarifai.watch.events(ref, { states = { "running", "paused" } },
+    { interval = opts.interval or 5, timeout = opts.timeout, client = opts.client }))
+  local log = { paused = {}, resumed = {} }
+  local function count()
+    local k = 0
+    for _ in pairs(running) do k = k + 1 end
+    return k
+  end
+  local function act(action, id)
+    local run = { run_id = id }
+    for k, v in pairs(ref) do run[k] = v end
+    local done, message = clarifai.runs[action](run, call)
+    if not done then -- it ended meanwhile, say: the watch will tell
+      io.stderr:write(id, ": ", message, "\n")
+      return
+    end
+    local list = action == "pause" and log.paused or log.resumed
+    list[#list + 1] = id
+    if opts.on_change then opts.on_change(action, id) end
+  end
+  for ev in events do
+    if ev.to == "RUNNING" then running[ev.run_id] = true else running[ev.run_id] = nil end
+    while count() > n do -- the newest running run goes
+      local newest, when
+      local list = assert(clarifai.runs.select(ref, { states = { "running" } }, call))
+      for _, r in ipairs(list) do
+        if running[r.run_id] and (not when or r.created_at > when) then newest, when = r.run_id, r.created_at end
+      end
+      if not newest then break end
+      act("pause", newest)
+      running[newest] = nil
+      mine[#mine + 1] = newest
+    end
+    while count() < n and #mine > 0 do
+      local oldest = table.remove(mine, 1)
+      act("resume", oldest)
+      running[oldest] = true
+    end
+  end
+  return events, log
+end
+
+if arg and arg[0] and arg[0]:match("keep_at_most_n_running%.lua$") and tonumber(arg[1]) then
+  local ref = assert(clarifai.ids.resolve({ user_id = arg[2], app_id = arg[3], pipeline_id = arg[4],
+    pipeline_version_id = arg[5] }))
+  local events, log = keep(ref, tonumber(arg[1]), { interval = tonumber(arg[6]), timeout = tonumber(arg[7]),
+    on_change = function(action, id) print(action .. "d " .. id) end })
+  print(string.format("%d paused, %d resumed; the watch ended: %s", #log.paused, #log.resumed, events.ended))
+  return events.ended == "error" and 1 or 0
+end
+return keep
