@@ -26,9 +26,10 @@ local function keep(ref, n, opts)
   local function act(action, id)
     local run = { run_id = id }
     for k, v in pairs(ref) do run[k] = v end
-    local done, message = clarifai.runs[action](run, call)
-    if not done then -- it ended meanwhile, say: the watch will tell
-      io.stderr:write(id, ": ", message, "\n")
+    local report = assert(clarifai.runs.apply(action, { run }, call))
+    local r = report.results[1]
+    if r.outcome ~= "ok" and r.outcome ~= "noop" then -- it ended meanwhile, say: the watch will tell
+      io.stderr:write(id, ": ", r.error and r.error.message or r.outcome, "\n")
       return
     end
     local list = action == "pause" and log.paused or log.resumed
