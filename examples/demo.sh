@@ -108,6 +108,16 @@ printf '  (%d "has been paused" lines on stdout, sent in %d PATCH requests; stde
   "$(grep -c 'has been paused' selection.out)" "$(($(patches) - before))" "$(tail -n 1 selection.err)"
 printf '  (exit %d)\n' "$rc"
 [ "$rc" = 0 ] || failed=1
+say "Watch and react: follow the version's live runs for 4 s, a line per state change, and a hook per event (a plain command, run without a shell; the event is in its environment and on its stdin):"
+curl -s -X POST "$url/_emulator/runs" -d '{"id":"run-watched","state":"JOB_QUEUED"}' > /dev/null
+cat > hook.sh <<'HOOK'
+echo "  hook: $CLARIFAI_EVENT $CLARIFAI_RUN_ID ${CLARIFAI_FROM:-new} -> $CLARIFAI_TO"
+HOOK
+printf '$ %s\n' "clarifai pr watch --status queued,running,paused --quiet-start --interval 0.5 --timeout 4 --exec 'sh hook.sh'"
+"$clarifai" pr watch --status queued,running,paused --quiet-start --interval 0.5 --timeout 4 --exec 'sh hook.sh'
+rc=$?
+printf '  (exit %d: --timeout ends a watch with 124)\n' "$rc"
+[ "$rc" = 124 ] || failed=1
 say "A missing run id is a usage error (exit 2) and sends nothing:"
 run ! "$clarifai" pr resume --app_id demo-app
 echo
