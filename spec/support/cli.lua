@@ -282,7 +282,7 @@ function M.args(...)
 end
 
 local DOCUMENTED = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [6] = true, [8] = true,
-  [7] = true, [70] = true, [74] = true, [124] = true, [129] = true, [130] = true, [143] = true }
+  [7] = true, [70] = true, [74] = true, [124] = true, [129] = true, [130] = true, [141] = true, [143] = true }
 
 --[[
 runner(get_url, token) -> run(argv, opts), run_all({ {argv, opts}, ... })

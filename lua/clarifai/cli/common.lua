@@ -225,12 +225,19 @@ function M.stopped_reading(signal, doing)
   return code or errors.exit_codes.interrupted
 end
 
--- Exit code of a stop: 128 + the signal, else 74 for a broken stdout.
+-- Exit code of a stop: 128 + the signal, else 141 when stdout's reader
+-- went away (as a process SIGPIPE ended), else 74 for a broken stdout.
 function M.stop_code(signal)
   if signal then return errors.signal_exit(signal) end
+  if output.gone then return M.READER_GONE end
   if output.broken then return errors.exit_codes.output end
   return nil
 end
+
+-- The exit code of a command whose stdout's reader went away: 141, as the
+-- shell reports a process SIGPIPE ended (the command ignores SIGPIPE, so
+-- that it can finish and say what it did).
+M.READER_GONE = errors.signal_exit(require("clarifai.sys.core").SIGPIPE)
 
 local SIGNAL_NAMES = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
 function M.signal_name(sig) return SIGNAL_NAMES[sig] or ("signal " .. tostring(sig)) end

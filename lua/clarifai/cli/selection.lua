@@ -186,6 +186,8 @@ function M.preview(action, refs, info, args, c)
     for _, line in ipairs(count_lines(info.counts, args.nodepool_id ~= nil)) do output.out(line) end
     dryrun.failures(plan)
   end
+  output.flush_out()
+  if output.gone then return 0 end -- its reader went away: nothing more to say (exit 141)
   output.err(string.format("Nothing was sent: %d listing request%s, no PATCH.", info.requests,
     info.requests == 1 and "" or "s"))
   return 0

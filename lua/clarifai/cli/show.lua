@@ -150,7 +150,8 @@ local function list(args)
     left_out = print_ids(res.runs)
   else
     print_table(res, versions)
-    if info.more and not args.all then
+    output.flush_out()
+    if info.more and not args.all and not output.gone then
       output.err(string.format("(a full page of %d: there may be more; see --page %d, or --all)", res.per_page,
         res.page + 1))
     end
