@@ -461,4 +461,27 @@ describe("bulk run control", function()
       assert.matches("more than 100 runs", err.message, 1, true)
     end)
   end)
+
+  it("tells on_progress(runs, requests) after each page: select counts runs only, list its pages", function()
+    for v = 1, 3 do
+      emu:put_runs("p" .. v .. "-", 200, "JOB_RUNNING", { user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
+        pipeline_version_id = "v" .. v })
+    end
+    local runs = require "clarifai.runs"
+    local c = assert(require("clarifai.client").new({ pat = TOKEN, api_base = emu.url }))
+    local seen = {}
+    local refs, info = runs.select({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1", all_versions = true },
+      { states = { "running" } }, { client = c, on_progress = function(n, requests) seen[#seen + 1] = { n, requests } end })
+    assert.equal(600, #refs)
+    assert.same({ 0, 1 }, seen[1], "the version list's page: no run yet")
+    assert.same({ 600, info.requests }, seen[#seen])
+    assert.equal(info.requests, #seen, "once a page")
+    for k = 2, #seen do assert.is_true(seen[k][1] >= seen[k - 1][1] and seen[k][2] == seen[k - 1][2] + 1) end
+    local pages = {}
+    local res = assert(runs.list({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1", pipeline_version_id = "v1" },
+      { all = true }, { client = c, on_progress = function(n, requests) pages[#pages + 1] = { n, requests } end }))
+    c:close()
+    assert.equal(200, #res.runs)
+    assert.same({ { 128, 1 }, { 200, 2 } }, pages)
+  end)
 end)

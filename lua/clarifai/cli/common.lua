@@ -152,6 +152,23 @@ function M.make_client(args, need_pat)
   return c
 end
 
+-- "1,536" for 1536.
+function M.thousands(n)
+  local s = tostring(math.floor(n)):reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (s:gsub("^,", ""))
+end
+
+-- The live line while runs are listed ("listing: 1,536 runs, 12 pages"),
+-- on a terminal only (output.enable_progress): an on_progress(runs,
+-- requests) for runs.list and runs.select, or nil when none may be drawn.
+function M.listing_progress(args)
+  if not output.enable_progress(args.no_progress) then return nil end
+  return function(runs, requests)
+    output.progress(string.format("listing: %s run%s, %s page%s", M.thousands(runs), runs == 1 and "" or "s",
+      M.thousands(requests), requests == 1 and "" or "s"))
+  end
+end
+
 function M.print_json(v)
   output.out(json.encode(v))
 end

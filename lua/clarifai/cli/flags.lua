@@ -209,7 +209,7 @@ M.commands = {
             later = true, help = "Runs per page (with --all: " .. limits.defaults.api_per_page .. ")." },
           opt { names = { "--all" }, target = "all",
             help = "Follow every page (at most " .. limits.defaults.list_max .. " runs)." },
-          SCOPES, PARALLEL,
+          SCOPES, PARALLEL, NO_PROGRESS,
           output({ "table", "json", "jsonl", "ids" }, "table"), NET),
       },
       {

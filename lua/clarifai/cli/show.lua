@@ -79,7 +79,8 @@ local function gather(args, codes, c)
     local full, err = common.resolve(args)
     if not full then return nil, err end
     local res, info, lerr = runs.list(full, { status = codes, page = args.page, per_page = args.per_page,
-      all = args.all }, { client = c, on_retry = common.retry_note })
+      all = args.all }, { client = c, on_retry = common.retry_note,
+      on_progress = args.all and common.listing_progress(args) or nil })
     if not res then return nil, lerr end
     return res, info, 1
   end
@@ -89,7 +90,7 @@ local function gather(args, codes, c)
   local scope, serr = require("clarifai.cli.selection").scope(args)
   if not scope then return nil, serr end
   local refs, info, rerr = runs.select(scope, { states = codes }, { client = c, parallel = args.parallel,
-    on_retry = common.retry_note, keep_runs = true })
+    on_retry = common.retry_note, keep_runs = true, on_progress = common.listing_progress(args) })
   if not refs then return nil, rerr end
   local res = { runs = json.array() }
   for k, r in ipairs(refs) do res.runs[k] = r.run end
@@ -134,6 +135,7 @@ local function list(args)
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
   local res, info, versions = gather(args, codes, c)
+  output.end_progress()
   if not res then
     if info.kind == "interrupted" then return common.stopped_reading(info.signal, "listing") end
     return nil, info
