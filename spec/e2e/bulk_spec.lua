@@ -351,8 +351,19 @@ describe("bulk run control", function()
       local t = run(args("pr", "list", "--all-versions", "--user_id", "u1", "--app_id", "app1", "--pipeline_id",
         "pipe1", "--status", "completed"))
       assert.equal(0, t.code, t.err)
-      assert.matches("^ID%s+USER_ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID", t.out)
+      -- one user and one app throughout: their columns are left out (-o wide shows them)
+      assert.matches("^ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE\n", t.out)
       assert.equal(4, #lines(t.out))
+      local w = run(args("pr", "list", "--all-versions", "--user_id", "u1", "--app_id", "app1", "--pipeline_id",
+        "pipe1", "--status", "completed", "-o", "wide"))
+      assert.matches("^ID%s+USER_ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE\n", w.out)
+      assert.equal(4, #lines(w.out))
+      -- a nodepool's runs of two apps: APP_ID stays, USER_ID (one user) goes
+      local np = run(args("pr", "list", "--nodepool_id", "np1", "--compute_cluster_id", "cc1",
+        "--compute_cluster_user_id", "ops"))
+      assert.equal(0, np.code, np.err)
+      assert.matches("^ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE\n", np.out)
+      assert.equal(21, #lines(np.out))
       local n = run(args("pr", "list", "--nodepool_id", "np2", "--compute_cluster_id", "cc1",
         "--compute_cluster_user_id", "ops", "-o", "jsonl"))
       assert.equal(4, #lines(n.out))

@@ -210,6 +210,36 @@ end
 
 function M.str(v) return type(v) == "string" and v ~= "" and v or "-" end
 
+-- A time as tables show it: the API's text to the second
+-- ("2026-01-02T03:04:05.123456Z" -> "2026-01-02T03:04:05Z"); JSON keeps
+-- the API's own text.
+function M.table_time(v)
+  return (M.str(v):gsub("^(%d%d%d%d%-%d%d%-%d%d[Tt ]%d%d:%d%d:%d%d)%.%d+", "%1"))
+end
+
+-- How long ago a time was, against this machine's clock, in its largest
+-- whole unit: "45s", "3m", "3h", "2d" ("-" when it cannot be read; a time
+-- ahead of the clock is "0s").
+function M.age(v, now)
+  local t = require("clarifai.timefmt").parse(v)
+  if not t then return "-" end
+  local s = math.max(0, math.floor((now or os.time()) - t))
+  if s < 60 then return s .. "s" end
+  if s < 3600 then return math.floor(s / 60) .. "m" end
+  if s < 86400 then return math.floor(s / 3600) .. "h" end
+  return math.floor(s / 86400) .. "d"
+end
+
+-- An id as the default table shows it: the first 8 characters of a longer
+-- one, as git shortens hashes (-o wide and JSON give it whole).
+function M.short_id(v)
+  local s = M.str(v)
+  if #s <= 8 then return s end
+  local n = 8 -- not inside a UTF-8 character
+  while n > 1 and (s:byte(n + 1) or 0) >= 0x80 and s:byte(n + 1) < 0xC0 do n = n - 1 end
+  return s:sub(1, n)
+end
+
 function M.state_label(run)
   local code = require("clarifai.api").run_state(run)
   return code and states.short(code) or "-"
