@@ -242,6 +242,27 @@ static int l_save(lua_State *L)
     return 1;
 }
 
+/*
+ * unread(fd) -> how many bytes written to the pipe at fd its reader has not
+ * read | nil (fd is not a pipe, or the system cannot tell). After a write
+ * failed with EPIPE this is what the reader never took: a pipe keeps its
+ * data until its last end closes, and FIONREAD counts it from either end.
+ */
+static int l_unread(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, 1, "file descriptor out of range");
+#ifdef FIONREAD
+    struct stat st;
+    int n = 0;
+    if (fstat((int)fd, &st) == 0 && S_ISFIFO(st.st_mode) && ioctl((int)fd, FIONREAD, &n) == 0 && n >= 0) {
+        lua_pushinteger(L, (lua_Integer)n);
+        return 1;
+    }
+#endif
+    return 0;
+}
+
 /* columns(fd) -> the terminal's width in columns | nil */
 static int l_columns(lua_State *L)
 {
@@ -932,6 +953,7 @@ static const luaL_Reg funcs[] = {
     {"write", l_write},
     {"save", l_save},
     {"columns", l_columns},
+    {"unread", l_unread},
     {"monotime", l_monotime},
     {"ignore_sigpipe", l_ignore_sigpipe},
     {"read_file", l_read_file},
@@ -958,6 +980,8 @@ CLARIFAI_EXPORT int luaopen_clarifai_sys_core(lua_State *L)
     lua_setfield(L, -2, "SIGTERM");
     lua_pushinteger(L, SIGHUP);
     lua_setfield(L, -2, "SIGHUP");
+    lua_pushinteger(L, SIGPIPE);
+    lua_setfield(L, -2, "SIGPIPE");
     open_children(L);
     return 1;
 }

@@ -41,7 +41,7 @@ M.exit_codes = {
   partial = 7,      -- some runs of a batch failed (or some results could not be shown)
   declined = 8,     -- the user said no at a confirmation prompt; nothing was sent
   internal = 70,
-  output = 74,      -- the output could not be written (stdout closed or full)
+  output = 74,      -- the output could not be written (a full disk; a reader that went away: the CLI exits 141)
   timeout = 124,    -- a wait ran out of time
   interrupted = 130,
   cancelled = 130,  -- a workflow cancelled by its host (clarifai.async)
@@ -75,6 +75,7 @@ M.exit_table = {
   { "124", "a wait timed out" },
   { "129", "stopped by SIGHUP" },
   { "130", "stopped by SIGINT (Ctrl-C)" },
+  { "141", "the reader of standard output went away (as SIGPIPE would end it); a change saves what it did not take" },
   { "143", "stopped by SIGTERM" },
 }
 

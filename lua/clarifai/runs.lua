@@ -336,7 +336,9 @@ end
 -- @tparam[opt] int filter.limit the N oldest runs only, 1..100000
 -- @tparam[opt] table opts client (or pat, api_base, config_path, context),
 -- parallel, on_retry, should_stop, now (a time in seconds since the epoch),
--- keep_runs (each ref keeps the API's run object as run)
+-- keep_runs (each ref keeps the API's run object as run), on_progress
+-- (on_progress(runs, requests) after each page read: the runs listed and the
+-- listing GETs sent so far, pipelines and versions included)
 -- @treturn {table,...} refs: complete refs with run_id, state_code and
 -- created_at, version by version (as first listed), oldest first; at most
 -- 100,000 (a larger selection is an error, never cut)
@@ -525,7 +527,8 @@ end
 -- @tparam[opt=false] boolean query.all follow the pages
 -- @tparam[opt=100000] int query.max runs at most, 1..100000
 -- @tparam[opt] table opts client (or pat, api_base, config_path, context),
--- on_retry, should_stop
+-- on_retry, should_stop, on_progress (on_progress(runs, requests) after each
+-- page read: the runs listed and the GETs sent so far)
 -- @treturn table { runs = { the API's run objects }, page, per_page }
 -- @treturn table info { warnings = { strings }, more = the last page read was
 -- full (another may follow) }

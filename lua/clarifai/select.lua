@@ -28,8 +28,9 @@ walk_all(c, cursors, what, opts, info) -> { items of cursor 1, ... } | nil, err
 Every page of each cursor (pager.walk: all at once, round by round); each
 cursor then says whether its list was complete. opts.cap: more items than
 that in all is a usage error (a selection is refused, never cut);
-opts.on_progress(items, requests) after each page. info.requests counts
-the GETs, info.listed the items of the walks with a cap.
+opts.runs: the items are runs (counted in info.listed);
+opts.on_progress(runs, requests) after each page (runs listed so far:
+pipelines and versions are not runs). info.requests counts the GETs.
 ]]
 local function walk_all(c, cursors, what, opts, info)
   local out, total = {}, 0
@@ -45,10 +46,10 @@ local function walk_all(c, cursors, what, opts, info)
         return errors.new("usage", string.format("the selection has more than %d runs: narrow it (states, "
           .. "age, a smaller scope)", opts.cap), { too_many = true })
       end
-      if opts.on_progress then opts.on_progress(info.listed + total, info.requests) end
+      if opts.on_progress then opts.on_progress(info.listed + (opts.runs and total or 0), info.requests) end
     end })
   if not ok then return nil, err end
-  if opts.cap then info.listed = info.listed + total end
+  if opts.runs then info.listed = info.listed + total end
   return out
 end
 
@@ -108,7 +109,7 @@ end
 
 local function run_opts(opts)
   return { parallel = opts.parallel, on_retry = opts.on_retry, should_stop = opts.should_stop,
-    cap = defaults.selection_max, on_progress = opts.on_progress }
+    cap = defaults.selection_max, runs = true, on_progress = opts.on_progress }
 end
 
 -- Does the scope keep this ref (a nodepool's runs narrowed by the scope's

@@ -165,6 +165,119 @@ describe("batches", function()
     for id, times in pairs(seen) do assert.equal(1, times, id) end
   end)
 
+  describe("a reader that goes away", function()
+    -- Runs `clarifai ARGV < stdin | READER` in bash in the background
+    -- (READER: a shell command on the pipe's read end that touches
+    -- $D/gone once it holds that end no more), with TMPDIR a fresh
+    -- directory. -> a handle: :gone(), :done(), and :result() -> { code =
+    -- the command's own exit status, err, piped = what READER kept in
+    -- $D/piped, dir }.
+    local function piped(argv, stdin, reader)
+      local dir = cli.tmpdir()
+      cli.write(dir .. "/stdin", stdin or "")
+      local script = string.format("D=%s; TMPDIR=$D CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w %s <$D/stdin "
+        .. "2>$D/err | %s; echo \"${PIPESTATUS[0]}\" > $D/rc.tmp; mv $D/rc.tmp $D/rc", cli.quote(dir),
+        cli.quote(emu.url), cli.quote(TOKEN), cli.command_line(argv), reader)
+      os.execute("bash -c " .. cli.quote(script) .. " >/dev/null 2>&1 &")
+      local h = { dir = dir }
+      function h.gone() return io.open(dir .. "/gone") ~= nil end
+      function h.done() return cli.slurp(dir .. "/rc"):match("%d+") ~= nil end
+      function h.result()
+        bounds.await("the command's exit", h.done)
+        return { code = tonumber(cli.slurp(dir .. "/rc"):match("%d+")), err = cli.slurp(dir .. "/err"),
+          piped = cli.slurp(dir .. "/piped"), dir = dir }
+      end
+      return h
+    end
+
+    it("list --all | head -1 over 3,000 runs: one line out, nothing on stderr, exit 141", function()
+      emu:put_runs("l", 3000)
+      local r = piped(args("pr", "list", "--all", IDS), "", "(head -1 > $D/piped; touch $D/gone)").result()
+      assert.equal(141, r.code, r.err)
+      assert.equal("", r.err)
+      assert.equal(1, #lines(r.piped))
+      assert.matches("^ID%s", r.piped)
+      assert.equal(24, emu:count("GET"), "every page was read (3,000 runs in pages of 128)")
+      assert.equal("err\ngone\npiped\nrc\nstdin\n", io.popen("ls " .. cli.quote(r.dir)):read("*a"), "no saved output")
+    end)
+
+    -- What a change whose reader went away leaves: the saved file (0600)
+    -- named in one line of stderr, and every run's result once, in the
+    -- pipe's line, in that file or on stderr.
+    local function accounted(r, n)
+      assert.equal(141, r.code, r.err:sub(-2000))
+      assert.is_nil(r.err:find("Error:", 1, true), r.err:sub(-2000))
+      local notes = {}
+      for _, l in ipairs(lines(r.err)) do
+        if l:find("went away", 1, true) then notes[#notes + 1] = l end
+      end
+      assert.equal(1, #notes, r.err:sub(-2000))
+      local path = notes[1]:match("^Stopped: the reader of standard output went away: nothing more was sent; "
+        .. "what it did not take is in (%S+)$")
+      assert.is_string(path, notes[1])
+      assert.equal(r.dir, path:match("^(.*)/clarifai%-stdout%-[^/]+$"), "in $TMPDIR")
+      assert.equal("600", io.popen("stat -c %a " .. cli.quote(path)):read("*l"))
+      local saved = cli.slurp(path)
+      local seen, in_file = {}, 0
+      for _, l in ipairs(lines(r.piped .. saved)) do
+        local id = l:match("^Pipeline version run (%S+) has been paused%.$")
+        assert.is_string(id, "not a result line: " .. l)
+        seen[id] = (seen[id] or 0) + 1
+      end
+      for _ in saved:gmatch("[^\n]+") do in_file = in_file + 1 end
+      for _, l in ipairs(lines(r.err)) do
+        local id = l:match("^not sent: (%S+)$") or l:match("^unknown: (%S+)$")
+        if id then seen[id] = (seen[id] or 0) + 1 end
+      end
+      assert.equal(n, count(seen))
+      for id, times in pairs(seen) do assert.equal(1, times, id) end
+      -- what was sent is what the server saw, and nothing after the stop
+      assert.is_true(count(patched_ids()) < 100, count(patched_ids()) .. " runs sent")
+      return in_file
+    end
+
+    it("pause - | head -1 of 3,000 ids: the results it did not take in a 0600 file, one line on stderr, exit 141",
+      function()
+        local n = 3000
+        emu:put_runs("g", n)
+        -- the first PATCH is answered at once; the others wait for the clock,
+        -- so the first line is alone in the pipe when head reads it
+        emu:fault({ { kind = "delay", seconds = 0, method = "PATCH", times = 1 },
+          { kind = "delay", clock = true, seconds = 1, method = "PATCH", times = 100000 } })
+        local h = piped(args("pr", "pause", "-", IDS), table.concat(id_list("g", n), "\n") .. "\n",
+          "(head -1 > $D/piped; exec 0<&-; touch $D/gone)")
+        bounds.await("head's exit", h.gone)
+        emu:clear_faults()
+        emu:advance(1) -- the PATCHes in flight are answered: their lines meet a pipe nobody reads
+        local r = h.result()
+        assert.equal(1, #lines(r.piped))
+        assert.is_true(accounted(r, n) >= 7, "the results of the runs in flight are in the file")
+      end)
+
+    it("a reader that leaves lines in the pipe: those lines are saved too", function()
+      local n = 3000
+      emu:put_runs("k", n)
+      -- the first 8 PATCHes are answered at once, the others wait for the clock
+      emu:fault({ { kind = "delay", seconds = 0, method = "PATCH", times = 8 },
+        { kind = "delay", clock = true, seconds = 1, method = "PATCH", times = 100000 } })
+      -- bash's read takes one line, byte by byte; the reader closes the pipe
+      -- when told, leaving the other lines in it
+      local h = piped(args("pr", "pause", "-", IDS), table.concat(id_list("k", n), "\n") .. "\n",
+        "(IFS= read -r line; printf '%s\\n' \"$line\" > $D/piped; until [ -e $D/go ]; do sleep 0.01; done; "
+        .. "exec 0<&-; touch $D/gone)")
+      -- a run's slot is refilled only after its line was written: 16 PATCHes
+      -- mean the first 8 lines are in the pipe
+      emu:await_requests("PATCH", 16)
+      cli.write(h.dir .. "/go", "")
+      bounds.await("the reader's exit", h.gone)
+      emu:clear_faults()
+      emu:advance(1)
+      local r = h.result()
+      assert.equal(1, #lines(r.piped))
+      assert.is_true(accounted(r, n) >= 15, "the 7 lines left in the pipe and the 8 in flight are in the file")
+    end)
+  end)
+
   it("prints each run's line as it finishes, not at the end #portable", function()
     emu:put_runs("s", 6)
     emu:fault({ kind = "delay", seconds = 0.4, method = "PATCH", times = 6 })

@@ -351,8 +351,19 @@ describe("bulk run control", function()
       local t = run(args("pr", "list", "--all-versions", "--user_id", "u1", "--app_id", "app1", "--pipeline_id",
         "pipe1", "--status", "completed"))
       assert.equal(0, t.code, t.err)
-      assert.matches("^ID%s+USER_ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID", t.out)
+      -- one user and one app throughout: their columns are left out (-o wide shows them)
+      assert.matches("^ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE\n", t.out)
       assert.equal(4, #lines(t.out))
+      local w = run(args("pr", "list", "--all-versions", "--user_id", "u1", "--app_id", "app1", "--pipeline_id",
+        "pipe1", "--status", "completed", "-o", "wide"))
+      assert.matches("^ID%s+USER_ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE\n", w.out)
+      assert.equal(4, #lines(w.out))
+      -- a nodepool's runs of two apps: APP_ID stays, USER_ID (one user) goes
+      local np = run(args("pr", "list", "--nodepool_id", "np1", "--compute_cluster_id", "cc1",
+        "--compute_cluster_user_id", "ops"))
+      assert.equal(0, np.code, np.err)
+      assert.matches("^ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE\n", np.out)
+      assert.equal(21, #lines(np.out))
       local n = run(args("pr", "list", "--nodepool_id", "np2", "--compute_cluster_id", "cc1",
         "--compute_cluster_user_id", "ops", "-o", "jsonl"))
       assert.equal(4, #lines(n.out))
@@ -460,5 +471,28 @@ describe("bulk run control", function()
       assert.equal("usage", err.kind)
       assert.matches("more than 100 runs", err.message, 1, true)
     end)
+  end)
+
+  it("tells on_progress(runs, requests) after each page: select counts runs only, list its pages", function()
+    for v = 1, 3 do
+      emu:put_runs("p" .. v .. "-", 200, "JOB_RUNNING", { user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
+        pipeline_version_id = "v" .. v })
+    end
+    local runs = require "clarifai.runs"
+    local c = assert(require("clarifai.client").new({ pat = TOKEN, api_base = emu.url }))
+    local seen = {}
+    local refs, info = runs.select({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1", all_versions = true },
+      { states = { "running" } }, { client = c, on_progress = function(n, requests) seen[#seen + 1] = { n, requests } end })
+    assert.equal(600, #refs)
+    assert.same({ 0, 1 }, seen[1], "the version list's page: no run yet")
+    assert.same({ 600, info.requests }, seen[#seen])
+    assert.equal(info.requests, #seen, "once a page")
+    for k = 2, #seen do assert.is_true(seen[k][1] >= seen[k - 1][1] and seen[k][2] == seen[k - 1][2] + 1) end
+    local pages = {}
+    local res = assert(runs.list({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1", pipeline_version_id = "v1" },
+      { all = true }, { client = c, on_progress = function(n, requests) pages[#pages + 1] = { n, requests } end }))
+    c:close()
+    assert.equal(200, #res.runs)
+    assert.same({ { 128, 1 }, { 200, 2 } }, pages)
   end)
 end)

@@ -54,6 +54,34 @@ describe("at the edges", function()
     end
   end)
 
+  it("every command that only reads exits quietly with 141 when the reader of its stdout has gone", function()
+    emu:put_run({ id = "m1", state = "JOB_COMPLETED" })
+    local cases = {
+      args("pr", "status", "run-train-01", IDS), args("pr", "list", IDS), args("pr", "list", "--all", IDS),
+      args("pr", "history", "run-train-01", IDS), { "pr", "transitions" }, { "pr", "transitions", "-o", "json" },
+      { "--help" }, { "pr", "pause", "--help" }, { "completion", "bash" }, { "--version" },
+      args("pr", "monitor", "m1", IDS), args("pr", "monitor", "m1", "-o", "jsonl", IDS),
+      args("pr", "status", "run-train-01", "-o", "json", IDS), args("pr", "pause", "run-train-01", "--dry-run", IDS),
+      args("pr", "pause", "--all", "--dry-run", IDS), args("pr", "cancel", "--all", "--dry-run", "-o", "ids", IDS),
+    }
+    local dir = cli.tmpdir()
+    for _, argv in ipairs(cases) do
+      -- a pipe whose reader has gone before the command starts: the FIFO is
+      -- opened read-write (so the write end's open does not wait), then
+      -- that last reader is closed
+      local script = string.format("mkfifo %s/p && exec 4<>%s/p 5>%s/p 4<&- && TMPDIR=%s CLARIFAI_API_BASE=%s "
+        .. "CLARIFAI_PAT=%s %s >&5 5>&- 2>%s/err; echo \"rc=$?\"; rm -f %s/p", dir, dir, dir, cli.quote(dir),
+        cli.quote(emu.url), cli.quote(TOKEN), clarifai_line(argv), dir, dir)
+      local p = io.popen("bash -c " .. cli.quote(script))
+      local out = p:read("*a")
+      p:close()
+      local what = table.concat(argv, " ")
+      assert.equal("rc=141\n", out, what)
+      assert.equal("", cli.slurp(dir .. "/err"), what)
+    end
+    assert.equal("err\n", io.popen("ls " .. dir):read("*a"), "a command that only reads saves nothing")
+  end)
+
   it("takes a duration with units wherever a time is given; a bare number is seconds", function()
     local r = run(args("pr", "pause", "run-train-01", "--wait", "--timeout", "5m", "--interval", "500ms",
       "--connect-timeout", "10s", "--request-timeout", "1m", "--deadline", "2m", IDS))

@@ -3,6 +3,7 @@
 -- stdout, endless paging, help, contexts, why a run failed, the progress
 -- line, and library messages free of CLI wording.
 
+local bounds = require "support.bounds"
 local cli = require "support.cli"
 local emulator = require "support.emulator"
 local cjson = require "cjson"
@@ -85,10 +86,10 @@ describe("what a new user found", function()
       emu:fault({ kind = "delay", seconds = 0.05, method = "PATCH", times = 1000 })
       local ids = {}
       for i = 1, 200 do ids[i] = "w" .. i end
-      local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w " .. cli.lua
+      local script = string.format("TMPDIR=%s CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s setsid -w " .. cli.lua
         .. " %s pr pause %s --parallel 2 %s"
-        .. " %s; echo \"rc=$?\" >&2", cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin), table.concat(ids, " "),
-        table.concat(IDS, " "), redirect)
+        .. " %s; echo \"rc=$?\" >&2", cli.quote(cli.tmpdir()), cli.quote(emu.url), cli.quote(TOKEN), cli.quote(cli.bin),
+        table.concat(ids, " "), table.concat(IDS, " "), redirect)
       local p = io.popen("bash -c " .. cli.quote(script) .. " 2>&1")
       local out = p:read("*a")
       p:close()
@@ -102,9 +103,9 @@ describe("what a new user found", function()
       assert.is_true(count("PATCH") < 20, count("PATCH") .. " PATCHes after the write failed")
     end)
 
-    it("stops sending new requests when the reader went away (exit 74)", function()
+    it("stops sending new requests when the reader went away (exit 141)", function()
       local out = batch("2>/dev/null | head -n 1 >/dev/null; echo \"rc=${PIPESTATUS[0]}\"")
-      assert.matches("rc=74", out, 1, true)
+      assert.matches("rc=141", out, 1, true)
       assert.is_true(count("PATCH") < 30, count("PATCH") .. " PATCHes after the reader left")
     end)
   end)
@@ -237,6 +238,61 @@ describe("what a new user found", function()
         end
       end
       assert.equal(12, results)
+    end)
+
+    -- Starts argv on a terminal with the listing's second page held until
+    -- the clock moves (the first is answered at once): the listing cannot
+    -- end before the spec says so. -> the running command (cli.pty_start).
+    local function held_listing(argv, env)
+      emu:reset(false)
+      emu:put_runs("s", 1500)
+      emu:fault({ { kind = "delay", seconds = 0, method = "GET", times = 1 },
+        { kind = "delay", clock = true, seconds = 1, method = "GET", times = 1 } })
+      local all = { CLARIFAI_PAT = TOKEN, CLARIFAI_API_BASE = emu.url, TERM = "xterm" }
+      for k, v in pairs(env or {}) do all[k] = v end
+      return cli.pty_start(cli.command_line(argv), all)
+    end
+
+    it("shows how far a listing got: a selection's preview draws it before the listing ends, within 0.5 s",
+      function()
+        local h = held_listing(args("pr", "pause", "--all", "--dry-run", IDS))
+        local seen_at
+        bounds.await("the progress line while the listing waits for page 2", function()
+          if not h.shown():find("listing: 128 runs, 1 page", 1, true) then return false end
+          seen_at = require("socket").gettime()
+          return true
+        end)
+        -- the order of events: the line is on the terminal while the listing
+        -- waits for page 2 (which only the clock releases), and no preview yet
+        assert.is_nil(h.shown():find("Would pause", 1, true))
+        emu:await_requests("GET", 2)
+        local gets = emu:requests_of("GET")
+        assert.is_false(gets[2].handled, "page 2 was answered before the spec moved the clock")
+        bounds.check("progress", seen_at - gets[1].time, "the progress line after the first page")
+        emu:advance(1)
+        local out, code = h.finish()
+        assert.equal(0, code, out)
+        assert.equal(12, emu:count("GET"), "1,500 runs in pages of 128")
+        -- erased before the preview is printed
+        assert.matches("listing: 128 runs, 1 page\r\27%[K.-Would pause 1500 runs in 1 version:", out)
+      end)
+
+    it("shows how far list --all got, and never with --no-progress", function()
+      local h = held_listing(args("pr", "list", "--all", IDS))
+      bounds.await("list --all's progress line", function()
+        return h.shown():find("listing: 128 runs, 1 page", 1, true)
+      end)
+      emu:await_requests("GET", 2)
+      emu:advance(1)
+      local out, code = h.finish()
+      assert.equal(0, code, out)
+      assert.equal(1501, #lines(out:gsub("\r\27%[K[^\r\n]*", "")), "the table after the erased line")
+      local quiet = held_listing(args("pr", "list", "--all", "--no-progress", IDS))
+      emu:await_requests("GET", 2)
+      emu:advance(1)
+      local q = quiet.finish()
+      assert.is_nil(q:find("listing:", 1, true))
+      assert.is_nil(q:find("\27", 1, true))
     end)
 
     it("is absent under TERM=dumb, NO_COLOR, --no-progress, or when stderr is not a terminal", function()

@@ -261,9 +261,58 @@ describe("run control", function()
       assert.equal(0, r.code, r.err)
       local l = lines(r.out)
       assert.matches("^ID%s+STATE%s+CREATED_AT%s+STARTED_AT%s+ENDED_AT%s+DURATION$", l[1])
-      assert.matches("^run%-etl%-06%s+FAILED%s+%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z%s+%S+Z%s+%S+Z%s+%S+s$", l[2])
+      -- times to the second in the table (the API's text has microseconds)
+      local T = "%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ"
+      assert.matches("^run%-etl%-06%s+FAILED%s+" .. T .. "%s+" .. T .. "%s+" .. T .. "%s+%S+s$", l[2])
       local g = run(args("pr", "get", "run-etl-06", IDS))
       assert.equal(r.out, g.out)
+      local w = lines(run(args("pr", "status", "run-etl-06", "-o", "wide", IDS)).out)
+      assert.matches("^ID%s+USER_ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+STARTED_AT%s+"
+        .. "ENDED_AT%s+DURATION$", w[1])
+      assert.matches("^run%-etl%-06%s+demo%-user%s+demo%-app%s+hello%-world%-pipeline%s+8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19%s+"
+        .. "FAILED%s+" .. T, w[2])
+      local j = cjson.decode(run(args("pr", "status", "run-etl-06", "-o", "json", IDS)).out)
+      assert.matches("%.%d%d%d%d%d%dZ$", j.runs[1].created_at, "JSON keeps the API's text")
+    end)
+
+    it("lists runs in a table: the version shortened, uniform ids left out, times to the second, AGE", function()
+      emu:reset(false)
+      local now = os.time()
+      for _, r in ipairs({ { "r-days", 2 * 86400 + 600 }, { "r-hours", 3 * 3600 + 60 }, { "r-mins", 30 * 60 + 5 },
+        { "r-secs", 2 } }) do
+        emu:put_run({ id = r[1], state = "JOB_RUNNING", created_at = now - r[2] })
+      end
+      local r = run(args("pr", "list", IDS))
+      assert.equal(0, r.code, r.err)
+      local l = lines(r.out)
+      assert.equal(5, #l)
+      assert.matches("^ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE$", l[1])
+      assert.is_nil(r.out:find("STATUS", 1, true), "the state column is STATE")
+      assert.is_nil(r.out:find("demo-user", 1, true), "one user throughout: no USER_ID column")
+      assert.is_nil(r.out:find("8c1e0b6f2d", 1, true), "the version is shortened")
+      local age = {}
+      for _, line in ipairs(l) do
+        local id, ver, st, created, ago = line:match("^(%S+)%s+(%S+)%s+(%S+)%s+(%S+)%s+(%S+)$")
+        if id ~= "ID" then
+          assert.equal("8c1e0b6f", ver)
+          assert.equal("RUNNING", st)
+          assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", created)
+          age[id] = ago
+        end
+      end
+      assert.equal("2d", age["r-days"])
+      assert.equal("3h", age["r-hours"])
+      assert.equal("30m", age["r-mins"])
+      assert.matches("^%d+s$", age["r-secs"])
+      -- -o wide: every id column, the whole version
+      local w = lines(run(args("pr", "list", "-o", "wide", IDS)).out)
+      assert.matches("^ID%s+USER_ID%s+APP_ID%s+PIPELINE_ID%s+PIPELINE_VERSION_ID%s+STATE%s+CREATED_AT%s+AGE$", w[1])
+      assert.matches("^r%-%a+%s+demo%-user%s+demo%-app%s+hello%-world%-pipeline%s+8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19%s+"
+        .. "RUNNING%s+%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ%s+%d+[smhd]$", w[2])
+      -- JSON keeps the API's own text
+      local j = cjson.decode(run(args("pr", "list", "-o", "json", IDS)).out)
+      assert.equal("8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19", j.runs[1].pipeline_version.id)
+      assert.matches("%.%d%d%d%d%d%dZ$", j.runs[1].created_at)
     end)
 
     it("exits 1 for an unknown run in status", function()
@@ -311,9 +360,11 @@ describe("run control", function()
       run(args("pr", "pause", "run-train-01", IDS))
       local r = run(args("pr", "history", "run-train-01", IDS))
       assert.equal(0, r.code, r.err)
+      assert.matches("^TIME%s+STATE%s+MESSAGE%s+BY\n", r.out)
       local last = lines(r.out)[#lines(r.out)]
       assert.matches("PAUSED", last, 1, true)
       assert.matches("demo%-user", last)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ%s", last, nil, "the time to the second")
       local j = cjson.decode(run(args("pr", "history", "run-train-01", "-o", "json", IDS)).out)
       assert.equal(64008, j.status_logs[#j.status_logs].status.code)
     end)

@@ -242,6 +242,31 @@ function M.pty(command, env, cols)
   return out, tonumber(out:match("rc=(%d+)%s*$"))
 end
 
+--[[
+pty_start(command, env [, cols]) -> h: the shell command line on a
+pseudo-terminal as M.pty runs it, but in the background. h.shown() is what
+the terminal has shown so far; h.finish() waits for the end (within the
+watchdog) and returns everything shown and the exit code.
+]]
+function M.pty_start(command, env, cols)
+  local dir = M.tmpdir()
+  local envs = {}
+  for k, v in pairs(env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
+  if cols then command = "stty cols " .. cols .. "; " .. command end
+  local shown, rc = shell_quote(dir .. "/shown"), shell_quote(dir .. "/rc")
+  os.execute(string.format("(env -u NO_COLOR %s script -qfec %s /dev/null </dev/null >%s 2>&1; echo $? > %s.tmp; "
+    .. "mv %s.tmp %s) >/dev/null 2>&1 &", table.concat(envs, " "), shell_quote(command), shown, rc, rc, rc))
+  local h = {}
+  function h.shown() return slurp(dir .. "/shown") end
+  function h.finish()
+    local code = require("support.bounds").await("the command on the terminal to end", function()
+      return slurp(dir .. "/rc"):match("%d+")
+    end)
+    return h.shown(), tonumber(code)
+  end
+  return h
+end
+
 -- The CLI's command line for argv, as a shell would run it.
 function M.command_line(argv)
   local words = {}
@@ -283,7 +308,7 @@ function M.args(...)
 end
 
 local DOCUMENTED = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [6] = true, [8] = true,
-  [7] = true, [70] = true, [74] = true, [124] = true, [129] = true, [130] = true, [143] = true }
+  [7] = true, [70] = true, [74] = true, [124] = true, [129] = true, [130] = true, [141] = true, [143] = true }
 
 --[[
 runner(get_url, token) -> run(argv, opts), run_all({ {argv, opts}, ... })

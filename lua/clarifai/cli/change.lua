@@ -153,6 +153,15 @@ local function wait_phase(t, source, c, report)
   return w
 end
 
+-- After stdout's reader went away: what it did not take, saved to a file
+-- (mode 0600), and where (said once, on stderr) | nil when it is all there.
+local function saved_unwritten()
+  if not output.gone then return nil end
+  local path, err = output.save_unwritten()
+  if path then return "what it did not take is in " .. path end
+  return err and ("what it did not take could not be saved (" .. err .. ")") or nil
+end
+
 -- The end of the output: the document, the summary, the stop record.
 local function print_end(t, report, waited)
   local mode, summary = t.args.output, report.summary
@@ -163,16 +172,24 @@ local function print_end(t, report, waited)
     else
       common.print_json(require("clarifai.runs").view(report))
     end
-    local e = t.keep and report.results[1].error or t.single_error
-    if t.n == 1 and e and not report.stopped then output.err(json.encode({ error = errors.view(e) })) end
   elseif mode == "jsonl" then
     common.print_json({ summary = summary })
-  elseif t.many or report.stopped then
+  end
+  output.flush_out()
+  local saved = saved_unwritten()
+  local e = t.keep and report.results[1].error or t.single_error
+  if mode == "json" and t.n == 1 and e and not report.stopped then
+    output.err(json.encode({ error = errors.view(e) }))
+  elseif mode == "text" and (t.many or report.stopped) then
     output.err(summary_text(t.action, summary))
   end
   if waited and waited.signal then require("clarifai.cli.record").wait_stopped(t.action, waited) end
   if report.stopped then
-    require("clarifai.cli.record").stop_hint(t.action, t.args, report.signal, t.not_sent, t.unknown)
+    require("clarifai.cli.record").stop_hint(t.action, t.args, report.signal, t.not_sent, t.unknown,
+      not report.signal and saved or nil)
+  end
+  if saved and not (report.stopped and not report.signal) then
+    output.err("clarifai: the reader of standard output went away; " .. saved)
   end
   output.flush()
 end
@@ -180,7 +197,7 @@ end
 local function exit_code(t, report, signal)
   local stop = common.stop_code(signal)
   if stop then
-    if output.broken and not signal then
+    if output.broken and not output.gone and not signal then
       output.err("Error: cannot write to standard output; stopped sending (" .. summary_text(t.action, report.summary)
         .. ").")
       output.told = true
@@ -220,6 +237,8 @@ local function change(action, args)
   local source, c = prepare(action, args)
   if type(source) ~= "table" then return source, c end
   local runs = require "clarifai.runs"
+  -- should stdout's reader go away, what it did not take goes to a file
+  output.keep_unwritten()
   local t = new_tally(action, args, source.refs and #source.refs or #source.ids)
   t.progress = t.many and output.enable_progress(args.no_progress)
   -- -o json keeps each result as encoded text, unless --wait must update it

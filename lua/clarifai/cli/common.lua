@@ -152,6 +152,23 @@ function M.make_client(args, need_pat)
   return c
 end
 
+-- "1,536" for 1536.
+function M.thousands(n)
+  local s = tostring(math.floor(n)):reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (s:gsub("^,", ""))
+end
+
+-- The live line while runs are listed ("listing: 1,536 runs, 12 pages"),
+-- on a terminal only (output.enable_progress): an on_progress(runs,
+-- requests) for runs.list and runs.select, or nil when none may be drawn.
+function M.listing_progress(args)
+  if not output.enable_progress(args.no_progress) then return nil end
+  return function(runs, requests)
+    output.progress(string.format("listing: %s run%s, %s page%s", M.thousands(runs), runs == 1 and "" or "s",
+      M.thousands(requests), requests == 1 and "" or "s"))
+  end
+end
+
 function M.print_json(v)
   output.out(json.encode(v))
 end
@@ -193,6 +210,36 @@ end
 
 function M.str(v) return type(v) == "string" and v ~= "" and v or "-" end
 
+-- A time as tables show it: the API's text to the second
+-- ("2026-01-02T03:04:05.123456Z" -> "2026-01-02T03:04:05Z"); JSON keeps
+-- the API's own text.
+function M.table_time(v)
+  return (M.str(v):gsub("^(%d%d%d%d%-%d%d%-%d%d[Tt ]%d%d:%d%d:%d%d)%.%d+", "%1"))
+end
+
+-- How long ago a time was, against this machine's clock, in its largest
+-- whole unit: "45s", "3m", "3h", "2d" ("-" when it cannot be read; a time
+-- ahead of the clock is "0s").
+function M.age(v, now)
+  local t = require("clarifai.timefmt").parse(v)
+  if not t then return "-" end
+  local s = math.max(0, math.floor((now or os.time()) - t))
+  if s < 60 then return s .. "s" end
+  if s < 3600 then return math.floor(s / 60) .. "m" end
+  if s < 86400 then return math.floor(s / 3600) .. "h" end
+  return math.floor(s / 86400) .. "d"
+end
+
+-- An id as the default table shows it: the first 8 characters of a longer
+-- one, as git shortens hashes (-o wide and JSON give it whole).
+function M.short_id(v)
+  local s = M.str(v)
+  if #s <= 8 then return s end
+  local n = 8 -- not inside a UTF-8 character
+  while n > 1 and (s:byte(n + 1) or 0) >= 0x80 and s:byte(n + 1) < 0xC0 do n = n - 1 end
+  return s:sub(1, n)
+end
+
 function M.state_label(run)
   local code = require("clarifai.api").run_state(run)
   return code and states.short(code) or "-"
@@ -225,12 +272,19 @@ function M.stopped_reading(signal, doing)
   return code or errors.exit_codes.interrupted
 end
 
--- Exit code of a stop: 128 + the signal, else 74 for a broken stdout.
+-- Exit code of a stop: 128 + the signal, else 141 when stdout's reader
+-- went away (as a process SIGPIPE ended), else 74 for a broken stdout.
 function M.stop_code(signal)
   if signal then return errors.signal_exit(signal) end
+  if output.gone then return M.READER_GONE end
   if output.broken then return errors.exit_codes.output end
   return nil
 end
+
+-- The exit code of a command whose stdout's reader went away: 141, as the
+-- shell reports a process SIGPIPE ended (the command ignores SIGPIPE, so
+-- that it can finish and say what it did).
+M.READER_GONE = errors.signal_exit(require("clarifai.sys.core").SIGPIPE)
 
 local SIGNAL_NAMES = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
 function M.signal_name(sig) return SIGNAL_NAMES[sig] or ("signal " .. tostring(sig)) end

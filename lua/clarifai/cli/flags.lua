@@ -228,14 +228,16 @@ M.commands = {
       change_command("resume", "Resume a paused pipeline version run."),
       {
         name = "status", aliases = { "get" }, summary = "Show the state and times of runs.",
-        description = "Show each run's state, created, started and ended times (RFC 3339 UTC, as the API "
-          .. "gives them) and total run duration.",
+        description = "Show each run's state, created, started and ended times (RFC 3339 UTC, to the second; "
+          .. "-o json gives the API's own text) and total run duration; -o wide adds each run's ids.",
         args = { IDS_ARG },
-        options = concat(RUN_ID, SCOPE, PARALLEL, output({ "table", "json" }, "table"), NET),
+        options = concat(RUN_ID, SCOPE, PARALLEL, output({ "table", "wide", "json" }, "table"), NET),
       },
       {
         name = "list", aliases = { "ls" }, summary = "List the runs of a pipeline version.",
-        description = "List the runs of a pipeline version, newest first, a page at a time.",
+        description = "List the runs of a pipeline version, newest first, a page at a time. The table shows "
+          .. "each run's AGE, the version's first 8 characters, and USER_ID and APP_ID only where runs differ in "
+          .. "them; -o wide shows every id whole.",
         options = concat(SCOPE,
           opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
             help = "Only runs in these states (comma-separated: running,paused,…)." },
@@ -245,8 +247,8 @@ M.commands = {
             later = true, help = "Runs per page (with --all: " .. limits.defaults.api_per_page .. ")." },
           opt { names = { "--all" }, target = "all",
             help = "Follow every page (at most " .. limits.defaults.list_max .. " runs)." },
-          SCOPES, PARALLEL,
-          output({ "table", "json", "jsonl", "ids" }, "table"), NET),
+          SCOPES, PARALLEL, NO_PROGRESS,
+          output({ "table", "wide", "json", "jsonl", "ids" }, "table"), NET),
       },
       {
         name = "monitor", summary = "Watch a run's state and logs until it ends.",

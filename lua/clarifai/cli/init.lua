@@ -223,11 +223,16 @@ function M.main(argv)
     end
   end
   -- a stdout that could not be written fails the command (a batch that
-  -- stopped sending because of it has said so already)
+  -- stopped sending because of it has said so already); one whose reader
+  -- went away ends quietly with 141, as a process SIGPIPE ended would
   local finished = output.finish()
-  if output.broken and not output.told and not (code > 128 and code < 160) then
-    output.err("Error: cannot write to standard output (" .. tostring(output.problem) .. ")")
-    code = errors.exit_codes.output
+  if output.broken and not (code > 128 and code < 160) then
+    if output.gone then
+      code = require("clarifai.cli.common").READER_GONE
+    elseif not output.told then
+      output.err("Error: cannot write to standard output (" .. tostring(output.problem) .. ")")
+      code = errors.exit_codes.output
+    end
   end
   -- Closing the Lua state frees every object one by one and exit handlers
   -- tear down libcurl's dependencies; the kernel reclaims all of it faster.

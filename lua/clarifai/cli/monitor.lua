@@ -43,8 +43,10 @@ local function printers(as_json, log_file)
   }
 end
 
--- A monitor a signal (or a broken stdout) stopped: exit code | nil, err.
+-- A monitor a signal (or a broken stdout) stopped: exit code | nil, err. A
+-- reader that went away ends it quietly (141).
 local function stopped(id, merr, as_json)
+  if not merr.signal and output.gone then return common.stop_code() end
   if not merr.signal and output.broken then
     return nil, errors.new("output", "cannot write to standard output (" .. tostring(output.problem) .. ")")
   end

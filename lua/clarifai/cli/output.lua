@@ -7,6 +7,12 @@
 -- a reader that holds the pipe full cannot hold a stop back. After a signal,
 -- output goes on only until the grace after it is over; what is left then is
 -- saved to a file (M.finish names it) and the process ends without waiting.
+--
+-- A reader that went away (EPIPE) is told apart from other write errors
+-- (M.gone): a command exits quietly with 141, as one SIGPIPE ended would. A
+-- command that changes runs keeps what its reader did not take
+-- (M.keep_unwritten: what was left in the pipe, then the rest) for the
+-- same saved-output file (M.save_unwritten).
 
 local defaults = require "clarifai.defaults"
 local sys = require "clarifai.sys.core"
@@ -36,12 +42,41 @@ end
 M.clean = clean
 
 -- true once a write to stdout failed (closed pipe, full disk): the caller
--- stops sending and exits 74. M.problem says why; M.told is set by a caller
--- that said so itself (else the command's last step does).
-M.broken, M.told = false, false
+-- stops sending and exits 74 (141 when the reader went away: M.gone). M.problem
+-- says why; M.told is set by a caller that said so itself (else the
+-- command's last step does).
+M.broken, M.told, M.gone = false, false, false
 
--- fd -> what could not be written within the grace after a signal
+-- fd -> what could not be written: within the grace after a signal, or (kept
+-- for a command that changes runs) after stdout's reader went away
 local lost = {}
+
+-- What a command that changes runs wrote last to a stdout pipe (at most
+-- TAIL_MAX bytes, in pieces): after EPIPE, the part the reader left unread
+-- in the pipe is taken from here.
+local TAIL_MAX = 1048576 -- Linux's largest pipe by default (pipe-max-size)
+local tail -- nil: not kept; else pieces tail[first..last]
+local first, last, tail_bytes = 1, 0, 0
+
+local function remember(s)
+  last = last + 1
+  tail[last] = s
+  tail_bytes = tail_bytes + #s
+  while tail_bytes - #tail[first] >= TAIL_MAX do
+    tail_bytes = tail_bytes - #tail[first]
+    tail[first], first = nil, first + 1
+  end
+end
+
+-- What the reader of stdout never read, from the start of its line (a line
+-- it took only part of is given whole), then the rest of s.
+local function unwritten(s, n)
+  local all = table.concat(tail, "", first, last) .. s:sub(1, n)
+  local left = math.min(sys.unread(1) or 0, #all)
+  local from = #all - left + 1
+  while from > 1 and all:sub(from - 1, from - 1) ~= "\n" do from = from - 1 end
+  return all:sub(from) .. s:sub(n + 1)
+end
 
 -- Writes s to fd; false when it could not all be written.
 local function put(fd, s)
@@ -50,13 +85,28 @@ local function put(fd, s)
     return false
   end
   local n, msg, code = sys.write(fd, s, defaults.grace)
-  if n == #s then return true end
+  if n == #s then
+    if fd == 1 and tail then remember(s) end
+    return true
+  end
   if code == "TIMEOUT" then
     lost[fd] = { s:sub(n + 1) }
   elseif fd == 1 and not M.broken then
-    M.broken, M.problem = true, msg
+    M.broken, M.problem, M.gone = true, msg, code == "EPIPE"
+    if M.gone and M.keeping then lost[1] = { tail and unwritten(s, n) or s:sub(n + 1) } end
+    tail = nil
   end
   return false
+end
+
+--[[
+keep_unwritten(): a command that changes runs calls it before its first
+result: should stdout's reader go away, what it did not take is kept for
+M.save_unwritten (on a pipe, what was left in it is counted back).
+]]
+function M.keep_unwritten()
+  M.keeping = true
+  if sys.unread(1) then tail, first, last, tail_bytes = {}, 1, 0, 0 end
 end
 
 -- Stdout is written in rounds (see M.flush_out), or line by line on a terminal.
@@ -67,7 +117,7 @@ local function flush_pending()
   if npending == 0 then return true end
   local s = table.concat(pending, "", 1, npending)
   pending, npending, pending_bytes = {}, 0, 0
-  if M.broken then return false end
+  if M.broken and not lost[1] then return false end
   return put(1, s)
 end
 
@@ -147,10 +197,27 @@ function M.flush()
 end
 
 --[[
+save_unwritten() -> path | nil, message | nil (nothing kept)
+After stdout's reader went away (M.gone) with M.keep_unwritten on: what it
+did not take, and whatever stdout got since, goes to the saved-output file
+(mode 0600, in $TMPDIR); later stdout output is dropped.
+]]
+function M.save_unwritten()
+  flush_pending()
+  if not (M.gone and lost[1]) then return nil end
+  local data = table.concat(lost[1])
+  lost[1] = nil
+  local path, err = sys.save("stdout", data)
+  if not path then return nil, err end
+  return path
+end
+
+--[[
 finish() -> true when everything was written. The command's last step:
-output that could not be written within the grace after a signal goes to a
-file (mode 0600, in $TMPDIR) whose path is tried on stderr; then the caller
-ends the process without flushing anything more.
+output that could not be written within the grace after a signal (or that
+a reader that went away did not take) goes to a file (mode 0600, in
+$TMPDIR) whose path is tried on stderr; then the caller ends the process
+without flushing anything more.
 ]]
 function M.finish()
   M.flush()
@@ -159,7 +226,9 @@ function M.finish()
   for fd, parts in pairs(lost) do
     local name = fd == 1 and "stdout" or "stderr"
     local path = sys.save(name, table.concat(parts))
-    if path then
+    if path and fd == 1 and M.gone then
+      notes[#notes + 1] = "clarifai: the reader of standard output went away; what it did not take is in " .. path
+    elseif path then
       notes[#notes + 1] = "clarifai: what could not be written to " .. name .. " within the grace is in " .. path
     end
   end

@@ -46,11 +46,14 @@ end
 
 -- After a stop: what was not sent and what may have changed, and how to
 -- re-run exactly those runs with the user's own flags (one command per
--- version of a selection).
-function M.stop_hint(action, args, signal, not_sent, unknown)
+-- version of a selection). saved: where the output a reader that went away
+-- did not take was saved ("what it did not take is in PATH"), said in the
+-- same line.
+function M.stop_hint(action, args, signal, not_sent, unknown, saved)
   local why = signal and ("Stopped by " .. common.signal_name(signal))
+    or output.gone and "Stopped: the reader of standard output went away"
     or "Stopped: standard output could not be written"
-  output.err(why .. ": nothing more was sent.")
+  output.err(why .. ": nothing more was sent" .. (saved and ("; " .. saved) or "."))
   -- Up to 20 ids go on the command line. More: on a terminal (whose output
   -- is saved nowhere) they go to a file (0600, in $TMPDIR) the command
   -- reads; elsewhere the command picks them from the saved output (a

@@ -186,6 +186,8 @@ function M.preview(action, refs, info, args, c)
     for _, line in ipairs(count_lines(info.counts, args.nodepool_id ~= nil)) do output.out(line) end
     dryrun.failures(plan)
   end
+  output.flush_out()
+  if output.gone then return 0 end -- its reader went away: nothing more to say (exit 141)
   output.err(string.format("Nothing was sent: %d listing request%s, no PATCH.", info.requests,
     info.requests == 1 and "" or "s"))
   return 0
@@ -202,7 +204,8 @@ function M.prepare(action, args, codes)
   if not c then return nil, cerr end
   local refs, info, lerr = require("clarifai.runs").select(scope, { states = codes, older_than = args.older_than,
     limit = args.limit }, { client = c, parallel = args.parallel, on_retry = common.retry_note,
-    should_stop = function() return output.broken end })
+    should_stop = function() return output.broken end, on_progress = common.listing_progress(args) })
+  output.end_progress()
   if not refs then
     if lerr.kind == "interrupted" then
       return common.stopped_reading(lerr.signal, "listing the selection; nothing was changed")

@@ -9,8 +9,36 @@ local text = require "clarifai.text"
 
 local M = {}
 
-local str, state_label = common.str, common.state_label
+local str, state_label, table_time = common.str, common.state_label, common.table_time
 
+
+-- status's table: ID, STATE, the times (to the second), DURATION; -o wide
+-- adds each run's four ids after ID (USER_ID, APP_ID, PIPELINE_ID,
+-- PIPELINE_VERSION_ID, whole).
+local function status_table(report, full, wide)
+  local rows = {}
+  for _, r in ipairs(report.results) do
+    local run = r.run
+    if run then
+      local row = { r.run_id, state_label(run), table_time(run.created_at), table_time(run.started_at),
+        table_time(run.ended_at), str(run.total_run_duration) }
+      if wide then
+        local pv = type(run.pipeline_version) == "table" and run.pipeline_version or {}
+        for k, v in ipairs({ run.user_id or full.user_id, run.app_id or full.app_id,
+          pv.pipeline_id or full.pipeline_id, pv.id or full.pipeline_version_id }) do
+          table.insert(row, 1 + k, str(v))
+        end
+      end
+      rows[#rows + 1] = row
+    end
+  end
+  if #rows == 0 then return end
+  local header = { "ID", "STATE", "CREATED_AT", "STARTED_AT", "ENDED_AT", "DURATION" }
+  if wide then
+    for k, h in ipairs({ "USER_ID", "APP_ID", "PIPELINE_ID", "PIPELINE_VERSION_ID" }) do table.insert(header, 1 + k, h) end
+  end
+  common.print_table(header, rows)
+end
 
 local function status(args)
   local ids, ierr = common.checked_ids(args)
@@ -41,16 +69,7 @@ local function status(args)
   if args.output == "json" then
     common.print_json(runs.status_view(report))
   else
-    local rows = {}
-    for _, r in ipairs(report.results) do
-      if r.run then
-        rows[#rows + 1] = { r.run_id, state_label(r.run), str(r.run.created_at), str(r.run.started_at),
-          str(r.run.ended_at), str(r.run.total_run_duration) }
-      end
-    end
-    if #rows > 0 then
-      common.print_table({ "ID", "STATE", "CREATED_AT", "STARTED_AT", "ENDED_AT", "DURATION" }, rows)
-    end
+    status_table(report, full, args.output == "wide")
     for _, e in ipairs(report.errors) do
       if e.error.kind == "not_sent" then
         output.err("not read: " .. e.run_id)
@@ -79,7 +98,8 @@ local function gather(args, codes, c)
     local full, err = common.resolve(args)
     if not full then return nil, err end
     local res, info, lerr = runs.list(full, { status = codes, page = args.page, per_page = args.per_page,
-      all = args.all }, { client = c, on_retry = common.retry_note })
+      all = args.all }, { client = c, on_retry = common.retry_note,
+      on_progress = args.all and common.listing_progress(args) or nil })
     if not res then return nil, lerr end
     return res, info, 1
   end
@@ -89,7 +109,7 @@ local function gather(args, codes, c)
   local scope, serr = require("clarifai.cli.selection").scope(args)
   if not scope then return nil, serr end
   local refs, info, rerr = runs.select(scope, { states = codes }, { client = c, parallel = args.parallel,
-    on_retry = common.retry_note, keep_runs = true })
+    on_retry = common.retry_note, keep_runs = true, on_progress = common.listing_progress(args) })
   if not refs then return nil, rerr end
   local res = { runs = json.array() }
   for k, r in ipairs(refs) do res.runs[k] = r.run end
@@ -112,17 +132,49 @@ local function print_ids(list)
   return left_out
 end
 
-local function print_table(res, versions)
-  local rows = {}
-  for _, r in ipairs(res.runs) do
-    local pv = type(r.pipeline_version) == "table" and r.pipeline_version or {}
-    local row = { str(r.id), str(r.user_id), str(r.app_id), str(pv.id), state_label(r), str(r.created_at) }
-    if versions > 1 then table.insert(row, 4, str(pv.pipeline_id)) end
-    rows[#rows + 1] = row
+-- Does every run have the same value in this column (a user's, an app's)?
+local function uniform(list, field)
+  for k = 2, #list do
+    if list[k][field] ~= list[1][field] then return false end
   end
-  if #rows == 0 then return output.err("No pipeline version runs found.") end
-  local header = { "ID", "USER_ID", "APP_ID", "PIPELINE_VERSION_ID", "STATUS", "CREATED_AT" }
-  if versions > 1 then table.insert(header, 4, "PIPELINE_ID") end
+  return true
+end
+
+--[[
+The runs as a table: ID, USER_ID, APP_ID, PIPELINE_ID (over several
+versions), PIPELINE_VERSION_ID, STATE, CREATED_AT (to the second), AGE (by
+created_at, against this machine's clock). The default table leaves out
+USER_ID and APP_ID when every run has the same one and shows the version's
+first 8 characters; -o wide shows every column, PIPELINE_ID too, and the
+whole version id.
+]]
+local function print_table(res, versions, wide)
+  local list = res.runs
+  if #list == 0 then return output.err("No pipeline version runs found.") end
+  local cols = {
+    { "ID", function(r) return str(r.id) end },
+    { "USER_ID", function(r) return str(r.user_id) end, shown = wide or not uniform(list, "user_id") },
+    { "APP_ID", function(r) return str(r.app_id) end, shown = wide or not uniform(list, "app_id") },
+    { "PIPELINE_ID", function(_, pv) return str(pv.pipeline_id) end, shown = wide or versions > 1 },
+    { "PIPELINE_VERSION_ID", function(_, pv) return wide and str(pv.id) or common.short_id(pv.id) end },
+    { "STATE", function(r) return state_label(r) end },
+    { "CREATED_AT", function(r) return table_time(r.created_at) end },
+    { "AGE", function(r, _, now) return common.age(r.created_at, now) end },
+  }
+  local header, shown = {}, {}
+  for _, col in ipairs(cols) do
+    if col.shown ~= false then
+      header[#header + 1] = col[1]
+      shown[#shown + 1] = col[2]
+    end
+  end
+  local rows, now = {}, os.time()
+  for k, r in ipairs(list) do
+    local pv = type(r.pipeline_version) == "table" and r.pipeline_version or {}
+    local row = {}
+    for i, cell in ipairs(shown) do row[i] = cell(r, pv, now) end
+    rows[k] = row
+  end
   common.print_table(header, rows)
 end
 
@@ -134,6 +186,7 @@ local function list(args)
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
   local res, info, versions = gather(args, codes, c)
+  output.end_progress()
   if not res then
     if info.kind == "interrupted" then return common.stopped_reading(info.signal, "listing") end
     return nil, info
@@ -149,8 +202,9 @@ local function list(args)
   elseif args.output == "ids" then
     left_out = print_ids(res.runs)
   else
-    print_table(res, versions)
-    if info.more and not args.all then
+    print_table(res, versions, args.output == "wide")
+    output.flush_out()
+    if info.more and not args.all and not output.gone then
       output.err(string.format("(a full page of %d: there may be more; see --page %d, or --all)", res.per_page,
         res.page + 1))
     end
@@ -173,7 +227,7 @@ local function history(args)
     for _, l in ipairs(res.status_logs) do
       local st = type(l.status) == "table" and l.status or {}
       local code = states.code_of(st.code)
-      rows[#rows + 1] = { str(l.created_at), code and states.short(code) or "-",
+      rows[#rows + 1] = { table_time(l.created_at), code and states.short(code) or "-",
         str(l.message), str(l.triggered_by_user_id) }
     end
     if #rows == 0 then

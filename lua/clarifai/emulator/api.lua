@@ -33,6 +33,11 @@ local FAULT_KINDS = {
 -- cleared like the others, never taken by a request.
 local PERSISTENT = { terminal_on_patch = true }
 
+-- The longest a `delay` fault on the clock holds a request (about, in real
+-- seconds):
+-- a spec that never moves the clock is not left with a coroutine for ever.
+local HOLD_MAX = 300
+
 local function req_id()
   local t = {}
   for i = 1, 4 do t[i] = string.format("%08x", math.random(0, 0xffffffff)) end
@@ -587,6 +592,18 @@ local function given(f)
   return { status = f.status or 200, headers = f.headers, body = body }
 end
 
+-- A delay fault's wait: `seconds` (default 1) of real time, or with `clock`
+-- until the world's clock (frozen in tests) has moved that far past the
+-- request's arrival (a spec releases it with POST /_emulator/clock).
+function Api:hold(f, ctx)
+  if not f.clock then return ctx.sleep(f.seconds or 1) end
+  local due = self.world.clock() + (f.seconds or 1)
+  for _ = 1, HOLD_MAX * 100 do
+    if self.world.clock() >= due then return end
+    ctx.sleep(0.01)
+  end
+end
+
 function Api:fault_response(f, req, ctx)
   local kind = f.kind
   -- seconds: any fault answers after this long (the delay fault: the real answer)
@@ -614,7 +631,7 @@ function Api:fault_response(f, req, ctx)
     return { status = f.status or 200, mode = "endless", interval = f.interval, chunk = f.chunk,
       body = '{"status":{"code":10000,"description":"Ok"},"pipeline_version_runs":[' }
   elseif kind == "delay" then
-    ctx.sleep(f.seconds or 1)
+    self:hold(f, ctx)
     return self:v2(req)
   end
   -- drip, truncate, chunk_cut: a given response, else the real one.
