@@ -193,6 +193,17 @@ describe("watch", function()
     assert.matches("change  u1r  pipe1/v1  RUNNING → COMPLETED\n", r.out, 1, true)
     assert.matches("change  u2r  pipe1/v1  RUNNING → FAILED\n", r.out, 1, true)
     assert.matches("watch: %d+ polls: 2 new, 2 changes, 0 left", r.err)
+    -- a reader that goes away ends the watch quietly, as SIGPIPE would (at
+    -- its next line: here once the reader has gone and a run has changed)
+    emu:put_run({ id = "u3r", state = "JOB_RUNNING", user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
+      pipeline_version_id = "v1", script = { { after = 5, state = "JOB_PAUSED" } } })
+    local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s %s | (head -1 >/dev/null; "
+      .. "env -u LD_PRELOAD curl -s -X POST -d '{\"advance\":5}' %s >/dev/null); echo \"rc=${PIPESTATUS[0]}\"",
+      cli.quote(emu.url), cli.quote(TOKEN), cli.command_line(args("pr", "watch", "--all", "--interval", "100ms", V)),
+      cli.quote(emu.url .. "/_emulator/clock"))
+    local pipe = io.popen("bash -c " .. cli.quote(script) .. " 2>&1")
+    assert.equal("rc=141\n", pipe:read("*a"))
+    pipe:close()
     local t = run(args("pr", "watch", "--all", "--quiet-start", "--timeout", "300ms", "--interval", "100ms", V))
     assert.equal(124, t.code, t.err)
     assert.equal("", t.out, "--quiet-start: nothing for the runs the first poll found")

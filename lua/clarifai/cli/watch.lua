@@ -119,7 +119,8 @@ local function finish(events, runner, args)
   if events.ended == "stopped" and events.signal then
     output.err("Stopped by " .. common.signal_name(events.signal) .. " while watching.")
   end
-  if args.output == "text" or runner then output.err("watch: " .. table.concat(parts, "; ")) end
+  -- a reader that went away ends it quietly (141); a stdout that fails, with its error (74)
+  if (args.output == "text" or runner) and not output.gone then output.err("watch: " .. table.concat(parts, "; ")) end
 end
 
 function M.run(args)
@@ -144,6 +145,7 @@ function M.run(args)
   end
   finish(events, runner, args)
   if events.ended == "error" then return nil, events.error end
+  if events.ended == "stopped" and not events.signal then return common.stop_code(nil) or events.exit_code end
   return events.exit_code
 end
 
