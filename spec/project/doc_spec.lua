@@ -1,10 +1,11 @@
--- The API reference (doc/, LDoc): every public function of the documented
--- modules is in PUBLIC and has an LDoc block above its definition (every
--- parameter, its returns, a usage example; its failure group when it can
--- fail at run time; @raise when it raises on bad arguments), every function
--- the README's API sections name is in PUBLIC, and the committed doc/ is
--- what `make doc` writes now (the topic pages' sources, doc/topics/*.md, are
--- written, not LDoc's).
+-- The documentation. The API reference (doc/, LDoc): every public function
+-- of the documented modules is in PUBLIC and has an LDoc block above its
+-- definition (every parameter, its returns, a usage example; its failure
+-- group when it can fail at run time; @raise when it raises on bad
+-- arguments), every function the README's API sections and the library's
+-- topic pages name is in PUBLIC, and the committed doc/ is what `make doc`
+-- writes now (the topic pages' sources, doc/topics/*.md, are written, not
+-- LDoc's).
 
 local cli = require "support.cli"
 
@@ -86,8 +87,15 @@ local RAISES = {
   ["clarifai.errors"] = { "new", "derive", "export", "assert" },
 }
 
--- The README sections whose clarifai.<module>.<function> names must be in PUBLIC.
-local README_SECTIONS = { "The Lua API", "Using it from an event loop" }
+-- The texts whose clarifai.<module>.<function> names must be in PUBLIC: a
+-- README section (path and title) or a whole topic page (path).
+local API_TEXTS = {
+  { "README.md", "The Lua API" },
+  { "README.md", "Watch and react" },
+  { "doc/topics/library.md" },
+  { "doc/topics/embedding.md" },
+  { "doc/topics/watch.md" },
+}
 
 local function set_of(list)
   local s = {}
@@ -342,20 +350,22 @@ describe("the API reference", function()
     assert(#problems == 0, table.concat(problems, "\n"))
   end)
 
-  it("has every function the README's API sections name in PUBLIC", function()
-    local text = cli.slurp("README.md")
+  it("has every function the README's API sections and the library's topic pages name in PUBLIC", function()
     local problems = {}
-    for _, title in ipairs(README_SECTIONS) do
-      local section = readme_section(text, title)
-      assert(section ~= "", "README.md has no section \"## " .. title .. "\"")
-      for _, full in ipairs(named_functions(section)) do
+    for _, t in ipairs(API_TEXTS) do
+      local path, title = t[1], t[2]
+      local text = cli.slurp(path)
+      local where = title and (path .. " (" .. title .. ")") or path
+      if title then text = readme_section(text, title) end
+      assert(text ~= "", title and (path .. " has no section \"## " .. title .. "\"") or ("no " .. path))
+      for _, full in ipairs(named_functions(text)) do
         local prefix, fn = full:match("^(.*)%.([%w_]+)$")
         if prefix and prefix:find(".", 1, true) and not PUBLIC[full] and not is_module(full) then
           if not PUBLIC[prefix] then
-            problems[#problems + 1] = "README (" .. title .. ") names " .. full .. ", but " .. prefix
+            problems[#problems + 1] = where .. " names " .. full .. ", but " .. prefix
               .. " is not a documented module (not in PUBLIC)"
           elseif not set_of(PUBLIC[prefix])[fn] then
-            problems[#problems + 1] = "README (" .. title .. ") names " .. full .. ", which PUBLIC lacks"
+            problems[#problems + 1] = where .. " names " .. full .. ", which PUBLIC lacks"
           end
         end
       end
