@@ -102,8 +102,8 @@ $(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua tools/fingerpr
 # Debian 12 packages the build and the tests need; installed when missing.
 DEB_PKGS = lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
            luajit libluajit-5.1-dev lua-cjson lua-argparse lua-socket lua-busted lua-check lua-ldoc \
-           lua-luv lua-cqueues luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang libclang-rt-14-dev \
-           valgrind curl openssl zsh fish zip unzip time
+           lua-markdown lua-luv lua-cqueues luarocks libcurl4-openssl-dev libyaml-dev pkg-config clang \
+           libclang-rt-14-dev valgrind curl openssl zsh fish zip unzip time
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -245,14 +245,21 @@ rock:
 bench: deps all
 	@sh bench/run.sh
 
-# The API reference: doc/ (committed) from the LDoc comments of the modules
-# config.ld lists, written afresh (no stale page survives; doc/topics/ holds
-# written pages, kept). Any LDoc warning fails it; spec/doc_spec.lua writes
-# it to a temporary DOC_DIR and fails when the committed doc/ differs.
+# The API reference and the topic pages: doc/ (committed) from the LDoc
+# comments of the modules config.ld lists and from the Markdown sources of
+# the topics (doc/topics/*.md, kept), written afresh (no stale page
+# survives). Debian's LDoc renders Markdown with lua-markdown, a Lua 5.1
+# module, so it runs under lua5.1. Any LDoc warning fails it;
+# spec/project/doc_spec.lua writes it to a temporary DOC_DIR and fails when
+# the committed doc/ differs.
 DOC_DIR ?= doc
+LDOC = lua5.1 $(shell command -v ldoc || echo ldoc)
 doc:
-	@mkdir -p $(DOC_DIR) && find $(DOC_DIR) -mindepth 1 -maxdepth 1 ! -name topics -exec rm -rf {} +
-	@ldoc -q --fatalwarnings --dir $(DOC_DIR) .
+	@lua5.1 -e 'require "markdown"' 2>/dev/null || { \
+	  echo "make doc: LDoc needs lua-markdown under Lua 5.1 for the topic pages (make deps)" >&2; exit 1; }
+	@mkdir -p $(DOC_DIR)/topics && find $(DOC_DIR) -mindepth 1 -maxdepth 1 ! -name topics -exec rm -rf {} + && \
+	  find $(DOC_DIR)/topics -mindepth 1 ! -name '*.md' -exec rm -rf {} +
+	@$(LDOC) -q --fatalwarnings --dir $(DOC_DIR) . >/dev/null
 
 # Every comparison with tiny counts, so the benchmarks cannot rot.
 bench-smoke: test-bench-smoke

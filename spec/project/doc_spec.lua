@@ -1,9 +1,14 @@
--- The API reference (doc/, LDoc): every public function of the documented
--- modules is in PUBLIC and has an LDoc block above its definition (every
--- parameter, its returns, a usage example; its failure group when it can
--- fail at run time; @raise when it raises on bad arguments), every function
--- the README's API sections name is in PUBLIC, and the committed doc/ is
--- what `make doc` writes now (doc/topics/ holds written pages, not LDoc's).
+-- The documentation. The API reference (doc/, LDoc): every public function
+-- of the documented modules is in PUBLIC and has an LDoc block above its
+-- definition (every parameter, its returns, a usage example; its failure
+-- group when it can fail at run time; @raise when it raises on bad
+-- arguments), every function the README's API sections and the library's
+-- topic pages name is in PUBLIC, and the committed doc/ is what `make doc`
+-- writes now. The guides: the README is short and installs first; every
+-- topic page (Markdown sources in doc/topics/*.md, rendered next to them by
+-- `make doc`) is listed in config.ld, rendered and linked from the README;
+-- every relative link of the README and the topic pages resolves. (The
+-- README's code blocks are run by spec/e2e/readme_spec.lua.)
 
 local cli = require "support.cli"
 
@@ -85,8 +90,18 @@ local RAISES = {
   ["clarifai.errors"] = { "new", "derive", "export", "assert" },
 }
 
--- The README sections whose clarifai.<module>.<function> names must be in PUBLIC.
-local README_SECTIONS = { "The Lua API", "Using it from an event loop" }
+-- The texts whose clarifai.<module>.<function> names must be in PUBLIC: a
+-- README section (path and title) or a whole topic page (path).
+local API_TEXTS = {
+  { "README.md", "The Lua API" },
+  { "README.md", "Watch and react" },
+  { "doc/topics/library.md" },
+  { "doc/topics/embedding.md" },
+  { "doc/topics/watch.md" },
+}
+
+-- The README's most lines: a guide, not a specification.
+local README_MAX_LINES = 250
 
 local function set_of(list)
   local s = {}
@@ -341,20 +356,22 @@ describe("the API reference", function()
     assert(#problems == 0, table.concat(problems, "\n"))
   end)
 
-  it("has every function the README's API sections name in PUBLIC", function()
-    local text = cli.slurp("README.md")
+  it("has every function the README's API sections and the library's topic pages name in PUBLIC", function()
     local problems = {}
-    for _, title in ipairs(README_SECTIONS) do
-      local section = readme_section(text, title)
-      assert(section ~= "", "README.md has no section \"## " .. title .. "\"")
-      for _, full in ipairs(named_functions(section)) do
+    for _, t in ipairs(API_TEXTS) do
+      local path, title = t[1], t[2]
+      local text = cli.slurp(path)
+      local where = title and (path .. " (" .. title .. ")") or path
+      if title then text = readme_section(text, title) end
+      assert(text ~= "", title and (path .. " has no section \"## " .. title .. "\"") or ("no " .. path))
+      for _, full in ipairs(named_functions(text)) do
         local prefix, fn = full:match("^(.*)%.([%w_]+)$")
         if prefix and prefix:find(".", 1, true) and not PUBLIC[full] and not is_module(full) then
           if not PUBLIC[prefix] then
-            problems[#problems + 1] = "README (" .. title .. ") names " .. full .. ", but " .. prefix
+            problems[#problems + 1] = where .. " names " .. full .. ", but " .. prefix
               .. " is not a documented module (not in PUBLIC)"
           elseif not set_of(PUBLIC[prefix])[fn] then
-            problems[#problems + 1] = "README (" .. title .. ") names " .. full .. ", which PUBLIC lacks"
+            problems[#problems + 1] = where .. " names " .. full .. ", which PUBLIC lacks"
           end
         end
       end
@@ -422,9 +439,184 @@ describe("the API reference", function()
 
   it("is committed as `make doc` writes it now (doc/ is not stale)", function()
     local dir = generate()
-    local p = assert(io.popen(string.format("diff -r -x topics %s %s 2>&1", cli.quote(dir), cli.quote(cli.root .. "/doc"))))
+    -- the topic pages' Markdown sources are not LDoc's output
+    local p = assert(io.popen(string.format("diff -r -x '*.md' %s %s 2>&1", cli.quote(dir), cli.quote(cli.root .. "/doc"))))
     local diff = p:read("*a")
     p:close()
     assert(diff == "", "the committed doc/ is stale: run `make doc` and commit doc/\n" .. diff:sub(1, 3000))
+  end)
+end)
+
+-- The guides ------------------------------------------------------------------
+
+-- The topic pages config.ld lists, in order (their sources' paths).
+local function config_topics()
+  local list = cli.slurp(cli.root .. "/config.ld"):match("\ntopics%s*=%s*(%b{})")
+  assert(list, "config.ld has no topics = { ... } list")
+  local out = {}
+  for path in list:gmatch('"([^"]+)"') do out[#out + 1] = path end
+  return out
+end
+
+-- The topic pages' sources in doc/topics/ (paths from the root), sorted.
+local function topic_sources()
+  local out = {}
+  local p = assert(io.popen("cd " .. cli.quote(cli.root) .. " && ls doc/topics/*.md"))
+  for line in p:lines() do out[#out + 1] = line end
+  p:close()
+  table.sort(out)
+  return out
+end
+
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- Markdown without its fenced blocks and code spans (where nothing is a link).
+local function prose(text)
+  local out, fenced = {}, false
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    if line:match("^```") then
+      fenced = not fenced
+    elseif not fenced then
+      out[#out + 1] = (line:gsub("`[^`]*`", "``"))
+    end
+  end
+  return table.concat(out, "\n")
+end
+
+-- GitHub's anchor of a heading (and the id `make doc` gives it): lower case,
+-- punctuation dropped, spaces to dashes.
+local function slug(heading)
+  return (heading:lower():gsub("[^%w%-_ ]", ""):gsub(" ", "-"))
+end
+
+-- The anchors of a Markdown file's headings.
+local function anchors(text)
+  local out = {}
+  for line in (prose(text) .. "\n"):gmatch("(.-)\n") do
+    local heading = line:match("^#+%s+(.-)%s*$")
+    if heading then out[slug(heading)] = true end
+  end
+  -- code spans were emptied by prose(): take the headings from the text itself
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    local heading = line:match("^#+%s+(.-)%s*$")
+    if heading then out[slug(heading)] = true end
+  end
+  return out
+end
+
+-- The relative links of a Markdown file: { target, anchor }.
+local function relative_links(text)
+  local out = {}
+  for target in prose(text):gmatch("%]%(([^)%s]+)%)") do
+    if not target:match("^%a[%w+.-]*:") then
+      local path, anchor = target:match("^([^#]*)#?(.*)$")
+      out[#out + 1] = { target = target, path = path, anchor = anchor }
+    end
+  end
+  return out
+end
+
+-- The problems with one Markdown file's relative links (path from the root).
+local function link_problems(file, problems)
+  local text = cli.slurp(cli.root .. "/" .. file)
+  local dir = file:match("^(.*)/[^/]*$") or "."
+  for _, link in ipairs(relative_links(text)) do
+    local path = link.path == "" and file or (dir .. "/" .. link.path)
+    if not exists(cli.root .. "/" .. path) then
+      problems[#problems + 1] = file .. ": the link " .. link.target .. " names no file"
+    elseif link.anchor ~= "" and path:match("%.md$") and not anchors(cli.slurp(cli.root .. "/" .. path))[link.anchor] then
+      problems[#problems + 1] = file .. ": the link " .. link.target .. " names no heading of " .. path
+    end
+  end
+  return problems
+end
+
+describe("the guides", function()
+  local readme = cli.slurp(cli.root .. "/README.md")
+
+  it("the README is a guide: at most " .. README_MAX_LINES .. " lines, installing first, then make demo and make test",
+    function()
+      local n = select(2, readme:gsub("\n", ""))
+      assert(n <= README_MAX_LINES, "README.md has " .. n .. " lines; at most " .. README_MAX_LINES
+        .. ": move the details to a topic page in doc/topics/")
+      local first = prose(readme):match("\n## ([^\n]*)")
+      assert(first and first:match("^Install"), "the README's first section after its title and introduction "
+        .. "must be about installing, not \"" .. tostring(first) .. "\"")
+      local install = readme_section(readme, first)
+      assert(install:find("luarocks install clarifai", 1, true), "the install section names `luarocks install clarifai`")
+      assert(install:find("make rock", 1, true), "the install section says what `make rock` lays out")
+      assert(install:find("untested", 1, true) and install:find("brew install lua luarocks curl libyaml", 1, true),
+        "the install section gives the Homebrew set-up, marked untested")
+      -- the two commands that do all set-up on Debian 12, not as the first thing
+      local demo, test = readme:find("`make demo`", 1, true), readme:find("`make test`", 1, true)
+      assert(demo and test, "the README names `make demo` and `make test`")
+      assert(readme:find("N passed, N failed", 1, true), "the README says how `make test` ends")
+      assert(demo > readme:find("luarocks install clarifai", 1, true), "`make demo` comes after the luarocks install")
+    end)
+
+  it("lists every topic page in config.ld, renders it into doc/ and links it from the README", function()
+    local problems = {}
+    local listed = config_topics()
+    local sorted = {}
+    for i, t in ipairs(listed) do sorted[i] = t end
+    table.sort(sorted)
+    local sources = topic_sources()
+    assert(#sources > 0, "no topic pages in doc/topics/")
+    assert.same(sources, sorted, "the topic pages in doc/topics/ and config.ld's topics list differ")
+    local links = {}
+    for _, link in ipairs(relative_links(readme)) do links[link.path] = true end
+    for _, path in ipairs(listed) do
+      local html = cli.slurp(cli.root .. "/" .. path .. ".html")
+      local title = cli.slurp(cli.root .. "/" .. path):match("^# ([^\n]+)")
+      if not title then problems[#problems + 1] = path .. " does not start with its title (# ...)" end
+      if html == "" then
+        problems[#problems + 1] = path .. " is not rendered into " .. path .. ".html (make doc)"
+      elseif not cli.slurp(cli.root .. "/doc/index.html"):find('href="' .. path:gsub("^doc/", "") .. '.html"', 1, true) then
+        problems[#problems + 1] = "doc/index.html does not list " .. path
+      end
+      if not links[path] then problems[#problems + 1] = "the README does not link " .. path end
+    end
+    assert(#problems == 0, table.concat(problems, "\n"))
+  end)
+
+  it("has every relative link of the README and the topic pages name a file (and a heading, with an anchor)",
+    function()
+      local problems = link_problems("README.md", {})
+      for _, path in ipairs(topic_sources()) do link_problems(path, problems) end
+      assert(#problems == 0, table.concat(problems, "\n"))
+    end)
+
+  it("renders the topic pages' Markdown whole: tables, code, links between the rendered pages", function()
+    local problems = {}
+    for _, path in ipairs(config_topics()) do
+      local file = path .. ".html"
+      local html = cli.slurp(cli.root .. "/" .. file)
+      local text = html:gsub("<pre>.-</pre>", "")
+      if text:find("<p>|", 1, true) then problems[#problems + 1] = file .. ": a table left as text" end
+      if text:find("`", 1, true) then problems[#problems + 1] = file .. ": a code span left as text (one line each)" end
+      if text:find("<code>[^<]*<em>") or text:find("<code>[^<]*<strong>") then
+        problems[#problems + 1] = file .. ": emphasis inside code (a * pair in a code span: use a code block)"
+      end
+      for href in html:gmatch('href="([^"]+)"') do
+        if not href:match("^%a[%w+.-]*:") and not href:match("^#") then
+          local target, anchor = href:match("^([^#]*)#?(.*)$")
+          local full = cli.root .. "/doc/topics/" .. target
+          if not exists(full) then
+            problems[#problems + 1] = file .. ": href " .. href .. " names no file"
+          elseif anchor ~= "" and target:match("%.html$") then
+            local page = cli.slurp(full)
+            local quoted = '"' .. anchor:gsub("%p", "%%%0") .. '"'
+            if not (page:find("id%s*=%s*" .. quoted) or page:find("name%s*=%s*" .. quoted)) then
+              problems[#problems + 1] = file .. ": href " .. href .. " names no anchor of " .. target
+            end
+          end
+        end
+      end
+    end
+    assert(#problems == 0, table.concat(problems, "\n"))
   end)
 end)
