@@ -178,7 +178,7 @@ test-lua5.3:
 	@LUAROCKS_CONFIG=$(CURDIR)/build/luarocks/config-tests.lua luarocks --lua-version=5.3 test rockspec/clarifai-scm-1.rockspec \
 	  || { grep -q '^test-lua5.3 ' $(RESULTS) 2>/dev/null || echo "test-lua5.3 0 1 0" >> $(RESULTS); exit 1; }
 
-# The promises (README figures) are checked at their values here.
+# The promises (the documented figures) are checked at their values here.
 test-unit: all
 	@CLARIFAI_BOUNDS=promise $(STAGE) test-unit bash spec/run-busted.sh unit $(BUSTED)
 
@@ -237,7 +237,7 @@ rock-build:
 
 # The rocks of this version as a rocks server holds them, in build/rocks/:
 # the versioned rockspecs and .src.rocks (of the working tree) at the root,
-# the scm rockspecs in dev/, each with its manifest (see README).
+# the scm rockspecs in dev/, each with its manifest (see doc/topics/install.md).
 rock:
 	@sh tools/pack-rocks.sh build/rocks
 
@@ -272,7 +272,7 @@ check-summary:
 	@sh tools/summary.sh $(RESULTS) $(STAGES)
 
 # macOS, cross-compiled and link-checked (not part of all: `make cross`,
-# then `make test-cross`; see PLATFORMS.md). The three modules for each of
+# then `make test-cross`; see doc/topics/platforms.md). The three modules for each of
 # CROSS_TARGETS, into build/cross/<target>/clarifai/{http,yaml,sys}/core.so,
 # with the warnings of the Linux build. Zig comes from npm into build/zig
 # (npm itself from Debian when missing), its caches under build/ too. The

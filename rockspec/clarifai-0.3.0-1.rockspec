@@ -1,6 +1,6 @@
 -- The 0.3.0 release.
 -- Lua dependencies from the distribution instead of a rocks server: see
--- the README ("Install with luarocks").
+-- doc/topics/install.md.
 rockspec_format = "3.0"
 package = "clarifai"
 version = "0.3.0-1"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # cross.sh: the macOS cross-build's helpers and its check (see the Makefile's
-# `cross` and `test-cross`, and PLATFORMS.md).
+# `cross` and `test-cross`, and doc/topics/platforms.md).
 #
 #   cross.sh headers DIR
 #       copies Lua 5.4's headers (with Debian's lua5.4-deb-multiarch.h that

@@ -298,7 +298,7 @@ function M.checked_scope(fn, scope)
     if not (out.all_pipelines or out.all_versions) then need[#need + 1] = "pipeline_version_id" end
   end
   for _, f in ipairs(need) do
-    if out[f] == nil then return nil, errors.new("usage", "the scope has no " .. f, { missing = { f } }) end
+    if out[f] == nil then return nil, errors.new("usage", "the scope has no " .. f, { names = { f } }) end
   end
   for _, f in ipairs(SCOPE_FIELDS) do
     if out[f] ~= nil and out[f] ~= M.DEFAULT_OWNER then

@@ -1,8 +1,8 @@
 -- Every wall-clock bound of the suite, in one place, under one rule:
 --
---   * A promise (a figure the README gives: a stopped command exits within
+--   * A promise (a figure the documentation gives: a stopped command exits within
 --     1.5 s of the signal, --wait notices a change within about an
---     interval, ...) is checked at its README value in the unit stage
+--     interval, ...) is checked at its documented value in the unit stage
 --     (CLARIFAI_BOUNDS=promise, also the default when busted is run by hand).
 --   * Every other stage (ASan, valgrind, the other Luas) checks the same
 --     behaviour with a generous watchdog instead (CLARIFAI_BOUNDS=watchdog:
@@ -27,7 +27,7 @@ M.WATCHDOG_FACTOR = 5
 local FACTOR = (M.MODE == "watchdog" and M.WATCHDOG_FACTOR or 1) * M.SCALE
 
 local BOUNDS = {
-  signal_exit = { 1.5, "a stopped command exits within 1.5 s of the signal (README: Signals)" },
+  signal_exit = { 1.5, "a stopped command exits within 1.5 s of the signal (doc/topics/batches.md: Signals)" },
   signal_now = { 1.0, "a signal during a sleep or backoff ends it at once" },
   signal_wake = { 1.6, "a wait for the network ends when a signal arrives" },
   request_timeout = { 3, "a request the server never answers ends at its timeout" },

@@ -721,7 +721,7 @@ end }
 
 CONTROL.reset = { POST = function(self, body)
   self.world:reset(body.seed)
-  self.requests, self.faults = {}, {}
+  self.requests, self.faults, self.seq = {}, {}, 0
   return control_reply(200, { ok = true })
 end }
 
