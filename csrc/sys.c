@@ -410,8 +410,11 @@ static int l_digest(lua_State *L)
         have += (size_t)n;
         size_t i = 0;
         for (; i + 8 <= have; i += 8) {
-            uint64_t w = 0;
-            for (int k = 7; k >= 0; k--) w = (w << 8) | buf[i + (size_t)k];
+            uint64_t w;
+            memcpy(&w, buf + i, 8); /* one load, not eight */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            w = __builtin_bswap64(w);
+#endif
             h = (h ^ w) * FNV_PRIME;
         }
         memmove(buf, buf + i, have - i);
