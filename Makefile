@@ -31,6 +31,12 @@ ifeq ($(shell uname -s 2>/dev/null),Darwin)
 LIBFLAG        ?= -bundle -undefined dynamic_lookup
 endif
 LIBFLAG        ?= -shared
+# The HTTP module binds its own symbols at load (a missing libcurl function
+# fails the require, as RTLD_NOW did) while the loader opens it lazily so
+# libcurl's libraries bind as they are used (see clarifai.loader).
+ifneq ($(shell uname -s 2>/dev/null),Darwin)
+HTTP_LDFLAGS   ?= -Wl,-z,now
+endif
 ALL_CFLAGS      = $(CFLAGS) $(WARN) $(WERROR) -std=c99 -D_POSIX_C_SOURCE=200809L \
                   -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
 # The HTTP module's event backend (csrc/http.c's poller section): empty for
@@ -82,7 +88,7 @@ all: $(MODULES)
 
 $(HTTP_SO): csrc/http.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(POLLER_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
+	$(CC) $(ALL_CFLAGS) $(POLLER_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) $(HTTP_LDFLAGS) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
 
 $(YAML_SO): csrc/yaml.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)

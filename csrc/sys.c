@@ -18,6 +18,7 @@
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
 #define _DARWIN_C_SOURCE /* st_mtimespec, TIOCGWINSZ: hidden by _POSIX_C_SOURCE alone */
 #endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -425,6 +426,27 @@ static int l_digest(lua_State *L)
     char out[64];
     snprintf(out, sizeof out, "%llu:%016llx", (unsigned long long)size, (unsigned long long)h);
     lua_pushstring(L, out);
+    return 1;
+}
+
+/*
+ * open_lazy(path) -> true | nil, message, "EIO"
+ * Opens a shared object with lazy binding (RTLD_LAZY | RTLD_LOCAL) and keeps
+ * it open for the life of the process. Lua's own loader then opens the same
+ * file with RTLD_NOW, which finds it loaded and relocated and does no more
+ * work: the libraries it pulls in (libcurl's thirty-odd) bind a function
+ * when it is first called instead of every function at load, as a program
+ * started with them does. Nothing else changes: the module is opened by
+ * Lua's loader as before.
+ */
+static int l_open_lazy(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (!dlopen(path, RTLD_LAZY | RTLD_LOCAL)) {
+        const char *e = dlerror();
+        return clarifai_fail(L, e ? e : "dlopen failed", "EIO");
+    }
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -929,6 +951,7 @@ static const luaL_Reg funcs[] = {
     {"realpath", l_realpath},
     {"mtime", l_mtime},
     {"digest", l_digest},
+    {"open_lazy", l_open_lazy},
     {"exec", l_exec},
     {"setenv", l_setenv},
     {"isatty", l_isatty},

@@ -11,6 +11,11 @@ local M = {}
 -- C modules from other packages that the commands load.
 local C_MODULES = { cjson = true }
 
+-- C modules opened with lazy binding first: the HTTP module pulls in
+-- libcurl and some thirty libraries, whose every function Lua's loader
+-- (RTLD_NOW) would otherwise bind at load time.
+local LAZY = { ["clarifai.http.core"] = true }
+
 -- package.searchpath (5.2+), for every Lua.
 local searchpath = package.searchpath or function(name, path)
   local file = name:gsub("%.", "/")
@@ -73,6 +78,9 @@ function M.install(opts)
   local function search_c(name)
     local path = searchpath(name, package.cpath)
     if not path then return nil end
+    -- libcurl and its libraries bind lazily (see sys.c's open_lazy); on
+    -- failure loadlib below opens the module as before
+    if LAZY[name] and sys.open_lazy then sys.open_lazy(path) end
     local f, err = package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
     if f then return f, path end
     return "\n\t" .. tostring(err)

@@ -218,6 +218,27 @@ describe("precompiled chunks", function()
     assert.equal("from the source", got)
   end)
 
+  it("open the HTTP module lazily: libcurl's libraries bind on use, its own symbols at load", function()
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    assert.is_true(sys.open_lazy(build .. "/clarifai/http/core.so"))
+    assert.is_table(require "clarifai.http.core")
+    -- a module that names a function nobody defines still fails to open
+    local dir = cli.tmpdir()
+    cli.write(dir .. "/bad.c", "extern int clarifai_spec_nowhere(void);\n"
+      .. "int luaopen_bad(void *L) { (void)L; return clarifai_spec_nowhere(); }\n")
+    if not os.execute("cc -shared -fPIC -Wl,-z,now -o " .. cli.quote(dir .. "/bad.so") .. " "
+      .. cli.quote(dir .. "/bad.c") .. " 2>/dev/null") then
+      return pending("no C compiler taking -z now")
+    end
+    local ok, err, code = sys.open_lazy(dir .. "/bad.so")
+    assert.is_nil(ok)
+    assert.matches("clarifai_spec_nowhere", err, 1, true)
+    assert.equal("EIO", code)
+    local f, lerr = package.loadlib(dir .. "/bad.so", "luaopen_bad")
+    assert.is_nil(f)
+    assert.matches("clarifai_spec_nowhere", lerr, 1, true)
+  end)
+
   it("record the fingerprint the launcher computes (the build's Lua and C agree)", function()
     local fingerprint = dofile("tools/fingerprint.lua")
     local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
