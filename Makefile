@@ -67,11 +67,12 @@ LUA_SOURCES := $(shell find lua/clarifai -name '*.lua' | sort)
 # Precompiled: what the command loads (not the loader itself, not the emulator).
 LUAC_SOURCES := $(filter-out lua/clarifai/loader.lua lua/clarifai/emulator/%,$(LUA_SOURCES))
 LUAC_STAMP = $(BUILD)/luac/.stamp
-# What every pause/cancel/resume loads, precompiled into one chunk as well.
-BUNDLE_SOURCES := $(addprefix lua/clarifai/,init.lua version.lua errors.lua states.lua compat.lua \
-  limits.lua defaults.lua text.lua json.lua yaml.lua lockfile.lua ids.lua config.lua client.lua api.lua retry.lua \
-  transport.lua reads.lua batch.lua runs.lua cli/init.lua cli/flags.lua cli/fastargs.lua cli/output.lua \
-  cli/common.lua cli/change.lua cli/pipelinerun.lua)
+# What every pause/cancel/resume loads, and only that, precompiled into one
+# chunk as well (spec/cli/fastargs_spec.lua checks a pause loads no other).
+BUNDLE_SOURCES := $(addprefix lua/clarifai/,version.lua errors.lua states.lua compat.lua \
+  limits.lua defaults.lua text.lua json.lua yaml.lua lockfile.lua ids.lua args.lua config.lua client.lua api.lua \
+  retry.lua transport.lua reads.lua pager.lua batch.lua runs.lua cli/init.lua cli/flags.lua cli/fastargs.lua \
+  cli/output.lua cli/common.lua cli/selection.lua cli/change.lua cli/pipelinerun.lua)
 MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(LUAC_STAMP)
 
 # busted from PATH, run by the interpreter under test (its own shebang may

@@ -252,3 +252,39 @@ describe("precompiled chunks", function()
     assert.is_true(n > 20, n .. " sums")
   end)
 end)
+
+-- The bundle holds what a pause loads before its request, so a module added
+-- to that path is not opened, checked and loaded on its own every time.
+describe("the bundle", function()
+  local cli = require "support.cli"
+  local emulator = require "support.emulator"
+  local TOKEN = "pat_BUNDLE_2c9e"
+  local emu = emulator.fixture({ tick = 0, token = TOKEN })
+  local run = cli.runner(function() return emu.url end, TOKEN)
+
+  it("holds every Lua module a pause loads", function()
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    local modules = assert(loadfile(build .. "/luac/bundle.luac", "b"))()
+    local dir = cli.tmpdir()
+    local log = dir .. "/required"
+    -- the interpreter runs LUA_INIT first: it notes each module as required
+    cli.write(dir .. "/init.lua", "local log, req = " .. string.format("%q", log) .. ", require\n"
+      .. "function require(name)\n"
+      .. "  if not package.loaded[name] then local f = io.open(log, 'a') f:write(name, '\\n') f:close() end\n"
+      .. "  return req(name)\nend\n")
+    cli.write(dir .. "/config-lock.yaml", "pipeline:\n  id: hello-world-pipeline\n  user_id: demo-user\n"
+      .. "  app_id: demo-app\n  version_id: 8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19\n")
+    local r = run({ "pr", "pause", "run-train-01" }, { cwd = dir, env = { LUA_INIT = "@" .. dir .. "/init.lua" } })
+    assert.equal(0, r.code, r.err)
+    local missing = {}
+    for name in cli.slurp(log):gmatch("[^\n]+") do
+      if name:match("^clarifai") and not name:match("%.core$") and name ~= "clarifai.loader" and not modules[name] then
+        missing[#missing + 1] = name
+      end
+    end
+    assert.same({}, missing)
+    for _, name in ipairs({ "clarifai.lockfile", "clarifai.config", "clarifai.http.core" }) do
+      assert.matches(name, cli.slurp(log), 1, true)
+    end
+  end)
+end)
