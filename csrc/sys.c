@@ -488,6 +488,50 @@ static struct timespec modified_at(const struct stat *st)
 #endif
 }
 
+/* A stat's status-change time (st_ctim; st_ctimespec on macOS). */
+static struct timespec changed_at(const struct stat *st)
+{
+#if defined(__APPLE__)
+    return st->st_ctimespec;
+#else
+    return st->st_ctim;
+#endif
+}
+
+/*
+ * stat_sig(path [, settled]) -> "DEV:INO:SIZE:MTIME:CTIME" | nil
+ * What stat says of a file, in one string: device, inode, size, and the
+ * modification and status-change times in nanoseconds. Writing a file
+ * changes its status-change time (no call sets it back) and so its
+ * signature; renaming another file over it changes the inode. The launcher
+ * trusts a precompiled chunk whose source still has the signature recorded
+ * when the chunk was built, without reading the source (one stat instead of
+ * an open and reads). With settled = S, nil unless both times are at least
+ * S seconds old: a file written just before its signature was taken could
+ * be written again within the same clock tick, leaving the same times (a
+ * build records no signature then, and the source is read each time).
+ */
+static int l_stat_sig(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Number settled = luaL_optnumber(L, 2, -1);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    struct timespec m = modified_at(&st), c = changed_at(&st);
+    if (settled >= 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double latest = (double)(m.tv_sec > c.tv_sec ? m.tv_sec : c.tv_sec) + 1.0;
+        if ((double)now.tv_sec - latest < settled) return 0;
+    }
+    char out[160];
+    snprintf(out, sizeof out, "%llu:%llu:%llu:%lld.%09ld:%lld.%09ld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (unsigned long long)st.st_size, (long long)m.tv_sec, (long)m.tv_nsec,
+             (long long)c.tv_sec, (long)c.tv_nsec);
+    lua_pushstring(L, out);
+    return 1;
+}
+
 /* mtime(path) -> modification time in nanoseconds (integer) | nil */
 static int l_mtime(lua_State *L)
 {
@@ -978,6 +1022,7 @@ static const luaL_Reg funcs[] = {
     {"quick_exit", l_quick_exit},
     {"realpath", l_realpath},
     {"mtime", l_mtime},
+    {"stat_sig", l_stat_sig},
     {"digest", l_digest},
     {"open_lazy", l_open_lazy},
     {"exec", l_exec},

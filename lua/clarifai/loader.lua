@@ -4,7 +4,11 @@
 -- used only when its source has the fingerprint (size and hash) recorded
 -- when the chunk was built: an edited source, in a checkout or an installed
 -- tree, is loaded as source (install may reset modification times, so they
--- are not trusted). Any module without a matching chunk comes from source.
+-- are not trusted alone). Reading the source is skipped while stat still
+-- says exactly what it said at build time (device, inode, size, modification
+-- and status-change times: a write changes the last one, which no call can
+-- set back; see clarifai.sys.core's stat_sig). Any module without a matching
+-- chunk comes from source.
 
 local M = {}
 
@@ -30,21 +34,32 @@ local searchpath = package.searchpath or function(name, path)
   return nil
 end
 
--- The fingerprints recorded at build time: { [path under the source root] = "SIZE:HASH" }.
+-- The fingerprints recorded at build time: { [path under the source root]
+-- = "SIZE:HASH" }, and the stat signatures: { [path] = signature }.
 local function read_sums(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local sums = {}
-  for rel, sum in f:read("*a"):gmatch("([^\n ]+) ([^\n]+)") do sums[rel] = sum end
+  local sums, sigs = {}, {}
+  for line in f:read("*a"):gmatch("[^\n]+") do
+    local rel, sum, sig = line:match("^(%S+) (%S+) ?(%S*)$")
+    if rel then
+      sums[rel] = sum
+      if sig ~= "" then sigs[rel] = sig end
+    end
+  end
   f:close()
-  return sums
+  return sums, sigs
 end
 
 -- Does the source of `rel` (the first of `sources` that has it) still have
--- this fingerprint? With no source to compare, the chunk stands alone.
-local function matches(sys, sources, rel, sum)
+-- this fingerprint? Its stat signature `sig`, when recorded and still the
+-- same, says yes without reading it. With no source to compare, the chunk
+-- stands alone.
+local function matches(sys, sources, rel, sum, sig)
   for _, dir in ipairs(sources) do
-    local d = sys.digest(dir .. "/" .. rel)
+    local path = dir .. "/" .. rel
+    if sig and sig ~= "" and sys.stat_sig and sys.stat_sig(path) == sig then return true end
+    local d = sys.digest(path)
     if d then return d == sum end
   end
   return true
@@ -71,7 +86,7 @@ function M.install(opts)
   local sys = load_sys()
   if not sys or not sys.digest then return false end
   local luac, sources = opts.luac, opts.sources or {}
-  local sums = read_sums(luac .. "/sums.txt")
+  local sums, sigs = read_sums(luac .. "/sums.txt")
   if not sums then return false end
   -- C modules go straight to package.cpath: Lua's own order would first try
   -- every package.path entry (a dozen failed opens each).
@@ -92,7 +107,7 @@ function M.install(opts)
     for _, tail in ipairs({ ".lua", "/init.lua" }) do
       local rel = base .. tail
       -- chunks are stored as .luac, so nothing takes them for source modules
-      if sums[rel] and matches(sys, sources, rel, sums[rel]) then
+      if sums[rel] and matches(sys, sources, rel, sums[rel], sigs[rel]) then
         local chunk = luac .. "/" .. rel .. "c"
         local f, err = loadfile(chunk, "b")
         if f then return f, chunk end
@@ -121,7 +136,7 @@ function M.preload_bundle(path, sys, sources)
   for name, m in pairs(modules) do
     if not package.preload[name] then
       package.preload[name] = function(...)
-        if matches(sys, sources, m.path, m.sum) then return m.load(...) end
+        if matches(sys, sources, m.path, m.sum, m.sig) then return m.load(...) end
         local src = assert(searchpath(name, package.path))
         return assert(loadfile(src))(...)
       end
