@@ -459,7 +459,8 @@ static int l_digest(lua_State *L)
 
 /*
  * open_lazy(path) -> true | nil, message, "EIO"
- * Opens a shared object with lazy binding (RTLD_LAZY | RTLD_LOCAL) and keeps
+ * Opens a shared object with lazy binding (RTLD_LAZY | RTLD_LOCAL, and deep
+ * binding where that is safe: see deep_binding) and keeps
  * it open for the life of the process. Lua's own loader then opens the same
  * file with RTLD_NOW, which finds it loaded and relocated and does no more
  * work: the libraries it pulls in (libcurl's thirty-odd) bind a function
@@ -467,10 +468,41 @@ static int l_digest(lua_State *L)
  * started with them does. Nothing else changes: the module is opened by
  * Lua's loader as before.
  */
+/* <dlfcn.h> declares RTLD_DEEPBIND only under _GNU_SOURCE: glibc's value. */
+#if defined(__GLIBC__) && !defined(RTLD_DEEPBIND)
+#define RTLD_DEEPBIND 0x00008
+#endif
+
+/* Deep binding (glibc): the object and the libraries it pulls in look a
+ * symbol up among themselves before the program's global scope (the
+ * interpreter, readline, libc...), which every lookup would otherwise walk
+ * first and miss: for libcurl's thousands of relocations, the difference
+ * between loading it into this process and a program linked with it. The
+ * same objects are found either way (the global scope holds nothing the
+ * group defines, libc is in both), except when something interposes
+ * symbols: not with LD_PRELOAD or /etc/ld.so.preload (a preloaded malloc
+ * must stay everyone's) nor in a sanitizer build (which refuses it). */
+static int deep_binding(void)
+{
+#if defined(RTLD_DEEPBIND) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 0;
+#endif
+#endif
+    const char *pre = getenv("LD_PRELOAD");
+    if ((pre && *pre) || access("/etc/ld.so.preload", F_OK) == 0)
+        return 0;
+    return RTLD_DEEPBIND;
+#else
+    return 0;
+#endif
+}
+
 static int l_open_lazy(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    if (!dlopen(path, RTLD_LAZY | RTLD_LOCAL)) {
+    if (!dlopen(path, RTLD_LAZY | RTLD_LOCAL | deep_binding())) {
         const char *e = dlerror();
         return clarifai_fail(L, e ? e : "dlopen failed", "EIO");
     }
