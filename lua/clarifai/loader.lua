@@ -86,8 +86,14 @@ function M.install(opts)
   local sys = load_sys()
   if not sys or not sys.digest then return false end
   local luac, sources = opts.luac, opts.sources or {}
-  local sums, sigs = read_sums(luac .. "/sums.txt")
-  if not sums then return false end
+  -- read when a module outside the bundle is first asked for (a pause asks
+  -- for none)
+  local sums, sigs
+  local function sum_of(rel)
+    if not sums then sums, sigs = read_sums(luac .. "/sums.txt") end
+    if not sums then sums, sigs = {}, {} end
+    return sums[rel], sigs[rel]
+  end
   -- C modules go straight to package.cpath: Lua's own order would first try
   -- every package.path entry (a dozen failed opens each).
   local function search_c(name)
@@ -107,7 +113,8 @@ function M.install(opts)
     for _, tail in ipairs({ ".lua", "/init.lua" }) do
       local rel = base .. tail
       -- chunks are stored as .luac, so nothing takes them for source modules
-      if sums[rel] and matches(sys, sources, rel, sums[rel], sigs[rel]) then
+      local sum, sig = sum_of(rel)
+      if sum and matches(sys, sources, rel, sum, sig) then
         local chunk = luac .. "/" .. rel .. "c"
         local f, err = loadfile(chunk, "b")
         if f then return f, chunk end
@@ -116,23 +123,26 @@ function M.install(opts)
     end
     return "\n\tno matching precompiled chunk for '" .. name .. "'"
   end
+  if not M.preload_bundle(luac .. "/bundle.luac", sys, sources) then
+    sum_of("")
+    if next(sums) == nil then return false end -- no chunks at all
+  end
   table.insert(package.searchers or package.loaders, 2, search) -- luacheck: ignore 143 (5.1)
-  M.preload_bundle(luac .. "/bundle.luac", sys, sources)
   return true
 end
 
 --[[
-preload_bundle(path, sys, sources): the modules every pause, cancel and
-resume needs, in one chunk (tools/bundle.lua): one file to open instead of
-two dozen. Each goes to package.preload; when required, it is taken from the
+preload_bundle(path, sys, sources) -> whether there is one: the modules
+every pause, cancel and resume needs, in one chunk (tools/bundle.lua): one
+file to open instead of two dozen. Each goes to package.preload; when required, it is taken from the
 bundle if its source still matches the bundle's fingerprint, else loaded
 from its source.
 ]]
 function M.preload_bundle(path, sys, sources)
   local chunk = loadfile(path, "b")
-  if not chunk then return end
+  if not chunk then return false end
   local ok, modules = pcall(chunk)
-  if not ok or type(modules) ~= "table" then return end
+  if not ok or type(modules) ~= "table" then return false end
   for name, m in pairs(modules) do
     if not package.preload[name] then
       package.preload[name] = function(...)
@@ -142,6 +152,7 @@ function M.preload_bundle(path, sys, sources)
       end
     end
   end
+  return true
 end
 
 return M
