@@ -4,10 +4,12 @@
 -- everything first:
 --
 --   lua5.4 bench/bench.lua --root DIR --mode full|smoke --work TMPDIR
---                          --data DIR --md FILE --pids FILE [--only LIST]
+--                          --data DIR --md FILE --pids FILE [--charts DIR]
+--                          [--only LIST]
 --
 -- --only figures.scale,figures.network runs just those figure modules (while
--- working on them; the Markdown then holds only their rows).
+-- working on them; the Markdown then holds only their rows). --charts: where
+-- the SVG charts go (bench/lib/chart.lua), linked from the Markdown.
 --
 -- bench/lib/   proc (spawn, time, reap, measure), servers (nginx, emulator),
 --              requests (what the contenders send), report (tables,
@@ -157,6 +159,13 @@ local function main()
 
   info.load_after = proc.loadavg()
   proc.stop_all()
+  if opts.charts then
+    -- the Markdown links them relative to its own directory
+    local md_dir = opts.md:match("^(.*)/[^/]*$") or "."
+    local link = opts.charts:sub(1, #md_dir + 1) == md_dir .. "/" and opts.charts:sub(#md_dir + 2) or opts.charts
+    report.write_charts(opts.charts, link)
+    proc.say("wrote %d charts in %s", #report.charts, opts.charts)
+  end
   print(report.text())
   proc.write_file(opts.md, report.markdown({ elapsed = proc.now() - t_start, method = method }))
   proc.say("wrote %s", opts.md)
