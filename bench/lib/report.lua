@@ -226,6 +226,22 @@ function M.markdown(o)
       .. (info.commit and (", at " .. info.commit) or "") .. ".")
   end
   add()
+  local gp, gr = info.glance_pause, info.glance_rss
+  if gp or gr then
+    local parts = {}
+    if gp then
+      parts[#parts + 1] = string.format("one pause (`./bin/clarifai pr pause RUN` with config-lock.yaml and the "
+        .. "config file) takes %s against %s for `curl -X PATCH` sending the same request (%s)", M.ms(gp.ms),
+        M.ms(gp.curl), M.ratio(gp.ms / gp.curl))
+    end
+    if gr then
+      parts[#parts + 1] = string.format("%speaks at %s of RSS against curl's %s", gp and "" or "one pause ",
+        M.mib(gr.mib), M.mib(gr.curl))
+    end
+    add("**At a glance** (loopback, the static responder, medians of this run): " .. table.concat(parts, "; it ")
+      .. ".")
+    add()
+  end
   add("Medians. Ratios compare a row with its figure's baseline measured in the same run; `met?` judges the "
     .. "static-responder (nginx) column, the emulator column is shown beside it.")
   add()
