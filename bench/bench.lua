@@ -44,7 +44,7 @@ ctx.root, ctx.work, ctx.data, ctx.pids = ROOT, opts.work, opts.data, opts.pids
 ctx.smoke = opts.mode == "smoke"
 ctx.settings = ctx.smoke and {
   reps_fast = 3, reps_batch = 2, reps_rss = 2, reps_yaml = 2,
-  batch = 50, idle = 3, yaml_bytes = 1000000, lock_bytes = 80000,
+  batch = 30, idle = 2, yaml_bytes = 500000, lock_bytes = 80000,
   scale_counts = { 200, 500 }, reps_scale = 1,
   lab = { rtts = { 50 }, one_reps = 2, batch_reps = 1, batches = { { 20, 8 }, { 20, 64 } }, probe = { 130, 128 },
           wait_runs = 10, wait_delay = 1, wait_interval = 1, wait_reps = 1,
