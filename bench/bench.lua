@@ -9,7 +9,9 @@
 --
 -- --only figures.scale,figures.network runs just those figure modules (while
 -- working on them; the Markdown then holds only their rows). --charts: where
--- the SVG charts go (bench/lib/chart.lua), linked from the Markdown.
+-- the SVG charts go (bench/lib/chart.lua), linked from the Markdown. With
+-- BENCH_COMPARE=DIR in the environment, DIR/bin/clarifai (another checkout,
+-- built) runs beside the others wherever the launchers are compared.
 --
 -- bench/lib/   proc (spawn, time, reap, measure), servers (nginx, emulator),
 --              requests (what the contenders send), report (tables,
