@@ -4,10 +4,14 @@
 -- everything first:
 --
 --   lua5.4 bench/bench.lua --root DIR --mode full|smoke --work TMPDIR
---                          --data DIR --md FILE --pids FILE [--only LIST]
+--                          --data DIR --md FILE --pids FILE [--charts DIR]
+--                          [--only LIST]
 --
 -- --only figures.scale,figures.network runs just those figure modules (while
--- working on them; the Markdown then holds only their rows).
+-- working on them; the Markdown then holds only their rows). --charts: where
+-- the SVG charts go (bench/lib/chart.lua), linked from the Markdown. With
+-- BENCH_COMPARE=DIR in the environment, DIR/bin/clarifai (another checkout,
+-- built) runs beside the others wherever the launchers are compared.
 --
 -- bench/lib/   proc (spawn, time, reap, measure), servers (nginx, emulator),
 --              requests (what the contenders send), report (tables,
@@ -42,7 +46,7 @@ ctx.root, ctx.work, ctx.data, ctx.pids = ROOT, opts.work, opts.data, opts.pids
 ctx.smoke = opts.mode == "smoke"
 ctx.settings = ctx.smoke and {
   reps_fast = 3, reps_batch = 2, reps_rss = 2, reps_yaml = 2,
-  batch = 50, idle = 3, yaml_bytes = 1000000, lock_bytes = 80000,
+  batch = 30, idle = 2, yaml_bytes = 500000, lock_bytes = 80000,
   scale_counts = { 200, 500 }, reps_scale = 1,
   lab = { rtts = { 50 }, one_reps = 2, batch_reps = 1, batches = { { 20, 8 }, { 20, 64 } }, probe = { 130, 128 },
           wait_runs = 10, wait_delay = 1, wait_interval = 1, wait_reps = 1,
@@ -157,6 +161,13 @@ local function main()
 
   info.load_after = proc.loadavg()
   proc.stop_all()
+  if opts.charts then
+    -- the Markdown links them relative to its own directory
+    local md_dir = opts.md:match("^(.*)/[^/]*$") or "."
+    local link = opts.charts:sub(1, #md_dir + 1) == md_dir .. "/" and opts.charts:sub(#md_dir + 2) or opts.charts
+    report.write_charts(opts.charts, link)
+    proc.say("wrote %d charts in %s", #report.charts, opts.charts)
+  end
   print(report.text())
   proc.write_file(opts.md, report.markdown({ elapsed = proc.now() - t_start, method = method }))
   proc.say("wrote %s", opts.md)

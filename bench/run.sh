@@ -4,9 +4,15 @@
 # YAML loader side by side with a plain libyaml scan and PyYAML.
 #
 #   sh bench/run.sh           full run; prints the table, rewrites BENCHMARKS.md
+#                             and its charts (bench/charts/*.svg)
 #   sh bench/run.sh --smoke   every comparison with tiny repetition counts;
-#                             writes build/bench-smoke.md; fails only when a
+#                             writes build/bench-smoke.md and its charts
+#                             (build/bench-charts/); fails only when a
 #                             comparison cannot be run (not on missed targets)
+#   sh bench/run.sh [--smoke] --only figures.pause[,figures.rss...]
+#                             just those figure modules, at the mode's counts;
+#                             writes build/bench-only.md and
+#                             build/bench-only-charts/ (BENCHMARKS.md stays)
 #
 # Installs missing Debian packages (as root, or through sudo), builds the
 # project and the benchmark helpers, installs the rock into build/bench-tree,
@@ -16,11 +22,16 @@
 set -eu
 
 mode=full
-case "${1:-}" in
-  "") ;;
-  --smoke) mode=smoke ;;
-  *) echo "usage: sh bench/run.sh [--smoke]" >&2; exit 2 ;;
-esac
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) mode=smoke ;;
+    --only) [ $# -ge 2 ] || { echo "bench: --only needs a list of figure modules" >&2; exit 2; }
+            only=$2; shift ;;
+    *) echo "usage: sh bench/run.sh [--smoke] [--only figures.NAME[,...]]" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -76,6 +87,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ "$mode" = full ]; then md="$root/BENCHMARKS.md"; else md="$root/build/bench-smoke.md"; fi
-lua5.4 bench/bench.lua --root "$root" --mode "$mode" --work "$work" \
-  --data "$root/build/bench/data" --md "$md" --pids "$pids"
+# The charts: bench/charts/ (committed, linked from BENCHMARKS.md) in a full
+# run, under build/ otherwise.
+if [ -n "$only" ]; then md="$root/build/bench-only.md"; charts="$root/build/bench-only-charts"
+elif [ "$mode" = full ]; then md="$root/BENCHMARKS.md"; charts="$root/bench/charts"
+else md="$root/build/bench-smoke.md"; charts="$root/build/bench-charts"; fi
+set -- --root "$root" --mode "$mode" --work "$work" --data "$root/build/bench/data" --md "$md" --pids "$pids" \
+  --charts "$charts"
+if [ -n "$only" ]; then set -- "$@" --only "$only"; fi
+lua5.4 bench/bench.lua "$@"

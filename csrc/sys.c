@@ -18,6 +18,7 @@
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
 #define _DARWIN_C_SOURCE /* st_mtimespec, TIOCGWINSZ: hidden by _POSIX_C_SOURCE alone */
 #endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -367,9 +368,37 @@ static int l_read_file(lua_State *L)
         return 3;
     }
 
-    luaL_Buffer b;
+    /* The size fstat gave, in one read (and one more to see the end): not
+       LUAL_BUFFERSIZE at a time (1 KB on some builds: 80 reads for an 80 KB
+       lockfile). A file that grew meanwhile goes on below. */
+    size_t want = (size_t)st.st_size + 1;
+    char *whole = (char *)lua_newuserdatauv(L, want, 0);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = read(box->fd, whole + got, want - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            fdbox_release(box);
+            return clarifai_fail(L, strerror(e), "EIO");
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    if ((lua_Integer)got > max) {
+        fdbox_release(box);
+        return clarifai_fail(L, "file grew past the size limit while being read", "TOO_LARGE");
+    }
+    if (got < want) {
+        lua_pushlstring(L, whole, got);
+        lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+        fdbox_release(box);
+        return 2;
+    }
+    luaL_Buffer b; /* it grew: the rest as it comes */
     luaL_buffinit(L, &b);
-    lua_Integer total = 0;
+    luaL_addlstring(&b, whole, got);
+    lua_Integer total = (lua_Integer)got;
     for (;;) {
         char *p = luaL_prepbuffer(&b);
         ssize_t n = read(box->fd, p, LUAL_BUFFERSIZE);
@@ -431,8 +460,11 @@ static int l_digest(lua_State *L)
         have += (size_t)n;
         size_t i = 0;
         for (; i + 8 <= have; i += 8) {
-            uint64_t w = 0;
-            for (int k = 7; k >= 0; k--) w = (w << 8) | buf[i + (size_t)k];
+            uint64_t w;
+            memcpy(&w, buf + i, 8); /* one load, not eight */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            w = __builtin_bswap64(w);
+#endif
             h = (h ^ w) * FNV_PRIME;
         }
         memmove(buf, buf + i, have - i);
@@ -446,6 +478,59 @@ static int l_digest(lua_State *L)
     return 1;
 }
 
+/*
+ * open_lazy(path) -> true | nil, message, "EIO"
+ * Opens a shared object with lazy binding (RTLD_LAZY | RTLD_LOCAL, and deep
+ * binding where that is safe: see deep_binding) and keeps
+ * it open for the life of the process. Lua's own loader then opens the same
+ * file with RTLD_NOW, which finds it loaded and relocated and does no more
+ * work: the libraries it pulls in (libcurl's thirty-odd) bind a function
+ * when it is first called instead of every function at load, as a program
+ * started with them does. Nothing else changes: the module is opened by
+ * Lua's loader as before.
+ */
+/* <dlfcn.h> declares RTLD_DEEPBIND only under _GNU_SOURCE: glibc's value. */
+#if defined(__GLIBC__) && !defined(RTLD_DEEPBIND)
+#define RTLD_DEEPBIND 0x00008
+#endif
+
+/* Deep binding (glibc): the object and the libraries it pulls in look a
+ * symbol up among themselves before the program's global scope (the
+ * interpreter, readline, libc...), which every lookup would otherwise walk
+ * first and miss: for libcurl's thousands of relocations, the difference
+ * between loading it into this process and a program linked with it. The
+ * same objects are found either way (the global scope holds nothing the
+ * group defines, libc is in both), except when something interposes
+ * symbols: not with LD_PRELOAD or /etc/ld.so.preload (a preloaded malloc
+ * must stay everyone's) nor in a sanitizer build (which refuses it). */
+static int deep_binding(void)
+{
+#if defined(RTLD_DEEPBIND) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 0;
+#endif
+#endif
+    const char *pre = getenv("LD_PRELOAD");
+    if ((pre && *pre) || access("/etc/ld.so.preload", F_OK) == 0)
+        return 0;
+    return RTLD_DEEPBIND;
+#else
+    return 0;
+#endif
+}
+
+static int l_open_lazy(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (!dlopen(path, RTLD_LAZY | RTLD_LOCAL | deep_binding())) {
+        const char *e = dlerror();
+        return clarifai_fail(L, e ? e : "dlopen failed", "EIO");
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* A stat's modification time: st_mtim (POSIX 2008), st_mtimespec on macOS. */
 static struct timespec modified_at(const struct stat *st)
 {
@@ -454,6 +539,50 @@ static struct timespec modified_at(const struct stat *st)
 #else
     return st->st_mtim;
 #endif
+}
+
+/* A stat's status-change time (st_ctim; st_ctimespec on macOS). */
+static struct timespec changed_at(const struct stat *st)
+{
+#if defined(__APPLE__)
+    return st->st_ctimespec;
+#else
+    return st->st_ctim;
+#endif
+}
+
+/*
+ * stat_sig(path [, settled]) -> "DEV:INO:SIZE:MTIME:CTIME" | nil
+ * What stat says of a file, in one string: device, inode, size, and the
+ * modification and status-change times in nanoseconds. Writing a file
+ * changes its status-change time (no call sets it back) and so its
+ * signature; renaming another file over it changes the inode. The launcher
+ * trusts a precompiled chunk whose source still has the signature recorded
+ * when the chunk was built, without reading the source (one stat instead of
+ * an open and reads). With settled = S, nil unless both times are at least
+ * S seconds old: a file written just before its signature was taken could
+ * be written again within the same clock tick, leaving the same times (a
+ * build records no signature then, and the source is read each time).
+ */
+static int l_stat_sig(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Number settled = luaL_optnumber(L, 2, -1);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    struct timespec m = modified_at(&st), c = changed_at(&st);
+    if (settled >= 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double latest = (double)(m.tv_sec > c.tv_sec ? m.tv_sec : c.tv_sec) + 1.0;
+        if ((double)now.tv_sec - latest < settled) return 0;
+    }
+    char out[160];
+    snprintf(out, sizeof out, "%llu:%llu:%llu:%lld.%09ld:%lld.%09ld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (unsigned long long)st.st_size, (long long)m.tv_sec, (long)m.tv_nsec,
+             (long long)c.tv_sec, (long)c.tv_nsec);
+    lua_pushstring(L, out);
+    return 1;
 }
 
 /* mtime(path) -> modification time in nanoseconds (integer) | nil */
@@ -946,7 +1075,9 @@ static const luaL_Reg funcs[] = {
     {"quick_exit", l_quick_exit},
     {"realpath", l_realpath},
     {"mtime", l_mtime},
+    {"stat_sig", l_stat_sig},
     {"digest", l_digest},
+    {"open_lazy", l_open_lazy},
     {"exec", l_exec},
     {"setenv", l_setenv},
     {"isatty", l_isatty},

@@ -16,7 +16,10 @@
  *   2. with small limits (max_depth 4, max_size half the input), the same;
  *   3. with an allocator that fails after a few allocations inside load:
  *      raising is allowed there, leaking or touching freed memory is not
- *      (the loader userdata must release the parser and event).
+ *      (the loader userdata must release the parser and event);
+ *   4. with and without skim (a few bytes, so block scalars are cut out
+ *      before libyaml sees them): the results must agree, values longer
+ *      than skim given as false, errors word for word.
  */
 #include "../csrc/yaml.c"
 
@@ -118,6 +121,90 @@ static void check_result(lua_State *L)
 
 enum { RUN_DEFAULT, RUN_SMALL, RUN_FAILING_ALLOC };
 
+#define FUZZ_SKIM 8
+
+/* Is the skimmed value at index b what the full value at index a gives:
+ * strings longer than FUZZ_SKIM as false, everything else the same? */
+static int same_skimmed(lua_State *L, int a, int b, int depth)
+{
+    size_t n;
+    int ok = 1;
+
+    a = lua_absindex(L, a);
+    b = lua_absindex(L, b);
+    if (lua_type(L, a) == LUA_TSTRING) {
+        (void)lua_tolstring(L, a, &n);
+        if (n > FUZZ_SKIM)
+            return lua_type(L, b) == LUA_TBOOLEAN && !lua_toboolean(L, b);
+        return lua_type(L, b) == LUA_TSTRING && lua_rawequal(L, a, b);
+    }
+    if (lua_type(L, a) != lua_type(L, b))
+        return 0;
+    if (lua_type(L, a) != LUA_TTABLE)
+        return 1; /* nil */
+    if (depth > MAX_DEPTH_CAP || !lua_checkstack(L, 6))
+        die(L, "stack");
+    /* every key of a in b with the same value, and b no larger */
+    lua_pushnil(L);
+    while (ok && lua_next(L, a)) {
+        lua_pushvalue(L, -2);
+        lua_rawget(L, b);
+        ok = same_skimmed(L, -2, -1, depth + 1);
+        lua_pop(L, 2);
+    }
+    if (!ok) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, b)) {
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, a) == LUA_TNIL) {
+            lua_pop(L, 3);
+            return 0;
+        }
+        lua_pop(L, 2);
+    }
+    return 1;
+}
+
+static void push_load(lua_State *L, const uint8_t *data, size_t size, lua_Integer skim)
+{
+    lua_getfield(L, -1, "load");
+    lua_pushlstring(L, (const char *)data, size);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, 64);
+    lua_setfield(L, -2, "max_depth");
+    lua_pushinteger(L, 1024 * 1024);
+    lua_setfield(L, -2, "max_size");
+    lua_pushinteger(L, skim);
+    lua_setfield(L, -2, "skim");
+    if (lua_pcall(L, 2, 3, 0) != LUA_OK)
+        die(L, "load raised");
+}
+
+/* The same input with and without skim. */
+static void run_skim(const uint8_t *data, size_t size)
+{
+    lua_State *L = luaL_newstate();
+    int full, skimmed;
+
+    if (!L)
+        abort();
+    luaL_requiref(L, "clarifai.yaml.core", luaopen_clarifai_yaml_core, 0);
+    push_load(L, data, size, 0);
+    full = lua_gettop(L) - 2; /* value, message, code */
+    lua_pushvalue(L, 1);
+    push_load(L, data, size, FUZZ_SKIM);
+    skimmed = lua_gettop(L) - 2;
+    if (lua_isnil(L, full + 1) != lua_isnil(L, skimmed + 1)
+        || !lua_rawequal(L, full + 1, skimmed + 1) || !lua_rawequal(L, full + 2, skimmed + 2))
+        die(L, "skim: a different message or code");
+    if (lua_isnil(L, full + 1) && !same_skimmed(L, full, skimmed, 0))
+        die(L, "skim: a different result");
+    lua_close(L);
+}
+
 static void run(const uint8_t *data, size_t size, int mode)
 {
     fuzz_alloc_state st = { -1 };
@@ -163,5 +250,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(data, size, RUN_DEFAULT);
     run(data, size, RUN_SMALL);
     run(data, size, RUN_FAILING_ALLOC);
+    run_skim(data, size);
     return 0;
 }

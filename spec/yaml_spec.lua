@@ -600,6 +600,201 @@ env:
     end)
   end)
 
+  describe("skim", function()
+    -- What a load with skim must give: the full load's result with every
+    -- value (not key) longer than skim bytes replaced by false, or the full
+    -- load's error, exactly.
+    local function skimmed(v, skim)
+      if type(v) == "string" then
+        if #v > skim then return false end
+        return v
+      end
+      if type(v) ~= "table" then return v end
+      local out = {}
+      for k, x in pairs(v) do out[k] = skimmed(x, skim) end
+      return out
+    end
+    local function same_as_full(text, skim, opts)
+      local full = table.pack(raw.load(text, with_limits(opts)))
+      local o = with_limits(opts)
+      o.skim = skim
+      local got = table.pack(raw.load(text, o))
+      if full[1] == nil and full.n == 3 then
+        assert.same(full, got)
+      else
+        assert.equal(1, got.n, got[2])
+        assert.same(skimmed(full[1], skim), got[1])
+      end
+      return got[1], got[2], got[3]
+    end
+    local function block(lines, indent)
+      local pad = (" "):rep(indent)
+      local out = {}
+      for i, l in ipairs(lines) do out[i] = l == "" and "" or (pad .. l) end
+      return table.concat(out, "\n") .. "\n"
+    end
+    -- An Argo-like text of about n bytes.
+    local function argo(n)
+      local lines = { "apiVersion: argoproj.io/v1alpha1", "kind: Workflow", "spec:", "  templates:" }
+      local i, size = 0, 0
+      while size < n do
+        i = i + 1
+        for _, l in ipairs({ "  - name: step-" .. i, "    script: |",
+          "      echo \"step " .. i .. ": {{inputs.parameters.x}}\" # not a comment", "",
+          "    args: [\"--x\", 'y: z']" }) do
+          lines[#lines + 1] = l
+          size = size + #l + 1
+        end
+      end
+      return lines
+    end
+    local IDS = "  id: image-classify\n  user_id: jdoe\n  app_id: pipelines\n  version_id: 0123\n"
+
+    it("gives values longer than skim as false; keys and shorter values as written", function()
+      local long = ("x"):rep(40)
+      local v = loads("a: " .. long .. "\n" .. long .. ": b\nc: [" .. long .. ", d]\ne: ''\n", { skim = 39 })
+      assert.same({ a = false, [long] = "b", c = { false, "d" }, e = "" }, v)
+      assert.same({ a = long }, loads("a: " .. long .. "\n", { skim = 40 }))
+      assert.same({ a = long }, loads("a: " .. long .. "\n", { skim = 0 }))
+    end)
+
+    it("reads the ids of a config-lock.yaml and checks the whole Argo spec, not keeping it", function()
+      local spec = argo(20000)
+      local lock = "pipeline:\n" .. IDS .. "  orchestration_spec:\n    argo_orchestration_spec: |\n"
+        .. block(spec, 6) .. "  step_directories:\n  - a\n"
+      local v = same_as_full(lock, 4096, { max_size = 16 * 1024 * 1024 })
+      assert.equal("image-classify", v.pipeline.id)
+      assert.equal("0123", v.pipeline.version_id)
+      assert.is_false(v.pipeline.orchestration_spec.argo_orchestration_spec)
+      assert.same({ "a" }, v.pipeline.step_directories)
+    end)
+
+    it("does not run a long spec's text through libyaml", function()
+      local lock = "pipeline:\n" .. IDS .. "  orchestration_spec:\n    argo_orchestration_spec: |\n"
+        .. block(argo(2000000), 6)
+      local o = { max_size = 16 * 1024 * 1024 }
+      local full = cpu(function() assert(core.load(lock, o)) end)
+      o.skim = 4096
+      local v
+      local skim = cpu(function() v = core.load(lock, o) end)
+      assert.equal("jdoe", v.pipeline.user_id)
+      assert.is_true(skim < full / 3, string.format("%.3f s with skim, %.3f s without", skim, full))
+    end)
+
+    it("finds ids written after the spec", function()
+      local lock = "pipeline:\n  orchestration_spec:\n    argo_orchestration_spec: |\n" .. block(argo(9000), 6)
+        .. "\n\n" .. IDS
+      local v = same_as_full(lock, 4096)
+      assert.equal("jdoe", v.pipeline.user_id)
+      assert.equal("pipelines", v.pipeline.app_id)
+    end)
+
+    it("rejects what the full load rejects after the spec, with its message", function()
+      local head = "pipeline:\n" .. IDS .. "  spec: |\n" .. block(argo(9000), 4)
+      for _, tail in ipairs({
+        "  id: again\n",                 -- a duplicate key
+        "  x: [a, b\n",                  -- an unclosed flow sequence
+        "  y: \"open\n",                 -- an unclosed quote
+        "  - item\n",                    -- a sequence entry among mapping keys
+        " bad: indent\n",               -- less indented than its siblings
+        "  w: &a 1\n",                   -- an anchor
+        "  v: !!binary x\n",             -- a tag
+        "---\nsecond: document\n",       -- a second document
+        "  u: \1\n",                     -- a control character
+        "  t: \255\n",                   -- invalid UTF-8
+      }) do
+        local _, err, code = same_as_full(head .. tail, 4096)
+        assert.is_string(err, tail)
+        assert.is_string(code, tail)
+      end
+    end)
+
+    it("rejects what the full load rejects inside the spec, with its message", function()
+      local spec = argo(9000)
+      for _, bad in ipairs({ "bell \7 here", "bad \255 byte", "overlong \192\128", "surrogate \237\160\128",
+        "nel \194\133 break", "ls \226\128\168 break", "cr \r here", "del \127" }) do
+        local lines = { table.unpack(spec) }
+        table.insert(lines, 20, bad)
+        local _, err = same_as_full("pipeline:\n" .. IDS .. "  spec: |\n" .. block(lines, 4), 4096)
+        if not bad:find("[\194\226\r]") then assert.is_string(err, bad) end
+      end
+      -- a tab where the indentation is
+      local lines = { table.unpack(spec) }
+      local text = "pipeline:\n" .. IDS .. "  spec: |\n" .. block(lines, 4):gsub("\n    kind", "\n  \tkind", 1)
+      local _, err = same_as_full(text, 4096)
+      assert.is_string(err)
+    end)
+
+    it("gives the full load's result for every shape of block scalar", function()
+      local body = block(argo(3000), 4)
+      local texts = {
+        "a:\n  b: |\n" .. body .. "  c: d\n",
+        "a:\n  b: |-\n" .. body .. "\n\n  c: d\n",
+        "a:\n  b: |+\n" .. body .. "\n\n  c: d\n",
+        "a:\n  b: >\n" .. body .. "  c: d\n",
+        "a:\n  b: >-\n" .. body,
+        "a:\n  b: |   \n" .. body .. "# a comment\n",
+        "a:\n  b: |\n" .. body:sub(1, -2),                    -- no line break at the end
+        "a:\n  b: |\n" .. body .. "   ",                        -- spaces at the end
+        "a:\n  b: |\n" .. body .. "\n  \n    \n      \n  c: d\n", -- blank lines of any width
+        "a:\n- b: |\n" .. body .. "  c: d\n",                 -- in a sequence's mapping
+        "a:\n  b: |2\n" .. body .. "  c: d\n",                -- an indentation indicator
+        "a:\n  b: | # comment\n" .. body .. "  c: d\n",
+        "a:\n  b: |\n" .. block(argo(3000), 2) .. "  c: d\n",  -- the block no deeper than its key
+        "a:\n  b: |\n\n" .. body .. "  c: d\n",               -- a blank first line
+        "a:\n  b: |\n" .. body .. "  c: |\n" .. body .. "  e: |\n" .. body,
+        "a: \"b: |\n" .. body .. "\"\n",                      -- inside a quoted scalar
+        "a: 'b: |\n" .. body .. "'\nc: d\n",
+        "a: [b: |\n" .. body .. "]\n",                        -- a flow collection
+        "a: |\n" .. body .. "    clarifai.yaml.skipped.0000\n", -- the placeholder's text
+        "a: |\n    clarifai.yaml.skipped.0000\nb: |\n" .. body,
+        "a:\r\n  b: |\r\n" .. body:gsub("\n", "\r\n") .. "  c: d\r\n",
+        "\239\187\191a:\n  b: |\n" .. body,                   -- a byte order mark
+        "a:\n  b: |\n" .. body .. "---\nc: d\n",
+        "a:\n  b: |\n" .. body .. "...\n",
+        "- |\n" .. body .. "- b\n",
+        "a: |\n" .. body .. "a: again\n",
+        "a:\n  b: |\n" .. body:gsub("\n", "\n\t", 1) .. "  c: d\n", -- a tab starting a content line
+      }
+      for i, text in ipairs(texts) do
+        local ok, err = pcall(same_as_full, text, 100)
+        assert(ok, "text " .. i .. ": " .. tostring(err))
+      end
+    end)
+
+    it("gives the full load's result for mutated lock files", function()
+      local base = "pipeline:\n" .. IDS .. "  orchestration_spec:\n    spec: |\n" .. block(argo(600), 6)
+        .. "  step_directories:\n  - a\n  - b: |\n" .. block(argo(300), 6) .. "other: x\n"
+      local pieces = { "\n", " ", "  ", "\t", ":", ": |", "- ", "#", "'", "\"", "[", "{", "\r", "\1", "\255",
+        "\194\133", "x", "|", ">", "---\n", "&a ", "*a", "!!str " }
+      local seed = 12345
+      local function rand(n) seed = (seed * 1103515245 + 12345) % 2147483648 return seed % n + 1 end
+      for _ = 1, 400 do
+        local text = base
+        for _ = 1, rand(3) do
+          local at = rand(#text)
+          local op = rand(3)
+          if op == 1 then
+            text = text:sub(1, at - 1) .. pieces[rand(#pieces)] .. text:sub(at)
+          elseif op == 2 then
+            text = text:sub(1, at - 1) .. text:sub(at + rand(4))
+          else
+            local nl = text:find("\n", at, true)
+            if nl then text = text:sub(1, nl) .. text:sub(nl + 1 + rand(3)) end
+          end
+        end
+        local ok, err = pcall(same_as_full, text, 64)
+        assert(ok, string.format("%s\n%q", tostring(err), text))
+      end
+    end)
+
+    it("raises for a bad skim value", function()
+      assert.has_error(function() raw.load("a", with_limits({ skim = -1 })) end)
+      assert.has_error(function() raw.load("a", with_limits({ skim = "1" })) end)
+      assert.has_error(function() raw.load("a", with_limits({ skim = 1.5 })) end)
+    end)
+  end)
+
   describe("repeated use", function()
     it("loads 1000 times without growing memory", function()
       local text = "a: [1, {b: ~, c: x}]\nd: |\n  " .. ("z"):rep(3000) .. "\n"

@@ -2,7 +2,8 @@
 -- given modules (the ones every pause/cancel/resume loads), so the command
 -- opens one file instead of two dozen. Running the chunk returns
 --   { [module name] = { path = path under SRC_ROOT, sum = "SIZE:HASH" of
---     that source (tools/fingerprint.lua), load = function } }
+--     that source, sig = what stat said of it ("" when it had just been
+--     written) (tools/fingerprint.lua), load = function } }
 -- and clarifai.loader puts in package.preload those whose source still has
 -- that fingerprint. C_DIR: as for tools/compile.lua.
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
@@ -17,8 +18,8 @@ for i = 4, #arg do
   local code = f:read("*a")
   f:close()
   assert(loadfile(src)) -- each module compiles on its own
-  parts[#parts + 1] = string.format("M[%q] = { path = %q, sum = %q, load = function(...)\n%s\nend }\n", name, rel,
-    fingerprint.of(src, c_dir), code)
+  parts[#parts + 1] = string.format("M[%q] = { path = %q, sum = %q, sig = %s, load = function(...)\n%s\nend }\n", name,
+    rel, fingerprint.of(src, c_dir), string.format("%q", fingerprint.sig(src, c_dir) or ""), code)
 end
 parts[#parts + 1] = "return M\n"
 local chunk = assert((loadstring or load)(table.concat(parts), "=bundle")) -- luacheck: ignore 113 (5.1)

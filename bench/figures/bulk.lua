@@ -210,8 +210,19 @@ local function spread(c, f)
   return lo == hi and tostring(lo) or (lo .. "–" .. hi)
 end
 
+-- What the chart shows: per server and answer mode, each contender's
+-- requests and time (series: grouped, one run per request, curl).
+local chart = { categories = {}, requests = { {}, {}, {} }, time = { {}, {}, {} } }
+
 local function time_rows(t, where, mode, list, grouped, singles)
   local base = median(singles, function(r) return r.wall end)
+  local k = #chart.categories + 1
+  chart.categories[k] = where:gsub(" %(loopback%)", ""):gsub(", RTT ", " RTT ") .. "\n" .. mode
+  for _, c in ipairs(list) do
+    local i = c == grouped and 1 or c == singles and 2 or 3
+    chart.requests[i][k] = median(c, function(r) return r.traffic.all end)
+    chart.time[i][k] = median(c, function(r) return r.wall end)
+  end
   for _, c in ipairs(list) do
     local ms = median(c, function(r) return r.wall end) * 1000
     local target, met = "", ""
@@ -291,6 +302,21 @@ function M.run()
   px:stop()
   if started then lab.stop() end
 
+  report.chart(s, "bulk", {
+    title = string.format("%s runs of an app: requests and time, grouped or one run per request", report.count(n)),
+    subtitle = string.format("pause --all-pipelines --all --yes (groups of 100) vs --group-size 1 --parallel %d vs "
+      .. "curl, one PATCH per run; medians", ctx.parallel),
+    series = { "grouped (--all)", "one run per request", "curl, one PATCH per run" },
+    panels = {
+      { title = "requests", ylabel = "requests in all", categories = chart.categories, values = chart.requests,
+        fmt = function(v) return string.format("%d", v) end,
+        -- the targets are for the full-size world
+        ref = not ctx.smoke and { value = MAX_REQUESTS, label = string.format("target: ≤ %d requests", MAX_REQUESTS) }
+          or nil },
+      { title = "time", ylabel = "time (s)", categories = chart.categories, values = chart.time,
+        fmt = function(v) return string.format(v >= 10 and "%.0f" or v >= 1 and "%.1f" or "%.2f", v) end },
+    },
+  })
   local f = report.add_table(s, string.format("The same command when %g of the runs turn Completed as a PATCH first "
     .. "names them, under each answer mode (emulator, loopback)", B.fraction),
     { "PATCH answers", "ok", "failed", "other", "GET list", "GET run", "PATCH", "requests in all",

@@ -103,6 +103,20 @@ function M.run()
   t.rows[2] = { what, string.format("`curl` of the same %d page%s, one connection, to /dev/null", pages,
     pages == 1 and "" or "s"),
     report.mib(base_rss), "1 (baseline)", report.ms(base_ms), "1 (baseline)", "", "" }
+  local cat = { string.format("%d runs\n× %d KB", L.runs, L.size // 1024) }
+  report.chart(s, "large-runs", {
+    title = "list --all over large runs, beside curl",
+    subtitle = string.format("%d runs of about %d KB each (%d page%s of %d); curl fetches the same pages to /dev/null",
+      L.runs, L.size // 1024, pages, pages == 1 and "" or "s", PER_PAGE),
+    series = { "./bin/clarifai pr list --all", "curl (same pages)" },
+    panels = {
+      { title = "peak RSS", ylabel = "peak RSS (MiB)", categories = cat, values = { { rss }, { base_rss } },
+        fmt = function(v) return string.format("%.1f", v) end,
+        ref = { value = RSS_TARGET, label = string.format("target: %d MiB", RSS_TARGET) } },
+      { title = "time", ylabel = "time (ms)", categories = cat, values = { { ms }, { base_ms } },
+        fmt = function(v) return string.format("%.0f", v) end },
+    },
+  })
   s.method = {
     string.format("Against the emulator (plain HTTP/1.1 on 127.0.0.1) holding %d Running runs whose wire form is "
       .. "about %d KB each (`run_size`: the pipeline version's and the run's Argo spec, the Argo status as JSON "

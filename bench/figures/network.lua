@@ -86,6 +86,13 @@ local function add_rows(t, conns, rtt, n, p, cmd, curl)
     n == 1 and "" or report.met(ratio <= TARGET) }
   t.rows[#t.rows + 1] = { rtt .. " ms", tostring(n), pcell, curl_what, report.ms(b_ms), "1 (baseline)",
     report.ms(limit), report.ratio(b_ms / limit), "", "" }
+  local ch = M.chart_data
+  if ch then
+    ch.categories[#ch.categories + 1] = string.format("RTT %d ms\n%s", rtt,
+      n == 1 and "1 run" or string.format("%d runs, P %d", n, p))
+    ch.cmd[#ch.cmd + 1] = c_ms / limit
+    ch.curl[#ch.curl + 1] = b_ms / limit
+  end
   if conns then M.conn_rows(conns, rtt, n, p, cmd, curl) end
   return connect
 end
@@ -119,6 +126,7 @@ function M.run()
     { "RTT", "runs", "P", "contender", "connections", "TLS full", "TLS resumed", "requests / HTTP/2",
       "requests per connection", "target", "met?" })
   ctx.info.lab_connect = {}
+  M.chart_data = { categories = {}, cmd = {}, curl = {} }
   for _, rtt in ipairs(L.rtts) do
     local px = lab.proxy(rtt / 2, lab.lab.static_port, { connect_rtt = true })
     local home = requests.make_home("home-lab-" .. rtt, "https://127.0.0.1:" .. px.port)
@@ -136,6 +144,14 @@ function M.run()
     M.conn_rows(M.conns, rtt, probe[1], probe[2], cmd, curl)
     px:stop()
   end
+  local ch = M.chart_data
+  report.chart(s, "network-limit", {
+    title = "Time against the physical limit, by RTT and parallelism",
+    subtitle = "TLS 1.3 + HTTP/2 over a delayed link; limit = ceil(runs / P) × RTT + connect; medians",
+    series = { "./bin/clarifai pr pause", "curl (same requests)" },
+    panels = { { ylabel = "time ÷ limit (×)", categories = ch.categories, values = { ch.cmd, ch.curl },
+      fmt = function(v) return string.format("%.2f", v) end, ref = { value = 1, label = "the limit" } } },
+  })
   require("figures.network_wait").run(M.section)
   require("figures.network_overhead").run(M.section)
   lab.stop()

@@ -10,6 +10,8 @@ local servers = require "lib.servers"
 
 local M = {}
 
+local TARGET = 1.25 -- one pause, against one curl PATCH
+
 local function one_pause()
   local S = ctx.settings
   proc.say("one pause vs one curl PATCH (%d rounds per server)", S.reps_fast)
@@ -32,8 +34,9 @@ local function one_pause()
     local n, e = res.nginx[l.key], res.emulator[l.key]
     report.row({ fig = fig, contender = "`" .. l.label .. " pr pause RUN`", unit = "ms",
       nginx = n, emulator = e, ratio_n = n / res.nginx.curl, ratio_e = e / res.emulator.curl,
-      target = "≤ 1.3×", met = n / res.nginx.curl <= 1.3 })
+      target = "≤ " .. TARGET .. "×", met = n / res.nginx.curl <= TARGET })
   end
+  ctx.info.glance_pause = { ms = res.nginx.checkout, curl = res.nginx.curl }
   report.row({ fig = fig, contender = "`curl -X PATCH` (same request)", unit = "ms",
     nginx = res.nginx.curl, emulator = res.emulator.curl, ratio_n = 1, ratio_e = 1, baseline = true })
 end

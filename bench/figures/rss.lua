@@ -51,6 +51,7 @@ function M.run()
       nginx = v, emulator = e, ratio_n = v / res.nginx["one:curl"], ratio_e = e / res.emulator["one:curl"],
       target = "≤ 12 MiB", met = v <= 12 })
   end
+  ctx.info.glance_rss = { mib = res.nginx["one:checkout"], curl = res.nginx["one:curl"] }
   report.row({ fig = "peak RSS, one pause", contender = "`curl -X PATCH`", unit = "MiB", nginx = res.nginx["one:curl"],
     emulator = res.emulator["one:curl"], ratio_n = 1, ratio_e = 1, baseline = true })
   local fig = string.format("peak RSS, %d pauses", n)

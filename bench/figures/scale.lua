@@ -63,6 +63,8 @@ function M.run()
   local t = report.add_table(s, nil, { "runs", "contender", "peak RSS", "RSS ratio", "time", "time ratio",
     "target", "met?" })
   local largest = S.scale_counts[#S.scale_counts]
+  local keys = { "text", "jsonl", "json", "curl" }
+  local chart = { categories = {}, rss = { {}, {}, {}, {} }, time = { {}, {}, {}, {} } }
   for _, n in ipairs(S.scale_counts) do
     proc.say("%d pauses from stdin: text, jsonl, json vs curl --parallel (%d rounds)", n, S.reps_scale)
     local ids = {}
@@ -83,8 +85,15 @@ function M.run()
     for _, c in ipairs(list) do with_time(c, dir) end
     proc.measure(list, S.reps_scale, { warmup = false })
     local base_rss, base_ms = proc.median_of(curl, "rss_kb", 1 / 1024), proc.wall_ms(curl)
+    chart.categories[#chart.categories + 1] = report.count(n) .. " runs"
     for _, c in ipairs(list) do
       local rss, ms = proc.median_of(c, "rss_kb", 1 / 1024), proc.wall_ms(c)
+      for i, k in ipairs(keys) do
+        if k == c.key then
+          chart.rss[i][#chart.categories] = rss
+          chart.time[i][#chart.categories] = ms / 1000
+        end
+      end
       local target, met = "", ""
       if c ~= curl and n == largest and c.key ~= "json" then
         target, met = string.format("≤ %d MiB", RSS_TARGET), report.met(rss <= RSS_TARGET)
@@ -96,6 +105,20 @@ function M.run()
         target, met }
     end
   end
+  report.chart(s, "scale-rss", {
+    title = "Peak RSS against runs, beside curl",
+    subtitle = string.format("pause of N runs read from stdin, text / jsonl / json output, against curl --parallel "
+      .. "--parallel-max %d -K cfg; medians", P),
+    series = { "clarifai (text)", "clarifai (-o jsonl)", "clarifai (-o json)", "curl" },
+    panels = {
+      { title = "peak RSS", ylabel = "peak RSS (MiB)", categories = chart.categories, values = chart.rss,
+        fmt = function(v) return string.format("%.1f", v) end,
+        ref = { value = RSS_TARGET, label = string.format("target at %s runs: ≤ %d MiB (text, jsonl)",
+          report.count(largest), RSS_TARGET) } },
+      { title = "time", ylabel = "time (s)", categories = chart.categories, values = chart.time,
+        fmt = function(v) return string.format("%.2f", v) end },
+    },
+  })
   s.method = {
     string.format("Against the static responder (plain HTTP/1.1 on 127.0.0.1), %d distinct run ids (`bench-1` …) "
       .. "read from a file on stdin (`-`), default parallelism (%d), output to a file; curl runs `-K cfg` with one "

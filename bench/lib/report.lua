@@ -28,6 +28,11 @@ function M.mib(v)
   return string.format("%.1f MiB", v)
 end
 
+-- 10000 -> "10 000"
+function M.count(n)
+  return (string.format("%d", n):reverse():gsub("(%d%d%d)(%d)", "%1 %2"):reverse())
+end
+
 function M.ratio(r)
   if r == nil then return "—" end
   return string.format("%.2f×", r)
@@ -86,6 +91,31 @@ function M.add_table(section, caption, header)
   local tbl = { caption = caption, header = header, rows = {} }
   section.tables[#section.tables + 1] = tbl
   return tbl
+end
+
+-- Charts ------------------------------------------------------------------------------
+-- chart(section, name, spec): an SVG (bench/lib/chart.lua's spec) written as
+-- NAME.svg by write_charts and shown under the section's tables.
+
+M.charts = {}
+function M.chart(section, name, spec)
+  local c = { name = name, spec = spec }
+  section.charts = section.charts or {}
+  section.charts[#section.charts + 1] = c
+  M.charts[#M.charts + 1] = c
+  return c
+end
+
+-- Writes every chart into dir (created; its old .svg files removed first, so
+-- none outlives its figure); link is how the Markdown reaches dir.
+function M.write_charts(dir, link)
+  local chart = require "lib.chart"
+  proc.mkdir(dir)
+  os.execute("rm -f " .. proc.sh_quote(dir) .. "/*.svg")
+  for _, c in ipairs(M.charts) do
+    proc.write_file(dir .. "/" .. c.name .. ".svg", chart.svg(c.spec))
+  end
+  M.charts_link = link
 end
 
 -- Rendering ---------------------------------------------------------------------------
@@ -196,6 +226,22 @@ function M.markdown(o)
       .. (info.commit and (", at " .. info.commit) or "") .. ".")
   end
   add()
+  local gp, gr = info.glance_pause, info.glance_rss
+  if gp or gr then
+    local parts = {}
+    if gp then
+      parts[#parts + 1] = string.format("one pause (`./bin/clarifai pr pause RUN` with config-lock.yaml and the "
+        .. "config file) takes %s against %s for `curl -X PATCH` sending the same request (%s)", M.ms(gp.ms),
+        M.ms(gp.curl), M.ratio(gp.ms / gp.curl))
+    end
+    if gr then
+      parts[#parts + 1] = string.format("%speaks at %s of RSS against curl's %s", gp and "" or "one pause ",
+        M.mib(gr.mib), M.mib(gr.curl))
+    end
+    add("**At a glance** (loopback, the static responder, medians of this run): " .. table.concat(parts, "; it ")
+      .. ".")
+    add()
+  end
   add("Medians. Ratios compare a row with its figure's baseline measured in the same run; `met?` judges the "
     .. "static-responder (nginx) column, the emulator column is shown beside it.")
   add()
@@ -215,6 +261,10 @@ function M.markdown(o)
         add(M.md_table(tbl.header, tbl.rows))
         add()
       end
+    end
+    for _, c in ipairs(s.charts or {}) do
+      add(string.format("![%s](%s/%s.svg)", c.spec.title, M.charts_link or ".", c.name))
+      add()
     end
     for _, l in ipairs(s.method) do add(l) end
     if #s.method > 0 then add() end

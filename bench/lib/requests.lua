@@ -19,6 +19,12 @@ function M.init()
     { key = "checkout", path = M.CHECKOUT, label = "./bin/clarifai" },
     { key = "rock", path = ctx.root .. "/build/bench-tree/bin/clarifai", label = "clarifai (rock)" },
   }
+  -- BENCH_COMPARE=DIR: another checkout's launcher (built there) as one more
+  -- contender, for a before/after comparison within one interleaved run
+  local other = os.getenv("BENCH_COMPARE")
+  if other and other ~= "" then
+    M.LAUNCHERS[#M.LAUNCHERS + 1] = { key = "compare", path = other .. "/bin/clarifai", label = "clarifai (compared)" }
+  end
 end
 
 -- A HOME with ~/.config/clarifai/config whose current context points at base.

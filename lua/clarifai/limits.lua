@@ -60,6 +60,9 @@ local T = {
   config_max = { default = 1024 * 1024, what = "bytes: the largest config file read" },
   lockfile_max = { default = 16 * 1024 * 1024,
     what = "bytes: the largest config-lock.yaml read (it carries the Argo spec)" },
+  lockfile_skim = { default = 4096,
+    what = "bytes: config-lock.yaml values longer than this are checked but not kept (the ids are short; "
+      .. "the Argo spec is not)" },
   yaml_depth = { default = 64, what = "YAML nesting levels, at most" },
   json_depth = { default = 128, what = "JSON nesting levels of a reply, at most" },
 }

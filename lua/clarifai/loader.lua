@@ -4,12 +4,21 @@
 -- used only when its source has the fingerprint (size and hash) recorded
 -- when the chunk was built: an edited source, in a checkout or an installed
 -- tree, is loaded as source (install may reset modification times, so they
--- are not trusted). Any module without a matching chunk comes from source.
+-- are not trusted alone). Reading the source is skipped while stat still
+-- says exactly what it said at build time (device, inode, size, modification
+-- and status-change times: a write changes the last one, which no call can
+-- set back; see clarifai.sys.core's stat_sig). Any module without a matching
+-- chunk comes from source.
 
 local M = {}
 
 -- C modules from other packages that the commands load.
 local C_MODULES = { cjson = true }
+
+-- C modules opened with lazy binding first: the HTTP module pulls in
+-- libcurl and some thirty libraries, whose every function Lua's loader
+-- (RTLD_NOW) would otherwise bind at load time.
+local LAZY = { ["clarifai.http.core"] = true }
 
 -- package.searchpath (5.2+), for every Lua.
 local searchpath = package.searchpath or function(name, path)
@@ -25,21 +34,32 @@ local searchpath = package.searchpath or function(name, path)
   return nil
 end
 
--- The fingerprints recorded at build time: { [path under the source root] = "SIZE:HASH" }.
+-- The fingerprints recorded at build time: { [path under the source root]
+-- = "SIZE:HASH" }, and the stat signatures: { [path] = signature }.
 local function read_sums(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local sums = {}
-  for rel, sum in f:read("*a"):gmatch("([^\n ]+) ([^\n]+)") do sums[rel] = sum end
+  local sums, sigs = {}, {}
+  for line in f:read("*a"):gmatch("[^\n]+") do
+    local rel, sum, sig = line:match("^(%S+) (%S+) ?(%S*)$")
+    if rel then
+      sums[rel] = sum
+      if sig ~= "" then sigs[rel] = sig end
+    end
+  end
   f:close()
-  return sums
+  return sums, sigs
 end
 
 -- Does the source of `rel` (the first of `sources` that has it) still have
--- this fingerprint? With no source to compare, the chunk stands alone.
-local function matches(sys, sources, rel, sum)
+-- this fingerprint? Its stat signature `sig`, when recorded and still the
+-- same, says yes without reading it. With no source to compare, the chunk
+-- stands alone.
+local function matches(sys, sources, rel, sum, sig)
   for _, dir in ipairs(sources) do
-    local d = sys.digest(dir .. "/" .. rel)
+    local path = dir .. "/" .. rel
+    if sig and sig ~= "" and sys.stat_sig and sys.stat_sig(path) == sig then return true end
+    local d = sys.digest(path)
     if d then return d == sum end
   end
   return true
@@ -66,13 +86,22 @@ function M.install(opts)
   local sys = load_sys()
   if not sys or not sys.digest then return false end
   local luac, sources = opts.luac, opts.sources or {}
-  local sums = read_sums(luac .. "/sums.txt")
-  if not sums then return false end
+  -- read when a module outside the bundle is first asked for (a pause asks
+  -- for none)
+  local sums, sigs
+  local function sum_of(rel)
+    if not sums then sums, sigs = read_sums(luac .. "/sums.txt") end
+    if not sums then sums, sigs = {}, {} end
+    return sums[rel], sigs[rel]
+  end
   -- C modules go straight to package.cpath: Lua's own order would first try
   -- every package.path entry (a dozen failed opens each).
   local function search_c(name)
     local path = searchpath(name, package.cpath)
     if not path then return nil end
+    -- libcurl and its libraries bind lazily (see sys.c's open_lazy); on
+    -- failure loadlib below opens the module as before
+    if LAZY[name] and sys.open_lazy then sys.open_lazy(path) end
     local f, err = package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
     if f then return f, path end
     return "\n\t" .. tostring(err)
@@ -84,7 +113,8 @@ function M.install(opts)
     for _, tail in ipairs({ ".lua", "/init.lua" }) do
       local rel = base .. tail
       -- chunks are stored as .luac, so nothing takes them for source modules
-      if sums[rel] and matches(sys, sources, rel, sums[rel]) then
+      local sum, sig = sum_of(rel)
+      if sum and matches(sys, sources, rel, sum, sig) then
         local chunk = luac .. "/" .. rel .. "c"
         local f, err = loadfile(chunk, "b")
         if f then return f, chunk end
@@ -93,32 +123,36 @@ function M.install(opts)
     end
     return "\n\tno matching precompiled chunk for '" .. name .. "'"
   end
+  if not M.preload_bundle(luac .. "/bundle.luac", sys, sources) then
+    sum_of("")
+    if next(sums) == nil then return false end -- no chunks at all
+  end
   table.insert(package.searchers or package.loaders, 2, search) -- luacheck: ignore 143 (5.1)
-  M.preload_bundle(luac .. "/bundle.luac", sys, sources)
   return true
 end
 
 --[[
-preload_bundle(path, sys, sources): the modules every pause, cancel and
-resume needs, in one chunk (tools/bundle.lua): one file to open instead of
-two dozen. Each goes to package.preload; when required, it is taken from the
+preload_bundle(path, sys, sources) -> whether there is one: the modules
+every pause, cancel and resume needs, in one chunk (tools/bundle.lua): one
+file to open instead of two dozen. Each goes to package.preload; when required, it is taken from the
 bundle if its source still matches the bundle's fingerprint, else loaded
 from its source.
 ]]
 function M.preload_bundle(path, sys, sources)
   local chunk = loadfile(path, "b")
-  if not chunk then return end
+  if not chunk then return false end
   local ok, modules = pcall(chunk)
-  if not ok or type(modules) ~= "table" then return end
+  if not ok or type(modules) ~= "table" then return false end
   for name, m in pairs(modules) do
     if not package.preload[name] then
       package.preload[name] = function(...)
-        if matches(sys, sources, m.path, m.sum) then return m.load(...) end
+        if matches(sys, sources, m.path, m.sum, m.sig) then return m.load(...) end
         local src = assert(searchpath(name, package.path))
         return assert(loadfile(src))(...)
       end
     end
   end
+  return true
 end
 
 return M

@@ -1,6 +1,8 @@
 -- config-lock.yaml (written by `clarifai pipeline upload`): the four ids of a
 -- pipeline version, read from the current directory only, as the Python CLI
--- does. Values are used exactly as written (no YAML typing).
+-- does. Values are used exactly as written (no YAML typing). The whole file
+-- is checked (an error anywhere makes it invalid), but values longer than
+-- defaults.lockfile_skim bytes (the Argo spec) are not kept.
 
 local yaml = require "clarifai.yaml"
 
@@ -25,11 +27,12 @@ function M.key_of(field)
 end
 
 -- read([dir]) -> { status = "absent" | "invalid" | "ok", ids = {...},
--- wrong = { field = "a list" | "a mapping" } (a key that is not a scalar),
+-- wrong = { field = "a list" | "a mapping" | "a string of more than N bytes" },
 -- message = ... }
 function M.read(dir)
   local path = (dir and dir ~= "." and (dir .. "/") or "") .. M.NAME
-  local doc, err, code = yaml.load_file(path, require("clarifai.defaults").lockfile_max)
+  local defaults = require "clarifai.defaults"
+  local doc, err, code = yaml.load_file(path, defaults.lockfile_max, defaults.lockfile_skim)
   if code == "ENOENT" then
     return { status = "absent", path = path }
   elseif code then
@@ -43,6 +46,8 @@ function M.read(dir)
     local v = doc.pipeline[k.key]
     if type(v) == "string" and v ~= "" then
       ids[k.id] = v
+    elseif v == false then -- a string too long to keep
+      wrong[k.id] = "a string of more than " .. defaults.lockfile_skim .. " bytes"
     elseif type(v) == "table" then
       wrong[k.id] = (#v > 0 or next(v) == nil) and "a list" or "a mapping"
     elseif v ~= nil and v ~= "" then

@@ -7,15 +7,17 @@ local sys = require "clarifai.sys.core"
 
 local M = {}
 
--- load_file(path, max_size) -> value, mode | nil, message, code
+-- load_file(path, max_size [, skim]) -> value, mode | nil, message, code
 -- code: "ENOENT", "EACCES", "NOT_REGULAR", "TOO_LARGE", "EIO" or a yaml_* code.
-function M.load_file(path, max_size)
+-- skim: values longer than this many bytes come back as false (the file is
+-- still checked whole; see clarifai.yaml.core).
+function M.load_file(path, max_size, skim)
   local text, mode_or_msg, code = sys.read_file(path, max_size)
   if not text then
     return nil, path .. ": " .. mode_or_msg, code
   end
   local core = require "clarifai.yaml.core"
-  local value, err, ycode = core.load(text, { max_size = max_size, max_depth = defaults.yaml_depth })
+  local value, err, ycode = core.load(text, { max_size = max_size, max_depth = defaults.yaml_depth, skim = skim })
   if err then
     return nil, path .. ":" .. err, ycode
   end

@@ -218,16 +218,112 @@ describe("precompiled chunks", function()
     assert.equal("from the source", got)
   end)
 
+  it("are trusted without reading the source while stat says what it said at build time", function()
+    local dir = cli.tmpdir()
+    os.execute("mkdir -p " .. cli.quote(dir .. "/src/clarifai"))
+    local src = dir .. "/src/clarifai/zz_sig.lua"
+    cli.write(src, "return 'from the source'\n")
+    -- a bundle whose fingerprint is wrong but whose signature is the file's
+    local sig = assert(sys.stat_sig(src))
+    local code = string.format("return { [%q] = { path = %q, sum = %q, sig = %q, "
+      .. "load = function() return 'from the bundle' end } }", "clarifai.zz_sig", "clarifai/zz_sig.lua", "0:0", sig)
+    cli.write(dir .. "/bundle.luac", string.dump(assert(load(code)), true))
+    local saved = package.path
+    package.path = dir .. "/src/?.lua;" .. package.path
+    local function load_probe()
+      package.preload["clarifai.zz_sig"] = nil
+      loader.preload_bundle(dir .. "/bundle.luac", sys, { dir .. "/src" })
+      local got = package.preload["clarifai.zz_sig"]("clarifai.zz_sig")
+      package.preload["clarifai.zz_sig"] = nil
+      return got
+    end
+    local ok, got = pcall(load_probe)
+    assert.is_true(ok, tostring(got))
+    assert.equal("from the bundle", got)
+    -- rewritten in place to the same size, its modification time put back:
+    -- the status-change time still moves, the fingerprint is checked, the
+    -- source is loaded
+    cli.write(dir .. "/ref", "")
+    os.execute("touch -r " .. cli.quote(src) .. " " .. cli.quote(dir .. "/ref"))
+    cli.write(src, "return 'from the SOURCE'\n")
+    os.execute("touch -r " .. cli.quote(dir .. "/ref") .. " " .. cli.quote(src))
+    ok, got = pcall(load_probe)
+    package.path = saved
+    assert.is_true(ok, tostring(got))
+    assert.equal("from the SOURCE", got)
+    -- a build records no signature for a file written in the last seconds
+    assert.is_nil(sys.stat_sig(src, 2))
+    assert.is_string(sys.stat_sig(src))
+    assert.is_nil(sys.stat_sig(dir))
+  end)
+
+  it("open the HTTP module lazily: libcurl's libraries bind on use, its own symbols at load", function()
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    assert.is_true(sys.open_lazy(build .. "/clarifai/http/core.so"))
+    assert.is_table(require "clarifai.http.core")
+    -- a module that names a function nobody defines still fails to open
+    local dir = cli.tmpdir()
+    cli.write(dir .. "/bad.c", "extern int clarifai_spec_nowhere(void);\n"
+      .. "int luaopen_bad(void *L) { (void)L; return clarifai_spec_nowhere(); }\n")
+    if not os.execute("cc -shared -fPIC -Wl,-z,now -o " .. cli.quote(dir .. "/bad.so") .. " "
+      .. cli.quote(dir .. "/bad.c") .. " 2>/dev/null") then
+      return pending("no C compiler taking -z now")
+    end
+    local ok, err, code = sys.open_lazy(dir .. "/bad.so")
+    assert.is_nil(ok)
+    assert.matches("clarifai_spec_nowhere", err, 1, true)
+    assert.equal("EIO", code)
+    local f, lerr = package.loadlib(dir .. "/bad.so", "luaopen_bad")
+    assert.is_nil(f)
+    assert.matches("clarifai_spec_nowhere", lerr, 1, true)
+  end)
+
   it("record the fingerprint the launcher computes (the build's Lua and C agree)", function()
     local fingerprint = dofile("tools/fingerprint.lua")
     local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
     local sums = cli.slurp(build .. "/luac/sums.txt")
     local n = 0
-    for rel, sum in sums:gmatch("([^\n ]+) ([^\n]+)") do
+    for rel, sum in sums:gmatch("([^\n ]+) ([^\n ]+)[^\n]*") do
       assert.equal(sys.digest("lua/" .. rel), sum, rel)
       assert.equal(fingerprint.of("lua/" .. rel, build), sum, rel)
       n = n + 1
     end
     assert.is_true(n > 20, n .. " sums")
+  end)
+end)
+
+-- The bundle holds what a pause loads before its request, so a module added
+-- to that path is not opened, checked and loaded on its own every time.
+describe("the bundle", function()
+  local cli = require "support.cli"
+  local emulator = require "support.emulator"
+  local TOKEN = "pat_BUNDLE_2c9e"
+  local emu = emulator.fixture({ tick = 0, token = TOKEN })
+  local run = cli.runner(function() return emu.url end, TOKEN)
+
+  it("holds every Lua module a pause loads", function()
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    local modules = assert(loadfile(build .. "/luac/bundle.luac", "b"))()
+    local dir = cli.tmpdir()
+    local log = dir .. "/required"
+    -- the interpreter runs LUA_INIT first: it notes each module as required
+    cli.write(dir .. "/init.lua", "local log, req = " .. string.format("%q", log) .. ", require\n"
+      .. "function require(name)\n"
+      .. "  if not package.loaded[name] then local f = io.open(log, 'a') f:write(name, '\\n') f:close() end\n"
+      .. "  return req(name)\nend\n")
+    cli.write(dir .. "/config-lock.yaml", "pipeline:\n  id: hello-world-pipeline\n  user_id: demo-user\n"
+      .. "  app_id: demo-app\n  version_id: 8c1e0b6f2d9a4c3b8e7f6a5d4c3b2a19\n")
+    local r = run({ "pr", "pause", "run-train-01" }, { cwd = dir, env = { LUA_INIT = "@" .. dir .. "/init.lua" } })
+    assert.equal(0, r.code, r.err)
+    local missing = {}
+    for name in cli.slurp(log):gmatch("[^\n]+") do
+      if name:match("^clarifai") and not name:match("%.core$") and name ~= "clarifai.loader" and not modules[name] then
+        missing[#missing + 1] = name
+      end
+    end
+    assert.same({}, missing)
+    for _, name in ipairs({ "clarifai.lockfile", "clarifai.config", "clarifai.http.core" }) do
+      assert.matches(name, cli.slurp(log), 1, true)
+    end
   end)
 end)

@@ -1,0 +1,56 @@
+-- Specs for clarifai.sys.core's file reads (csrc/sys.c): read_file, which
+-- every YAML file goes through, and digest, which the launcher checks
+-- precompiled chunks with.
+
+local cli = require "support.cli"
+local sys = require "clarifai.sys.core"
+
+describe("clarifai.sys.core files #portable", function()
+  local dir = cli.tmpdir()
+
+  local function file(name, text)
+    cli.write(dir .. "/" .. name, text)
+    return dir .. "/" .. name
+  end
+
+  it("read_file gives the exact bytes and the mode, at every size", function()
+    for _, n in ipairs({ 0, 1, 7, 8, 1023, 1024, 1025, 16384, 100000 }) do
+      local text = {}
+      for i = 1, n do text[i] = string.char((i * 7) % 256) end
+      text = table.concat(text)
+      local path = file("f" .. n, text)
+      os.execute("chmod 640 " .. cli.quote(path))
+      local got, mode = sys.read_file(path, 1024 * 1024)
+      assert.equal(n, #got)
+      assert.equal(text, got)
+      assert.equal(tonumber("640", 8), mode)
+    end
+  end)
+
+  it("read_file refuses a file over the limit, and reads one the size does not tell (/proc)", function()
+    local path = file("big", ("x"):rep(2000))
+    local none, msg, code = sys.read_file(path, 1999)
+    assert.is_nil(none)
+    assert.equal("file is 2000 bytes; the limit is 1999 bytes", msg)
+    assert.equal("TOO_LARGE", code)
+    assert.equal(2000, #sys.read_file(path, 2000))
+    local status = io.open("/proc/self/status")
+    if status then
+      status:close()
+      local text = sys.read_file("/proc/self/status", 1024 * 1024)
+      assert.matches("\nPid:", text, 1, true)
+      local _, _, small = sys.read_file("/proc/self/status", 10)
+      assert.equal("TOO_LARGE", small)
+    end
+  end)
+
+  it("digest fingerprints size and bytes, eight at a time", function()
+    local fingerprint = dofile("tools/fingerprint.lua")
+    for _, text in ipairs({ "", "a", "abcdefg", "abcdefgh", "abcdefghi", ("0123456789"):rep(3000) }) do
+      local path = file("d" .. #text, text)
+      assert.equal(fingerprint.of(path, os.getenv("CLARIFAI_BUILD_DIR") or "build"), sys.digest(path))
+      assert.matches("^" .. #text .. ":%x+$", sys.digest(path))
+    end
+    assert.are_not.equal(sys.digest(file("x1", "abcdefgh")), sys.digest(file("x2", "abcdefgi")))
+  end)
+end)
