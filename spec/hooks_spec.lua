@@ -171,7 +171,9 @@ local function out(k, v)
   f:close()
 end
 ]] .. body)
-  local pid = assert(sys.spawn({ argv = { cli.lua, path } }))
+  local argv = { path }
+  for i = #cli.lua_argv, 1, -1 do table.insert(argv, 1, cli.lua_argv[i]) end
+  local pid = assert(sys.spawn({ argv = argv }))
   local how, code = wait_child(pid)
   local text = read(out) or ""
   local res = { text = how .. " " .. code .. "\n" .. text }

@@ -312,3 +312,27 @@ describe("clarifai CLI", function()
     end)
   end)
 end)
+
+-- The sanitizer stage clears its preload for what specs start and gives it
+-- back to the CLI's interpreter (spec/support/cli.lua): the CLI must really
+-- run under it there, and the helpers (shells, tools) must not.
+describe("the CLI under the sanitizer stage", function()
+  it("has the sanitizer runtime loaded exactly when the stage preloads it", function()
+    local dir = cli.tmpdir()
+    local probe = dir .. "/maps.lua"
+    cli.write(probe, [[
+local f = io.open("/proc/self/maps")
+local maps = f and f:read("*a") or ""
+io.write(maps:find("libclang_rt.asan", 1, true) and "asan" or "plain", "\n")
+]])
+    local r = cli.run({}, { bin = probe })
+    assert.equal(0, r.code, r.err)
+    local helper = assert(io.popen("cat /proc/self/maps"))
+    local helper_maps = helper:read("*a")
+    helper:close()
+    local sanitized = os.getenv("CLARIFAI_SANITIZE") ~= nil and (os.getenv("ASAN_LIB") or "") ~= ""
+    assert.equal(sanitized and "asan\n" or "plain\n", r.out)
+    assert.is_nil(helper_maps:find("libclang_rt.asan", 1, true))
+    cli.rmtree(dir)
+  end)
+end)

@@ -11,8 +11,26 @@ M.quote = shell_quote
 local root = assert(io.popen("pwd")):read("*l")
 M.root = root
 M.bin = root .. "/bin/clarifai"
--- The interpreter the CLI runs under (CLARIFAI_LUA: the portable runs set it).
-M.lua = os.getenv("CLARIFAI_LUA") or "lua5.4"
+-- The interpreter the CLI runs under (CLARIFAI_LUA: the portable runs set it),
+-- as words (for spawn) and as a shell command (M.lua).
+M.lua_argv = { os.getenv("CLARIFAI_LUA") or "lua5.4" }
+
+-- The sanitizer stage preloads its runtime into busted (which loads the C
+-- modules itself). Every process a spec starts (sh, env, setsid, timeout,
+-- mktemp, rm...) would inherit it and pay its start-up (mapping the shadow
+-- memory: a few ms each, most of that stage's time) for nothing: the
+-- preload is cleared for them and given back to the CLI's interpreter.
+local SANITIZER = os.getenv("CLARIFAI_SANITIZE") and os.getenv("ASAN_LIB")
+if SANITIZER and SANITIZER ~= "" then
+  assert(require("clarifai.sys.core").setenv("LD_PRELOAD", ""))
+  table.insert(M.lua_argv, 1, "LD_PRELOAD=" .. SANITIZER)
+  table.insert(M.lua_argv, 1, "env")
+end
+do
+  local words = {}
+  for i, w in ipairs(M.lua_argv) do words[i] = w:find("^[%w_./=+-]+$") and w or shell_quote(w) end
+  M.lua = table.concat(words, " ")
+end
 
 local function slurp(path)
   local f = io.open(path, "rb")
