@@ -83,7 +83,8 @@ BUSTED   = $(LUA) $(shell command -v busted || echo busted)
         test-lua5.1 test-lua5.2 test-lua5.3 test-luajit test-portable lint fuzz rock rock-build rock-check \
         bench bench-smoke demo install clean check-summary builds doc
 
-FUZZ_TIME ?= 30
+# libFuzzer time-box in `make test` (seconds); `make fuzz FUZZ_TIME=600` for a long run.
+FUZZ_TIME ?= 20
 
 all: $(MODULES)
 
