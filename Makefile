@@ -136,7 +136,7 @@ STAGE   = sh tools/stage.sh
 # is what `luarocks test` runs (tools/rock-test.lua).
 OTHER_LUAS = lua5.1 lua5.2 luajit
 # Longest first: the scheduler starts them in this order.
-STAGES  = test-asan test-unit test-valgrind test-rock test-fuzz test-bench-smoke test-cross test-lua5.3 \
+STAGES  = test-asan test-unit test-fuzz test-valgrind test-rock test-bench-smoke test-cross test-lua5.3 \
           test-lua5.2 test-luajit test-lua5.1 test-lint
 
 # Stages at once: one per core, never more (a timed spec then never shares
