@@ -68,39 +68,21 @@ local function u(cp)
   return string.format("\\u%04x\\u%04x", 0xd800 + math.floor(cp / 0x400), 0xdc00 + cp % 0x400)
 end
 
--- A string as JSON: see M.encode_string below.
+-- The ASCII run at i as JSON: controls as short or \u escapes, quotes,
+-- backslashes and slashes escaped, the rest as it is.
+local function ascii_run(str, i)
+  local b = str:byte(i)
+  if b < 0x20 or b == 0x7f then return SHORT[b] or u(b), i + 1 end
+  local j = str:find('[%z\1-\31"\\/\127-\255]', i) or #str + 1
+  if j > i then return str:sub(i, j - 1), j end
+  return "\\" .. str:sub(i, i), i + 1
+end
+
+-- A string as JSON: see M.encode_string below. Which characters are
+-- escaped is text.walk's decision, as for the terminal.
 local function encode_string(str)
   if not str:find("[%z\1-\31\127-\255]") then return plain_string(str) end
-  local out, i, n = { '"' }, 1, #str
-  local decode, is_format = compat.utf8_decode, require("clarifai.text").is_format
-  while i <= n do
-    local b = str:byte(i)
-    if b < 0x20 or b == 0x7f then
-      out[#out + 1] = SHORT[b] or u(b)
-      i = i + 1
-    elseif b < 0x80 then
-      local j = str:find('[%z\1-\31"\\/\127-\255]', i) or n + 1
-      if j > i then
-        out[#out + 1] = str:sub(i, j - 1)
-        i = j
-      else
-        out[#out + 1] = "\\" .. str:sub(i, i)
-        i = i + 1
-      end
-    else
-      local cp, nxt = decode(str, i)
-      if not cp then
-        out[#out + 1] = u(b)
-        i = i + 1
-      elseif cp <= 0x9f or is_format(cp) then
-        out[#out + 1] = u(cp)
-        i = nxt
-      else
-        out[#out + 1] = str:sub(i, nxt - 1)
-        i = nxt
-      end
-    end
-  end
+  local out = require("clarifai.text").walk(str, { '"' }, ascii_run, u)
   out[#out + 1] = '"'
   return table.concat(out)
 end

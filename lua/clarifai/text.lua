@@ -6,8 +6,6 @@ local decode = require("clarifai.compat").utf8_decode
 
 local M = {}
 
-local function hex(c) return string.format("\\x%02x", c:byte()) end
-
 -- Unicode's invisible format characters (general category Cf): bidi
 -- overrides and isolates (U+202A..202E, U+2066..2069) can make text read
 -- differently from what it is; zero-width ones (U+200B..200F, U+2060..2064,
@@ -25,37 +23,49 @@ function M.is_format(cp)
   return false
 end
 
+-- walk(s, out, ascii, escape) -> out: appends the pieces of s to out. An
+-- ASCII byte at i goes to ascii(s, i), which returns its piece and the next
+-- index; a byte that is not valid UTF-8 to escape(byte, true); a C1 control
+-- or an invisible format character to escape(code point); any other
+-- character stays as it is. The one decision of what may reach a reader raw,
+-- shared by sanitize and the JSON encoder.
+function M.walk(s, out, ascii, escape)
+  local i, n = 1, #s
+  while i <= n do
+    if s:byte(i) < 0x80 then
+      out[#out + 1], i = ascii(s, i)
+    else
+      local cp, nxt = decode(s, i)
+      if not cp then
+        out[#out + 1], i = escape(s:byte(i), true), i + 1
+      elseif cp <= 0x9f or M.is_format(cp) then
+        out[#out + 1], i = escape(cp), nxt
+      else
+        out[#out + 1], i = s:sub(i, nxt - 1), nxt
+      end
+    end
+  end
+  return out
+end
+
+local function hex(b) return string.format("\\x%02x", b) end
+
+local function escape_code_point(cp, invalid)
+  if invalid then return hex(cp) end
+  return string.format(cp > 0xffff and "\\U%08x" or "\\u%04x", cp)
+end
+
 -- Escapes C0 controls, DEL, C1 controls, invisible format characters (Cf)
 -- and bytes that are not valid UTF-8. With keep_newlines, "\n" passes
 -- through (multi-line log text).
 function M.sanitize(s, keep_newlines)
   if type(s) ~= "string" then s = tostring(s) end
   if not s:find("[%z\1-\31\127-\255]") then return s end -- plain printable ASCII: the common case
-  local out, i, n = {}, 1, #s
-  while i <= n do
-    local b = s:byte(i)
-    if b < 0x80 then
-      if (b < 0x20 and b ~= 9 and not (b == 10 and keep_newlines)) or b == 0x7f then
-        out[#out + 1] = hex(s:sub(i, i))
-      else
-        out[#out + 1] = s:sub(i, i)
-      end
-      i = i + 1
-    else
-      local cp, nxt = decode(s, i)
-      if not cp then
-        out[#out + 1] = hex(s:sub(i, i))
-        i = i + 1
-      elseif cp <= 0x9f or M.is_format(cp) then
-        out[#out + 1] = string.format(cp > 0xffff and "\\U%08x" or "\\u%04x", cp)
-        i = nxt
-      else
-        out[#out + 1] = s:sub(i, nxt - 1)
-        i = nxt
-      end
-    end
-  end
-  return table.concat(out)
+  return table.concat(M.walk(s, {}, function(str, i)
+    local b = str:byte(i)
+    if (b < 0x20 and b ~= 9 and not (b == 10 and keep_newlines)) or b == 0x7f then return hex(b), i + 1 end
+    return str:sub(i, i), i + 1
+  end, escape_code_point))
 end
 
 -- A table cell: sanitized, and tabs escaped too (they would break columns).

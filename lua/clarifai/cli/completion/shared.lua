@@ -28,21 +28,17 @@ function M.sorted_keys(t)
   return keys
 end
 
-function M.sub_words(entry)
+-- The words of every item of a list, in order (item[field] is a list).
+local function every(list, field)
   local out = {}
-  for _, s in ipairs(entry.subs) do
-    for _, w in ipairs(s.words) do out[#out + 1] = w end
+  for _, item in ipairs(list) do
+    for _, w in ipairs(item[field]) do out[#out + 1] = w end
   end
   return out
 end
 
-function M.option_words(entry)
-  local out = {}
-  for _, o in ipairs(entry.options) do
-    for _, n in ipairs(o.names) do out[#out + 1] = n end
-  end
-  return out
-end
+function M.sub_words(entry) return every(entry.subs, "words") end
+function M.option_words(entry) return every(entry.options, "names") end
 
 -- Every (path, word) -> child path pair: the aliases resolved.
 function M.transitions(data)
@@ -55,15 +51,25 @@ function M.transitions(data)
   return out
 end
 
--- Every (path option) -> choices pair: -o differs per command.
-function M.option_choice_pairs(data)
+-- Every (path option) -> values pair of the options of one kind: each
+-- pair carries the option's own field (choices, or states).
+local function option_pairs(data, kind, field)
   local out = {}
   for _, entry in ipairs(data.commands) do
     for _, o in ipairs(entry.options) do
-      if o.kind == "choices" then
-        for _, n in ipairs(o.all) do out[#out + 1] = { key = entry.path .. " " .. n, choices = o.choices } end
+      if o.kind == kind then
+        for _, n in ipairs(o.all) do out[#out + 1] = { key = entry.path .. " " .. n, [field] = o[field] } end
       end
     end
+  end
+  return out
+end
+
+-- Every (path option) -> choices pair (-o differs per command), and the
+-- commands whose argument is a choice.
+function M.option_choice_pairs(data)
+  local out = option_pairs(data, "choices", "choices")
+  for _, entry in ipairs(data.commands) do
     if entry.arg and entry.arg.kind == "choices" then
       out[#out + 1] = { key = entry.path, choices = entry.arg.choices }
     end
@@ -73,17 +79,7 @@ end
 
 -- Every (path option) -> state names pair: --status takes the states its
 -- command applies to (pause: queued, running; list: every state).
-function M.option_state_pairs(data)
-  local out = {}
-  for _, entry in ipairs(data.commands) do
-    for _, o in ipairs(entry.options) do
-      if o.kind == "state" then
-        for _, n in ipairs(o.all) do out[#out + 1] = { key = entry.path .. " " .. n, states = o.states } end
-      end
-    end
-  end
-  return out
-end
+function M.option_state_pairs(data) return option_pairs(data, "state", "states") end
 
 function M.assoc_items(pairs_)
   local items = {}
