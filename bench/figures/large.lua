@@ -29,19 +29,6 @@ local function make_world(emu, n, size)
     .. '"nodepool_id":"np","compute_cluster_id":"cc"}', n))
 end
 
--- Runs c under /usr/bin/time -f %M: r.rss_kb is the command's peak RSS.
-local function with_time(c, dir)
-  local file = dir .. "/time-" .. c.key .. ".out"
-  local argv = { "/usr/bin/time", "-f", "%M", "-o", file }
-  for _, a in ipairs(c.argv) do argv[#argv + 1] = a end
-  c.argv = argv
-  c.before = function() os.remove(file) end
-  c.after = function(r)
-    r.rss_kb = tonumber((proc.read_file(file) or ""):match("(%d+)%s*$"))
-    if not r.rss_kb then error("no peak RSS from /usr/bin/time for " .. c.label, 0) end
-  end
-end
-
 local function expect(what, got, want, text)
   if got ~= want then error(string.format("%s: expected %d, got %d:\n%s", what, want, got, proc.tail(text, 3)), 0) end
 end
@@ -85,7 +72,7 @@ function M.run()
   make_world(emu, L.runs, L.size)
   local clarifai, curl, pages = contenders(emu, L.runs, ctx.homes.emulator)
   local list = { clarifai, curl }
-  for _, c in ipairs(list) do with_time(c, dir) end
+  for _, c in ipairs(list) do proc.with_peak_rss(c, dir) end
   proc.measure(list, L.reps, { warmup = false })
   local status, body = emu.control:request("GET", runs_path() .. "?page=1&per_page=" .. PER_PAGE, nil,
     { Authorization = "Key " .. ctx.token })

@@ -39,21 +39,6 @@ local CHECKS = {
   end,
 }
 
--- Runs c under /usr/bin/time -f %M: r.rss_kb is the command's peak RSS.
--- (ru_maxrss of a process posix_spawn'ed by this driver would include this
--- driver's own high-water mark, which exec inherits from the shared mm.)
-local function with_time(c, dir)
-  local file = dir .. "/time-" .. c.key .. ".out"
-  local argv = { "/usr/bin/time", "-f", "%M", "-o", file }
-  for _, a in ipairs(c.argv) do argv[#argv + 1] = a end
-  c.argv = argv
-  c.before = function() os.remove(file) end
-  c.after = function(r)
-    r.rss_kb = tonumber((proc.read_file(file) or ""):match("(%d+)%s*$"))
-    if not r.rss_kb then error("no peak RSS from /usr/bin/time for " .. c.label, 0) end
-  end
-end
-
 function M.run()
   local S, P, cwd, home = ctx.settings, ctx.parallel, ctx.cwd, ctx.homes.nginx
   local dir = ctx.work .. "/scale"
@@ -82,7 +67,7 @@ function M.run()
     local curl = { key = "curl", label = "curl --parallel", env = proc.env_for(home), cwd = cwd, check = CHECKS.curl(n),
       argv = { "curl", "-q", "-sS", "--parallel", "--parallel-max", tostring(P), "-K", cfg } }
     list[#list + 1] = curl
-    for _, c in ipairs(list) do with_time(c, dir) end
+    for _, c in ipairs(list) do proc.with_peak_rss(c, dir) end
     proc.measure(list, S.reps_scale, { warmup = false })
     local base_rss, base_ms = proc.median_of(curl, "rss_kb", 1 / 1024), proc.wall_ms(curl)
     chart.categories[#chart.categories + 1] = report.count(n) .. " runs"

@@ -236,22 +236,44 @@ function M.expect_lines(pattern, n)
   end
 end
 
--- Peak RSS through /usr/bin/time -f %M: one sample per rep, in KiB.
+-- Peak RSS through /usr/bin/time -f %M, which writes it (KiB) to `file`:
+-- the wrapped argv, and the reading of that file.
+local function timed_argv(argv, file)
+  local timed = { "/usr/bin/time", "-f", "%M", "-o", file }
+  for _, a in ipairs(argv) do timed[#timed + 1] = a end
+  return timed
+end
+
+local function peak_kb(file, label)
+  local kb = tonumber((M.read_file(file) or ""):match("(%d+)%s*$"))
+  if not kb then error("no peak RSS from /usr/bin/time for " .. label, 0) end
+  return kb
+end
+
+-- Peak RSS, one sample per rep, in KiB.
 function M.rss_kb(c, reps)
   local file = ctx.work .. "/time.out"
   local timed = {}
   for k, v in pairs(c) do timed[k] = v end
-  timed.argv = { "/usr/bin/time", "-f", "%M", "-o", file }
-  for _, a in ipairs(c.argv) do timed.argv[#timed.argv + 1] = a end
+  timed.argv = timed_argv(c.argv, file)
   local xs = {}
   for i = 1, reps do
     os.remove(file)
     M.run_once(timed)
-    local kb = tonumber((M.read_file(file) or ""):match("(%d+)%s*$"))
-    if not kb then error("no peak RSS from /usr/bin/time for " .. c.label, 0) end
-    xs[i] = kb
+    xs[i] = peak_kb(file, c.label)
   end
   return xs
+end
+
+-- Makes contender c run under /usr/bin/time in M.measure: each result's
+-- r.rss_kb is the command's peak RSS. (ru_maxrss of a process posix_spawn'ed
+-- by this driver would include the driver's own high-water mark, which exec
+-- inherits from the shared mm.)
+function M.with_peak_rss(c, dir)
+  local file = dir .. "/time-" .. c.key .. ".out"
+  c.argv = timed_argv(c.argv, file)
+  c.before = function() os.remove(file) end
+  c.after = function(r) r.rss_kb = peak_kb(file, c.label) end
 end
 
 return M
