@@ -219,6 +219,30 @@ describe("watch", function()
     end
   end)
 
+  it("named runs are read with a GET each, never by listing their version", function()
+    local scope = { user_id = "u1", app_id = "app1", pipeline_id = "pipe1", pipeline_version_id = "v1" }
+    emu:put_runs("other", 250, "JOB_RUNNING", scope)
+    for id, to in pairs({ n1 = "JOB_COMPLETED", n2 = "JOB_PAUSED" }) do
+      emu:put_run({ id = id, state = "JOB_RUNNING", user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
+        pipeline_version_id = "v1", script = { { after = 5, state = to } } })
+    end
+    local p = start(args("pr", "watch", "n1", "n2", "--until", "completed,paused", "--interval", "50ms", V))
+    emu:await_requests("GET", 2, "/runs/n%d$")
+    emu:advance(5)
+    local r = p:finish()
+    assert.equal(0, r.code, r.err)
+    assert.matches("new     n1  pipe1/v1  → RUNNING\n", r.out)
+    assert.matches("change  n1  pipe1/v1  RUNNING → COMPLETED\n", r.out, 1, true)
+    assert.matches("change  n2  pipe1/v1  RUNNING → PAUSED\n", r.out, 1, true)
+    assert.matches("watch: %d+ polls: 2 new, 2 changes, 0 left", r.err)
+    local gets, other = 0, {}
+    for _, q in ipairs(emu:requests_of("GET")) do
+      if q.path:match("/runs/n[12]$") then gets = gets + 1 else other[#other + 1] = q.path end
+    end
+    assert.same({}, other, "no list of the version's 252 runs")
+    assert.is_true(gets >= 4 and gets % 2 == 0, "each poll reads both runs: " .. gets)
+  end)
+
   it("the examples: a failure cancels its siblings; the shell example logs failures through --exec", function()
     for k = 1, 4 do
       emu:put_run({ id = "shard" .. k, state = "JOB_RUNNING", user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
