@@ -21,12 +21,7 @@ local function read(path)
   return s
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
+local write = cli.write
 local function exists(path) return read(path) ~= nil end
 
 -- A process's state letter and process group, from /proc (nil once reaped).

@@ -41,18 +41,10 @@ end
 local function one(s, req) return perform(s, { req }, 1)[1] end
 
 describe("clarifai.http.core #portable", function()
-  local emu, s
-  setup(function()
-    emu = emulator.start({ tick = 0 })
-  end)
-  teardown(function()
-    if s then s:close() end
-    if emu then emu:stop() end
-  end)
-  before_each(function()
-    emu:reset()
-    s = s or assert(http.new())
-  end)
+  local emu = emulator.fixture({ tick = 0 })
+  local s
+  teardown(function() if s then s:close() end end)
+  before_each(function() s = s or assert(http.new()) end)
 
   local function auth() return { "Authorization: Key " .. emu.token } end
 
@@ -434,16 +426,10 @@ describe("clarifai.http.core skim #portable", function()
 end)
 
 describe("clarifai.http.core skimming a reply #portable", function()
-  local emu, s
-  setup(function() emu = emulator.start({ tick = 0 }) end)
-  teardown(function()
-    if s then s:close() end
-    if emu then emu:stop() end
-  end)
-  before_each(function()
-    emu:reset()
-    s = s or assert(http.new())
-  end)
+  local emu = emulator.fixture({ tick = 0 })
+  local s
+  teardown(function() if s then s:close() end end)
+  before_each(function() s = s or assert(http.new()) end)
 
   local big = string.rep("\\\"step\\\":\\\"x\\\"", 20000) -- 300 KB of escaped JSON text
   local BODY = '{"status":{"code":10000},"pipeline_version_runs":[{"id":"r1","orchestration_spec":{"spec_json":"'
@@ -460,7 +446,9 @@ describe("clarifai.http.core skimming a reply #portable", function()
     serve({ kind = "drip", interval = 0.0005, body = small })
     local r = one(s, { url = emu.url .. "/v2/x", skim = 16 })
     assert.equal(200, r.status, r.error)
-    assert.same({ (http.skim(small, 16)) }, { r.body })
+    local want = '{"status":{"code":10000},"runs":[{"id":"r1","s":null,"t":"ok\\""}]}'
+    assert.equal(want, r.body)
+    assert.same({ want }, { (http.skim(small, 16)) }, "the same as skimming the whole text at once")
     assert.equal(1, r.skimmed)
     assert.equal(#small, r.received)
     serve({ kind = "http" })

@@ -52,5 +52,8 @@ describe("clarifai.sys.core files #portable", function()
       assert.matches("^" .. #text .. ":%x+$", sys.digest(path))
     end
     assert.are_not.equal(sys.digest(file("x1", "abcdefgh")), sys.digest(file("x2", "abcdefgi")))
+    -- FNV-1a (64 bits) as published, whichever side computed the rest
+    assert.equal("0:cbf29ce484222325", sys.digest(file("f0", "")))
+    assert.equal("1:af63dc4c8601ec8c", sys.digest(file("f1", "a")))
   end)
 end)

@@ -481,12 +481,14 @@ describe("bulk run control", function()
     local runs = require "clarifai.runs"
     local c = assert(require("clarifai.client").new({ pat = TOKEN, api_base = emu.url }))
     local seen = {}
+    local gets_before = emu:count("GET")
     local refs, info = runs.select({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1", all_versions = true },
       { states = { "running" } }, { client = c, on_progress = function(n, requests) seen[#seen + 1] = { n, requests } end })
     assert.equal(600, #refs)
     assert.same({ 0, 1 }, seen[1], "the version list's page: no run yet")
     assert.same({ 600, info.requests }, seen[#seen])
     assert.equal(info.requests, #seen, "once a page")
+    assert.equal(emu:count("GET") - gets_before, info.requests, "the requests that reached the server")
     for k = 2, #seen do assert.is_true(seen[k][1] >= seen[k - 1][1] and seen[k][2] == seen[k - 1][2] + 1) end
     local pages = {}
     local res = assert(runs.list({ user_id = "u1", app_id = "app1", pipeline_id = "pipe1", pipeline_version_id = "v1" },

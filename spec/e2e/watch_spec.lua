@@ -64,13 +64,11 @@ describe("watch", function()
     counted, per_path, read_up_to = 0, {}, 0
     local p = start(args("pr", "watch", "--status", "running,paused", "--all-versions", "--user_id", "u1", "--app_id",
       "app1", "--pipeline_id", "pipe1", "--interval", "50ms", "-o", "jsonl"))
-    local seen = 0
     for _ = 1, 61 do
       -- a poll has listed every version: the clock moves one interval (1 s)
       local polls = math.floor(list_requests() / 10)
       emu:await("a poll of every version", function() return math.floor(list_requests() / 10) > polls end)
       emu:advance(1)
-      seen = polls
     end
     -- the watch's peak RSS so far (the kernel's high-water mark)
     local kib = tonumber(cli.slurp("/proc/" .. p.pid .. "/status"):match("VmHWM:%s*(%d+)"))
@@ -109,7 +107,6 @@ describe("watch", function()
       assert.equal(polls, per[emulator.runs_path(nil, { user = "u1", app = "app1", pipeline = "pipe1", version = v })])
     end
     assert.equal(10 * polls, total)
-    assert.is_true(seen >= 60)
     local gets = 0
     for _, q in ipairs(emu:requests_of("GET")) do if q.path:match("/runs/[^/]+$") then gets = gets + 1 end end
     assert.equal(left, gets, "one GET per run that left")
@@ -146,6 +143,9 @@ describe("watch", function()
     local gap = 0
     for k = 2, #times do gap = math.max(gap, times[k] - times[k - 1]) end
     bounds.check("poll_gap", gap, "the longest gap between polls while hooks ran")
+    -- at most the --exec-parallel hooks being started as the signal lands
+    -- may still show up; none may start after it
+    local before = started()
     p:kill("INT")
     local code, took = p:wait(30)
     local err = p:err()
@@ -156,7 +156,8 @@ describe("watch", function()
     bounds.check("signal_exit", took, "the exit after SIGINT")
     assert.matches("Stopped by SIGINT while watching.", err, 1, true)
     assert.is_true(n >= 8 and n <= 16, n .. " hooks started")
-    assert.equal(n, started(), "no hook starts after the signal")
+    assert.is_true(n <= before + 4, string.format("no hook starts after the signal (%d, then %d)", before, n))
+    assert.equal(n, started(), "none after the exit either")
     local done = 0
     for i = 1, 40 do
       local id = "h" .. i
