@@ -13,16 +13,16 @@ local clarifai = require "clarifai"
 -- and resumed. opts: interval, timeout, client, on_change(action, run_id).
 local function keep(ref, n, opts)
   opts = opts or {}
-  local running, mine = {}, {} -- run ids seen running; the runs this paused, oldest first
+  local running, nrunning, mine = {}, 0, {} -- run ids seen running, and how many; the runs this paused
+  local function set(id, on)
+    if (running[id] == true) ~= on then
+      running[id], nrunning = on or nil, nrunning + (on and 1 or -1)
+    end
+  end
   local call = { client = opts.client }
   local events = assert(clarifai.watch.events(ref, { states = { "running", "paused" } },
     { interval = opts.interval or 5, timeout = opts.timeout, client = opts.client }))
   local log = { paused = {}, resumed = {} }
-  local function count()
-    local k = 0
-    for _ in pairs(running) do k = k + 1 end
-    return k
-  end
   local function act(action, id)
     local run = { run_id = id }
     for k, v in pairs(ref) do run[k] = v end
@@ -37,22 +37,23 @@ local function keep(ref, n, opts)
     if opts.on_change then opts.on_change(action, id) end
   end
   for ev in events do
-    if ev.to == "RUNNING" then running[ev.run_id] = true else running[ev.run_id] = nil end
-    while count() > n do -- the newest running run goes
-      local newest, when
+    set(ev.run_id, ev.to == "RUNNING")
+    if nrunning > n then -- the newest running runs go: one listing, oldest first, gives their ages
       local list = assert(clarifai.runs.select(ref, { states = { "running" } }, call))
-      for _, r in ipairs(list) do
-        if running[r.run_id] and (not when or r.created_at > when) then newest, when = r.run_id, r.created_at end
+      for i = #list, 1, -1 do
+        local id = list[i].run_id
+        if nrunning <= n then break end
+        if running[id] then
+          act("pause", id)
+          set(id, false)
+          mine[#mine + 1] = id
+        end
       end
-      if not newest then break end
-      act("pause", newest)
-      running[newest] = nil
-      mine[#mine + 1] = newest
     end
-    while count() < n and #mine > 0 do
+    while nrunning < n and #mine > 0 do
       local oldest = table.remove(mine, 1)
       act("resume", oldest)
-      running[oldest] = true
+      set(oldest, true)
     end
   end
   return events, log

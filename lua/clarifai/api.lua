@@ -65,10 +65,8 @@ function M.nodepool_runs_path(scope)
     seg(scope.compute_cluster_user_id), seg(scope.compute_cluster_id), seg(scope.nodepool_id))
 end
 
--- A query value, percent-encoded.
-function M.query_value(s)
-  return (s:gsub("[^%w%-._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+-- A query value, percent-encoded as a path segment is (RFC 3986's unreserved set kept).
+M.query_value = seg
 
 -- The query of a list request: page, per_page and a status_codes filter.
 -- Enum values go by name (JOB_RUNNING), as Clarifai's own JSON client sends
@@ -148,7 +146,6 @@ local function status_code(v)
   if type(v) == "string" then return code_by_name[v] end
   return num(v)
 end
-M.status_code = status_code
 
 -- Turns a transport failure (a result with error_code) into an error table
 -- of the kind clarifai.retry gives it.

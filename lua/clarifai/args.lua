@@ -41,11 +41,6 @@ function M.raise(fn, label, must, v, level)
   error(string.format("%s: %s must be %s, got %s", fn, label, must, shown(v)), caller_level((level or 2) + 1))
 end
 
--- fail(fn, message): a programmer error in words of its own, at the caller.
-function M.fail(fn, message)
-  error(fn .. ": " .. message, caller_level(3))
-end
-
 -- of(fn, label, kind, v [, optional]) -> v; kind: a Lua type name.
 function M.of(fn, label, kind, v, optional)
   if (optional and v == nil) or type(v) == kind then return v end
@@ -63,7 +58,6 @@ local function callable(v)
   local mt = getmetatable(v)
   return type(mt) == "table" and type(mt.__call) == "function"
 end
-M.callable = callable
 
 -- What each kind of option must be.
 local KINDS = {

@@ -558,10 +558,9 @@ function M.plan(action, source, c, opts)
     if not ex then break end
     local req, ids = M.send(b, ex), json.array()
     for k, rec in ipairs(ex.recs) do ids[k] = rec.id end
-    local headers = json.array()
-    for k, h in ipairs(req.headers) do
-      headers[k] = h:lower():match("^authorization:") and "Authorization: Key ********" or h
-    end
+    -- the headers as --verbose shows them (client.describe: the token redacted)
+    local headers, shown = json.array(), require("clarifai.client").describe(req)
+    for k = 2, #shown do headers[k - 1] = shown[k]:sub(3) end
     local s = ex.scope
     requests[#requests + 1] = { method = req.method, url = req.url, headers = headers, body = req.body,
       run_ids = ids, user_id = s.user_id, app_id = s.app_id, pipeline_id = s.pipeline_id,

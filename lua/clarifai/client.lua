@@ -290,6 +290,10 @@ end
 -- to-be-closed variable (`local c <close> = ...`).
 -- @type Client
 
+-- The most bytes a reply that carries runs may bring before its long
+-- strings are skimmed: never less than what a reply may keep.
+local function received_cap(self) return math.max(defaults.max_received, self.max_size) end
+
 --- A request table for the HTTP session, from method, API path and optional body.
 -- It carries the client's headers (the token among them), timeouts, size
 -- limit, CA locations and proxy; `describe` shows it with the token redacted.
@@ -306,7 +310,7 @@ function Client:build(method, path, body)
   local skim = self.skim > 0 and require("clarifai.api").skimmed(path) or nil
   return {
     skim = skim and self.skim or nil,
-    max_received = skim and math.max(defaults.max_received, self.max_size) or nil,
+    max_received = skim and received_cap(self) or nil,
     method = method,
     url = self.api_base .. path,
     headers = self:headers(body ~= nil),
@@ -366,7 +370,7 @@ end
 -- What api.decode needs to turn a reply into a result or an error.
 function Client:decode_context(what)
   return { what = what, secrets = self:secrets(), base = self.api_base, max_size = self.max_size,
-    max_received = math.max(defaults.max_received, self.max_size) }
+    max_received = received_cap(self) }
 end
 
 -- A note for the trace (--verbose): what the library decided and why.

@@ -19,6 +19,8 @@
 -- r:submit({ CLARIFAI_EVENT = "changed", CLARIFAI_RUN_ID = id }, line .. "\n")
 -- r:step()   -- in the loop, between polls and while it sleeps
 
+local args = require "clarifai.args"
+local limits = require "clarifai.limits"
 local sys = require "clarifai.sys.core"
 local transport = require "clarifai.transport"
 
@@ -125,17 +127,10 @@ Runner.__index = Runner
 local SIGNAL_NAMES = {}
 for name, num in pairs(sys.signals) do SIGNAL_NAMES[num] = name end
 
-local function check_output(v, what)
-  if v ~= nil and v ~= "inherit" and v ~= "null" then
-    error("hooks.runner: " .. what .. ' must be "inherit" or "null"', 3)
-  end
-end
-
-local function check_number(v, what, min)
-  if v ~= nil and (type(v) ~= "number" or v ~= v or v < min) then
-    error(string.format("hooks.runner: %s must be a number >= %s", what, tostring(min)), 3)
-  end
-end
+-- The options runner takes (clarifai.args' rules; parallel has --exec-parallel's range).
+local OPTS = { argv = "list", parallel = "exec_parallel", grace = "number", kill_after = "number",
+  max_queued = "number", strip_env = "list", on_exit = "function", on_start = "function", stdout = "string",
+  stderr = "string" }
 
 local function check_words(argv)
   if type(argv) ~= "table" or #argv == 0 then error("hooks.runner: argv must be a non-empty list of words", 3) end
@@ -159,7 +154,7 @@ end
 --- A runner of one command.
 -- @tparam table opts
 -- @tparam {string,...} opts.argv the command and its arguments (`split`'s words)
--- @int[opt=4] opts.parallel at most this many hooks run at once
+-- @int[opt=4] opts.parallel at most this many hooks run at once (1..256)
 -- @number[opt=1] opts.grace on a stop, how long running hooks may go on before
 -- SIGTERM (seconds)
 -- @number[opt=0.1] opts.kill_after on a stop, how long after SIGTERM before SIGKILL
@@ -176,22 +171,20 @@ end
 -- @usage
 -- local r = hooks.runner{ argv = { "notify.sh" }, parallel = 2, strip_env = { "CLARIFAI_PAT" } }
 function M.runner(opts)
-  if type(opts) ~= "table" then error("hooks.runner: opts must be a table", 2) end
+  opts = args.opts("hooks.runner", opts, OPTS)
   local argv = check_words(opts.argv)
-  check_number(opts.parallel, "parallel", 1)
-  if opts.parallel and opts.parallel ~= math.floor(opts.parallel) then
-    error("hooks.runner: parallel must be an integer", 2)
+  for _, k in ipairs({ "grace", "kill_after", "max_queued" }) do
+    local v = opts[k]
+    if v and (v ~= v or v < 0) then error("hooks.runner: opts." .. k .. " must be a number >= 0", 2) end
   end
-  check_number(opts.grace, "grace", 0)
-  check_number(opts.kill_after, "kill_after", 0)
-  check_number(opts.max_queued, "max_queued", 0)
-  check_output(opts.stdout, "stdout")
-  check_output(opts.stderr, "stderr")
-  for _, k in ipairs({ "on_exit", "on_start" }) do
-    if opts[k] ~= nil and type(opts[k]) ~= "function" then error("hooks.runner: " .. k .. " must be a function", 2) end
+  for _, k in ipairs({ "stdout", "stderr" }) do
+    if opts[k] and opts[k] ~= "inherit" and opts[k] ~= "null" then
+      error("hooks.runner: opts." .. k .. ' must be "inherit" or "null"', 2)
+    end
   end
   return setmetatable({
-    argv = argv, parallel = opts.parallel or 4, grace = opts.grace or 1, kill_after = opts.kill_after or M.KILL_AFTER,
+    argv = argv, parallel = opts.parallel or limits.defaults.exec_parallel, grace = opts.grace or 1,
+    kill_after = opts.kill_after or M.KILL_AFTER,
     max_queued = opts.max_queued or math.huge, strip = name_set(opts.strip_env, "strip_env"),
     on_exit = opts.on_exit, on_start = opts.on_start, stdout = opts.stdout, stderr = opts.stderr,
     queue = {}, head = 1, tail = 0, running = {}, nrunning = 0, seq = 0, stopping = false,

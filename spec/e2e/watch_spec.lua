@@ -211,6 +211,7 @@ describe("watch", function()
     for _, case in ipairs({
       { args("pr", "watch", V), "name the runs to watch (ids or -) or select them (--all, --status)" },
       { args("pr", "watch", "u1r", "--all", V), "name the runs (ids or -) or select them" },
+      { args("pr", "watch", "u1r", "--all-versions", V), "--all-versions widens a selection: use it with --all" },
       { args("pr", "watch", "--all", "--exec", "'unterminated", V), "--exec:" },
       { args("pr", "watch", "--status", "sleeping", V), "unknown status 'sleeping'" },
     }) do

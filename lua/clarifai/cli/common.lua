@@ -230,6 +230,13 @@ function M.age(v, now)
   return math.floor(s / 86400) .. "d"
 end
 
+-- A comma (or space) separated flag value as a list: "running,paused".
+function M.split_list(s)
+  local out = {}
+  for part in (s or ""):gmatch("[^,%s]+") do out[#out + 1] = part end
+  return out
+end
+
 -- An id as the default table shows it: the first 8 characters of a longer
 -- one, as git shortens hashes (-o wide and JSON give it whole).
 function M.short_id(v)

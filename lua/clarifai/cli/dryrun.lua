@@ -9,12 +9,12 @@ local output = require "clarifai.cli.output"
 
 local M = {}
 
--- view(request) -> {method, url, headers, body}: a planned request as -o json shows it.
+-- view(request) -> {method, url, headers, body}: a planned request as -o json
+-- shows it (the plan's headers are redacted already).
 function M.view(r)
   local headers = {}
   for _, h in ipairs(r.headers) do
     local k, v = h:match("^([^:]+):%s*(.*)$")
-    if k:lower() == "authorization" then v = "Key ********" end
     headers[k] = v
   end
   return { method = r.method, url = r.url, headers = headers, body = json.decode(r.body) }

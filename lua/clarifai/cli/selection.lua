@@ -47,26 +47,39 @@ local function codes_of(action, args)
 end
 
 --[[
-check(action, args) -> codes | false (no selection) | nil, err
-The usage rules: ids or `-` never with --all/--status; --older-than,
---limit and the scope flags only with them; a nodepool with its compute
-cluster; -o ids only for --dry-run of a selection.
+check_flags(args) -> selecting | nil, err
+The rules every command that names or selects runs shares: ids or `-`
+never with --all/--status; --older-than, --limit and the scope flags only
+with them. selecting: whether --all or --status was given.
 ]]
-function M.check(action, args)
-  local selecting = M.is(args)
-  if not selecting then
+function M.check_flags(args)
+  if not M.is(args) then
     for _, f in ipairs(SELECT_FLAGS) do
       if args[f] ~= nil then return usage(flag(f) .. " selects runs: use it with --all or --status") end
     end
     for _, f in ipairs(SCOPE_FLAGS) do
       if args[f] ~= nil then return usage(flag(f) .. " widens a selection: use it with --all or --status") end
     end
-    if args.output == "ids" then return usage("-o ids lists the runs a selection would change: use it with "
-      .. "--all or --status and --dry-run") end
     return false
   end
   if #(args.ids or {}) > 0 or args.pipeline_version_run_id then
     return usage("name the runs (ids or -) or select them (--all, --status), not both")
+  end
+  return true
+end
+
+--[[
+check(action, args) -> codes | false (no selection) | nil, err
+check_flags' rules and -o ids only for --dry-run of a selection; the
+states the selection asks for.
+]]
+function M.check(action, args)
+  local selecting, err = M.check_flags(args)
+  if selecting == nil then return nil, err end
+  if not selecting then
+    if args.output == "ids" then return usage("-o ids lists the runs a selection would change: use it with "
+      .. "--all or --status and --dry-run") end
+    return false
   end
   if args.output == "ids" and not args.dry_run then
     return usage("-o ids lists what a selection would change: use it with --dry-run")

@@ -79,15 +79,9 @@ local function status(args)
     end
   end
   local stop = common.stop_code(report.signal)
-  if stop then return report.signal and common.stopped_reading(report.signal) or stop end
+  if stop then return common.stopped_reading(report.signal) end
   if #report.errors > 0 then return errors.exit_codes.partial end
   return 0
-end
-
-local function split_csv(s)
-  local out = {}
-  for part in (s or ""):gmatch("[^,%s]+") do out[#out + 1] = part end
-  return out
 end
 
 -- The runs list prints: one version's page(s), or a wider scope's every run
@@ -181,7 +175,7 @@ end
 local function list(args)
   if args.all and args.page then return common.usage("--page and --all cannot be used together: --all reads every page") end
   local runs = require "clarifai.runs"
-  local codes, _, serr = runs.status_codes(split_csv(args.status))
+  local codes, _, serr = runs.status_codes(common.split_list(args.status))
   if not codes then return nil, serr end
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end

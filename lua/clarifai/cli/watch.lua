@@ -17,23 +17,16 @@ local ENV = { event = "CLARIFAI_EVENT", run_id = "CLARIFAI_RUN_ID", user_id = "C
   pipeline_version_id = "CLARIFAI_PIPELINE_VERSION_ID", from = "CLARIFAI_FROM", to = "CLARIFAI_TO" }
 local SECRETS = { "CLARIFAI_PAT", "CLARIFAI_SESSION_TOKEN" }
 
-local function split_csv(s)
-  local out = {}
-  for part in (s or ""):gmatch("[^,%s]+") do out[#out + 1] = part end
-  return out
-end
-
 -- What is watched: { scope, filter } | nil, err.
 local function what(args)
-  local ids = args.ids or {}
-  local named = #ids > 0 or args.pipeline_version_run_id ~= nil
-  local selecting = args.all or args.status ~= nil
-  if named and selecting then return common.usage("name the runs (ids or -) or select them (--all, --status), not both") end
-  if not named and not selecting then
+  local selection = require "clarifai.cli.selection"
+  local selecting, serr = selection.check_flags(args)
+  if selecting == nil then return nil, serr end
+  if not selecting and #(args.ids or {}) == 0 and not args.pipeline_version_run_id then
     return common.usage("name the runs to watch (ids or -) or select them (--all, --status)")
   end
-  local filter = { states = split_csv(args.status), older_than = args.older_than }
-  if named then
+  local filter = { states = common.split_list(args.status), older_than = args.older_than }
+  if not selecting then
     local list, ierr = common.checked_ids(args)
     if list == false then return 0 end
     if not list then return nil, ierr end
@@ -42,14 +35,14 @@ local function what(args)
     filter.run_ids = list
     return { scope = full, filter = filter }
   end
-  local scope, serr = require("clarifai.cli.selection").scope(args)
-  if not scope then return nil, serr end
+  local scope, err = selection.scope(args)
+  if not scope then return nil, err end
   return { scope = scope, filter = filter }
 end
 
 -- The text line of an event: time, event, run, version, from -> to.
 local function line(ev)
-  local version = tostring(ev.pipeline_id) .. "/" .. tostring(ev.pipeline_version_id):sub(1, 8)
+  local version = tostring(ev.pipeline_id) .. "/" .. common.short_id(ev.pipeline_version_id)
   local from = ev.from ~= require("clarifai.json").null and ev.from or ""
   local to = ev.to ~= require("clarifai.json").null and ev.to or "?"
   return string.format("%s  %-6s  %s  %s  %s%s", ev.time, ev.event, text.cell(ev.run_id), text.cell(version),
@@ -57,7 +50,7 @@ local function line(ev)
 end
 
 -- A hook runner for --exec, or nil; nil, err for a command that cannot be split.
-local function hook_runner(args, failures)
+local function hook_runner(args)
   if not args.exec then return nil end
   local hooks = require "clarifai.hooks"
   local words, why = hooks.split(args.exec)
@@ -65,7 +58,6 @@ local function hook_runner(args, failures)
   return hooks.runner({ argv = words, parallel = args.exec_parallel, strip_env = SECRETS,
     on_exit = function(info)
       if info.ok then return end
-      failures[#failures + 1] = info
       local ev = info.env or {}
       local how = info.how == "signal" and ("killed by signal " .. tostring(info.signal))
         or info.how == "exit" and ("exit " .. tostring(info.code)) or tostring(info.message or info.how)
@@ -117,7 +109,7 @@ local function finish(events, runner, args)
     parts[#parts + 1] = string.format("hooks: %d ran, %d failed", h.started, h.failed)
   end
   if events.ended == "stopped" and events.signal then
-    output.err("Stopped by " .. common.signal_name(events.signal) .. " while watching.")
+    common.stopped_reading(events.signal, "watching")
   end
   -- a reader that went away ends it quietly (141); a stdout that fails, with its error (74)
   if (args.output == "text" or runner) and not output.gone then output.err("watch: " .. table.concat(parts, "; ")) end
@@ -128,12 +120,11 @@ function M.run(args)
   if type(w) ~= "table" then return w, err end
   local c, cerr = common.make_client(args)
   if not c then return nil, cerr end
-  local failures = {}
-  local runner, herr = hook_runner(args, failures)
+  local runner, herr = hook_runner(args)
   if herr then return nil, herr end
   local watch = require "clarifai.watch"
   local events, _, eerr = watch.events(w.scope, w.filter, { client = c, interval = args.interval,
-    timeout = args.timeout, ["until"] = args["until"] and split_csv(args["until"]) or nil,
+    timeout = args.timeout, ["until"] = args["until"] and common.split_list(args["until"]) or nil,
     quiet_start = args.quiet_start == true, parallel = args.parallel, on_retry = common.retry_note,
     on_error = function(e) output.err("warning: " .. common.describe(e) .. " (the watch goes on)") end,
     should_stop = function() return output.broken end, sleep = sleeper(runner) })
