@@ -139,8 +139,9 @@ OTHER_LUAS = lua5.1 lua5.2 luajit
 STAGES  = test-asan test-unit test-fuzz test-valgrind test-rock test-bench-smoke test-cross test-lua5.3 \
           test-lua5.2 test-luajit test-lua5.1 test-lint
 
-# Stages at once: one per core, never more (a timed spec then never shares
-# its core with more than one other stage).
+# Stages at once: one per core, never more. (A spec stage runs up to
+# SPEC_JOBS busted processes of its own, which mostly wait on servers and
+# signals; no spec's outcome depends on how busy the cores are.)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Every build first, then the stages, JOBS at a time (tools/schedule.sh);

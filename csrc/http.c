@@ -1051,7 +1051,7 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)r->low_time);
     }
     /* a declared length beyond what may be received is refused at once */
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(r->skim > 0 ? r->max_received : r->max_size));
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_received); /* max_size unless skimming */
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -1066,8 +1066,13 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
         t->has_body = 1;
-        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-        curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)t);
+        /* a libcurl older than 7.80 lacks the option: the request then
+           takes a connection of its own, which libcurl never re-sends on
+           (it re-sends only on a reused connection found closed) */
+        if (curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK)
+            curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)t);
+        else
+            curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->body ? r->body : "") != CURLE_OK) return 0;
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);

@@ -585,17 +585,6 @@ static int l_stat_sig(lua_State *L)
     return 1;
 }
 
-/* mtime(path) -> modification time in nanoseconds (integer) | nil */
-static int l_mtime(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    struct stat st;
-    if (stat(path, &st) != 0) return 0;
-    struct timespec m = modified_at(&st);
-    lua_pushinteger(L, (lua_Integer)m.tv_sec * 1000000000 + (lua_Integer)m.tv_nsec);
-    return 1;
-}
-
 /* realpath(path) -> resolved path | nil, message */
 static int l_realpath(lua_State *L)
 {
@@ -965,16 +954,16 @@ static int l_spawn(lua_State *L)
 }
 
 /*
- * reap([pid]) -> pid, "exit", status | pid, "signal", number | nil
+ * reap(pid) -> pid, "exit", status | pid, "signal", number | nil
  *   | nil, message, code
- * Collects a child that has ended (pid, or any child when absent) without
- * waiting: nil when it is still running. code: "ECHILD" (not a child of
- * this process, or already collected).
+ * Collects the child pid if it has ended, without waiting: nil when it is
+ * still running. Only that child: a host embedding the library keeps its
+ * own. code: "ECHILD" (not a child of this process, or already collected).
  */
 static int l_reap(lua_State *L)
 {
-    lua_Integer want = luaL_optinteger(L, 1, -1);
-    luaL_argcheck(L, want == -1 || (want > 0 && want <= INT_MAX), 1, "pid must be positive");
+    lua_Integer want = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, want > 0 && want <= INT_MAX, 1, "pid must be positive");
     int st = 0;
     pid_t r;
     do r = waitpid((pid_t)want, &st, WNOHANG);
@@ -1074,7 +1063,6 @@ static const luaL_Reg funcs[] = {
     {"tty_foreground", l_tty_foreground},
     {"quick_exit", l_quick_exit},
     {"realpath", l_realpath},
-    {"mtime", l_mtime},
     {"stat_sig", l_stat_sig},
     {"digest", l_digest},
     {"open_lazy", l_open_lazy},

@@ -56,6 +56,9 @@ typedef struct {
     int have_key;
 } level;
 
+/* The most block scalars one skimmed parse cuts (see skim). */
+#define MAX_MARKS 64
+
 typedef struct {
     yaml_parser_t parser;
     yaml_event_t event;
@@ -65,7 +68,7 @@ typedef struct {
     int max_depth;
     lua_Integer skim; /* values longer than this become false (0: none) */
     int marks;        /* placeholders of skipped block scalars (see skim) */
-    unsigned char seen[64]; /* ...each seen once as a block scalar value */
+    unsigned char seen[MAX_MARKS]; /* ...each seen once as a block scalar value */
     /* levels[0] is the document; levels[1..max_depth] are containers. */
     level levels[];
 } loader;
@@ -414,7 +417,6 @@ static int open_container(lua_State *L, loader *ld, int *depth, int max_depth,
 #define MARK_PREFIX     "clarifai.yaml.skipped."
 #define MARK_PREFIX_LEN (sizeof(MARK_PREFIX) - 1)
 #define MARK_LEN        (MARK_PREFIX_LEN + 4) /* four hex digits */
-#define MAX_MARKS       64
 
 typedef struct {
     size_t from, to; /* the lines cut: [from, to) */
