@@ -29,10 +29,6 @@ local function make_world(emu, n, size)
     .. '"nodepool_id":"np","compute_cluster_id":"cc"}', n))
 end
 
-local function expect(what, got, want, text)
-  if got ~= want then error(string.format("%s: expected %d, got %d:\n%s", what, want, got, proc.tail(text, 3)), 0) end
-end
-
 -- The contenders: the command (table output: a line per run) and one curl
 -- fetching every page on one connection (status and size of each).
 local function contenders(emu, n, home)
@@ -45,7 +41,7 @@ local function contenders(emu, n, home)
       for line in text:gmatch("[^\n]+") do
         if line:match("^big%-%d+%s") and line:find(" RUNNING ", 1, true) then k = k + 1 end
       end
-      expect("runs listed", k, n, text)
+      proc.expect("runs listed", k, n, text)
     end }
   local argv = { "curl", "-q", "-sS", "-H", "Authorization: Key " .. ctx.token, "-H", "Accept: application/json",
     "-w", "%{http_code} %{size_download}\\n" }
@@ -58,7 +54,7 @@ local function contenders(emu, n, home)
     check = function(text)
       local k = 0
       for _ in text:gmatch("200 %d+") do k = k + 1 end
-      expect("pages fetched", k, pages, text)
+      proc.expect("pages fetched", k, pages, text)
     end }
   return clarifai, curl, pages
 end

@@ -18,24 +18,20 @@ local function count(text, pattern)
   return k
 end
 
-local function expect(what, got, n, text)
-  if got ~= n then error(string.format("%s: expected %d, got %d:\n%s", what, n, got, proc.tail(text, 3)), 0) end
-end
-
 local CHECKS = {
   text = function(n) return proc.expect_lines("Pipeline version run [^\n]* has been paused%.", n) end,
   jsonl = function(n)
-    return function(text) expect("jsonl lines with outcome ok", count(text, '"outcome":"ok"'), n, text) end
+    return function(text) proc.expect("jsonl lines with outcome ok", count(text, '"outcome":"ok"'), n, text) end
   end,
   json = function(n)
     return function(text)
       local summary = text:match('"summary":(%b{})%s*}%s*$') or ""
-      expect("json summary ok", tonumber(summary:match('"ok":(%d+)')) or -1, n, text)
-      expect("json results", count(text, '"outcome":"ok"'), n, text)
+      proc.expect("json summary ok", tonumber(summary:match('"ok":(%d+)')) or -1, n, text)
+      proc.expect("json results", count(text, '"outcome":"ok"'), n, text)
     end
   end,
   curl = function(n)
-    return function(text) expect("curl answers", count(text, '"code":64008'), n, text) end
+    return function(text) proc.expect("curl answers", count(text, '"code":64008'), n, text) end
   end,
 }
 

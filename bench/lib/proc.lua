@@ -225,6 +225,12 @@ end
 
 function M.wall_ms(c) return M.median_of(c, "wall", 1000) end
 
+-- expect(what, got, want, text): a contender's output check; fails showing
+-- the output's end when a count is not the one expected.
+function M.expect(what, got, want, text)
+  if got ~= want then error(string.format("%s: expected %d, got %d:\n%s", what, want, got, M.tail(text, 3)), 0) end
+end
+
 -- A check: exactly n lines of stdout match pattern.
 function M.expect_lines(pattern, n)
   return function(text)

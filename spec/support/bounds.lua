@@ -43,6 +43,8 @@ local BOUNDS = {
   emulator_reply = { 1, "the emulator answers a control request at once" },
   poll_gap = { 1.5, "a slow hook never delays watch's polls: they keep their interval while 2 s hooks run" },
   hook_stop = { 1.3, "a stop ends its hooks within 1.3 s of the signal, whatever they do (1 s grace, then TERM, KILL)" },
+  fd_ready = { 0.5, "an event loop watching a session's fd wakes when an answer arrives, not at the timeout" },
+  close_now = { 1, "closing a session with a transfer in flight returns at once" },
   progress = { 0.5, "on a terminal, a listing's progress line is drawn within 0.5 s of its first page" },
   -- not a promise: how long await() gives a point the spec waits for
   watchdog = { 60, "a point a spec waits for is reached (a hang, not slowness, fails this)" },

@@ -18,8 +18,9 @@ local DESCRIPTIONS = {
   [64007] = "Job conflict", [98004] = "Internal server issue", [99009] = "Internal server error",
 }
 
--- Keys that read best first in replies, as the API writes them.
-local FIRST = { status = 1, id = 2, code = 3, description = 4, details = 5 }
+-- Keys that read best first in replies, as the API writes them (the
+-- world's order, which its run texts use too).
+local FIRST = world_mod.FIRST
 
 local MALFORMED_AUTH = "Empty or malformed authorization header. Please provide an API key or session token."
 
@@ -207,6 +208,13 @@ function Api:scope(params, owner)
   return u
 end
 
+-- A reply's body with field `field` holding a JSON text already rendered:
+-- the body json.encode would give, without decoding and encoding it again.
+local function with_text(res, field, text)
+  res.body = res.body:sub(1, -2) .. ',"' .. field .. '":' .. text .. "}"
+  return res
+end
+
 function Api:get_user(_, params, owner)
   local u = params.u == "me" and owner or params.u
   if not self.world.users[u] then return reply(404, 11101, nil, "user " .. u .. " not found") end
@@ -229,9 +237,7 @@ function Api:get_run(_, params, owner)
     return reply(404, 11101, nil, "pipeline version run " .. params.r .. " not found")
   end
   -- the run's text as the lists render it (a big run's Argo texts are not encoded again)
-  local res = ok({})
-  res.body = res.body:sub(1, -2) .. ',"pipeline_version_run":' .. w:run_text(run) .. "}"
-  return res
+  return with_text(ok({}), "pipeline_version_run", w:run_text(run))
 end
 
 -- page, per_page (default 1, 128) and the status_codes filter of a list
@@ -248,8 +254,7 @@ end
 -- the body json.encode would give for {status, [field] = runs}, built
 -- without decoding and encoding every run again.
 local function with_runs(res, field, texts)
-  res.body = res.body:sub(1, -2) .. ',"' .. field .. '":[' .. table.concat(texts, ",") .. "]}"
-  return res
+  return with_text(res, field, "[" .. table.concat(texts, ",") .. "]")
 end
 
 local function ok_runs(field, texts)
