@@ -228,7 +228,10 @@ describe("clarifai.sys.core child processes #portable", function()
       if not kv:match("^LD_PRELOAD=") then env[#env + 1] = kv end
     end
     local pid = assert(sys.spawn({ argv = { "sleep", "30" }, env = env, stdin = "x" }))
-    bounds.await("the child to run sleep", function() return (read("/proc/" .. pid .. "/cmdline") or ""):match("^sleep") end)
+    -- asleep in sleep itself: its start-up may hold a locale file open for a moment
+    bounds.await("the child asleep in sleep", function()
+      return (read("/proc/" .. pid .. "/cmdline") or ""):match("^sleep") and stat(pid) == "S"
+    end)
     local p = assert(io.popen("ls /proc/" .. pid .. "/fd"))
     local fds = {}
     for fd in p:lines() do fds[#fds + 1] = tonumber(fd) end

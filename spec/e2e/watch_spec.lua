@@ -198,11 +198,14 @@ describe("watch", function()
     -- its next line: here once the reader has gone and a run has changed)
     emu:put_run({ id = "u3r", state = "JOB_RUNNING", user_id = "u1", app_id = "app1", pipeline_id = "pipe1",
       pipeline_version_id = "v1", script = { { after = 5, state = "JOB_PAUSED" } } })
-    local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s %s | (head -1 >/dev/null; "
+    -- the reader's side closes before the clock moves (the subshell keeps the
+    -- pipe open while curl runs otherwise: the change line would fit in it
+    -- and the watch would wait for the next forever); `timeout` bounds a hang
+    local script = string.format("CLARIFAI_API_BASE=%s CLARIFAI_PAT=%s %s | (head -1 >/dev/null; exec </dev/null; "
       .. "env -u LD_PRELOAD curl -s -X POST -d '{\"advance\":5}' %s >/dev/null); echo \"rc=${PIPESTATUS[0]}\"",
       cli.quote(emu.url), cli.quote(TOKEN), cli.command_line(args("pr", "watch", "--all", "--interval", "100ms", V)),
       cli.quote(emu.url .. "/_emulator/clock"))
-    local pipe = io.popen("bash -c " .. cli.quote(script) .. " 2>&1")
+    local pipe = io.popen(string.format("timeout %d bash -c %s 2>&1", bounds.limit("watchdog"), cli.quote(script)))
     assert.equal("rc=141\n", pipe:read("*a"))
     pipe:close()
     local t = run(args("pr", "watch", "--all", "--quiet-start", "--timeout", "300ms", "--interval", "100ms", V))
