@@ -159,11 +159,14 @@ builds:
 	@for l in $(OTHER_LUAS); do $(MAKE) --no-print-directory all LUA=$$l || exit 1; done
 
 # How specs run (spec/run-busted.sh): each file its own busted process,
-# SPEC_JOBS at a time, the slow ones first. PURE_SPECS load no C module:
-# the sanitizer stage leaves them out, and the unit stage runs them with the
-# C build hidden, which fails one that starts loading a C module.
-SLOW_SPECS = spec/e2e/faults_server_spec.lua spec/e2e/batches_spec.lua spec/e2e/runcontrol_spec.lua \
-             spec/e2e/faults_spec.lua spec/e2e/bulk_spec.lua spec/e2e/newuser_spec.lua spec/async_spec.lua
+# SPEC_JOBS at a time, the slow ones first (longest first: every file of
+# ten seconds or more alone, so none starts last and sets the stage's end).
+# PURE_SPECS load no C module: the sanitizer stage leaves them out, and the
+# unit stage runs them with the C build hidden, which fails one that starts
+# loading a C module.
+SLOW_SPECS = spec/e2e/faults_server_spec.lua spec/e2e/bulk_spec.lua spec/e2e/batches_spec.lua \
+             spec/e2e/newuser_spec.lua spec/e2e/runcontrol_spec.lua spec/e2e/watch_spec.lua \
+             spec/e2e/faults_spec.lua spec/e2e/edges_spec.lua spec/async_spec.lua
 PURE_SPECS = spec/emulator_spec.lua spec/project/harness_spec.lua
 SPEC_JOBS ?= 4
 export SLOW_SPECS PURE_SPECS SPEC_JOBS

@@ -36,19 +36,26 @@ for f in $SLOW_SPECS ${SPEC_FILES:-$(find "${SPEC_ROOT:-spec}" -name '*_spec.lua
   files+=("$f")
 done
 
+# A file that hangs (a spec waiting on something that never comes) ends
+# after SPEC_FILE_TIMEOUT seconds as a failure naming it, instead of holding
+# the whole run (far longer than any file takes, even on one core).
+limit=(timeout --foreground --kill-after=10 "${SPEC_FILE_TIMEOUT:-600}")
+
 run_one() { # index, file
   out="$log.$1"
   if listed "$2" "$PURE_SPECS"; then
-    CLARIFAI_BUILD_DIR=$hidden "${cmd[@]}" -o TAP "$2" > "$out" 2>&1
+    CLARIFAI_BUILD_DIR=$hidden "${limit[@]}" "${cmd[@]}" -o TAP "$2" > "$out" 2>&1
   elif [ -n "$ASAN_LIB" ]; then
-    LD_PRELOAD=$ASAN_LIB ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+    "${limit[@]}" env LD_PRELOAD="$ASAN_LIB" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "${cmd[@]}" -o TAP "$2" > "$out" 2>&1
   else
-    "${cmd[@]}" -o TAP "$2" > "$out" 2>&1
+    "${limit[@]}" "${cmd[@]}" -o TAP "$2" > "$out" 2>&1
   fi
   rc=$?
   # busted exits non-zero for a failed spec; a crash leaves no "not ok" line
-  if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$out"; then echo "not ok - $2: busted exited $rc" >> "$out"; fi
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    echo "not ok - $2: still running after ${SPEC_FILE_TIMEOUT:-600} s (stopped)" >> "$out"
+  elif [ $rc -ne 0 ] && ! grep -q '^not ok ' "$out"; then echo "not ok - $2: busted exited $rc" >> "$out"; fi
 }
 
 rc=0
