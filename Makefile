@@ -50,7 +50,16 @@ endif
 POLLER_TAG      = $(if $(POLLER),-$(POLLER))
 POLLER_CFLAGS   = $(if $(POLLER),-DCLARIFAI_POLLER_$(shell echo $(POLLER) | tr a-z A-Z)) \
                   $(if $(filter poll,$(POLLER)),-pthread)
-BUILD          ?= $(if $(filter lua5.4,$(LUA_NAME)),build,build-$(LUA_NAME))$(POLLER_TAG)
+# CURL_AS=7.68: the HTTP module built as against libcurl 7.68's headers, the
+# oldest it supports: what later libcurls added is poisoned
+# (tools/curl-7.68.h), so only code behind its version gates could name it
+# (and the older ways behind them run). Builds apart, into build-curl7.68/.
+CURL_AS        ?=
+ifneq ($(filter-out 7.68,$(CURL_AS)),)
+$(error CURL_AS must be empty or 7.68)
+endif
+CURL_AS_CFLAGS  = $(if $(CURL_AS),-DCLARIFAI_CURL_AS=0x074400 -include tools/curl-7.68.h)
+BUILD          ?= $(if $(filter lua5.4,$(LUA_NAME)),build,build-$(LUA_NAME))$(POLLER_TAG)$(if $(CURL_AS),-curl$(CURL_AS))
 # The interpreter installed launchers start with (no /usr/bin/env hop).
 LUA_INTERP     ?= $(shell command -v $(LUA) 2>/dev/null || echo /usr/bin/$(LUA))
 
@@ -80,7 +89,7 @@ MODULES = $(HTTP_SO) $(YAML_SO) $(SYS_SO) $(LUAC_STAMP)
 BUSTED   = $(LUA) $(shell command -v busted || echo busted)
 
 .PHONY: all deps test test-unit test-asan test-valgrind test-fuzz test-lint test-rock test-bench-smoke \
-        test-lua5.1 test-lua5.2 test-lua5.3 test-luajit test-portable lint fuzz rock rock-build rock-check \
+        test-lua5.1 test-lua5.2 test-lua5.3 test-luajit test-curl7.68 test-portable lint fuzz rock rock-build rock-check \
         bench bench-smoke demo install clean check-summary builds doc
 
 # libFuzzer time-box in `make test` (seconds); `make fuzz FUZZ_TIME=600` for a long run.
@@ -88,9 +97,9 @@ FUZZ_TIME ?= 30
 
 all: $(MODULES)
 
-$(HTTP_SO): csrc/http.c csrc/common.h csrc/compat.h
+$(HTTP_SO): csrc/http.c csrc/common.h csrc/compat.h $(if $(CURL_AS),tools/curl-$(CURL_AS).h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(POLLER_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) $(HTTP_LDFLAGS) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
+	$(CC) $(ALL_CFLAGS) $(POLLER_CFLAGS) $(CURL_AS_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) $(LIBFLAG) $(HTTP_LDFLAGS) -o $@ csrc/http.c -L$(CURL_LIBDIR) -lcurl
 
 $(YAML_SO): csrc/yaml.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
@@ -137,7 +146,7 @@ STAGE   = sh tools/stage.sh
 OTHER_LUAS = lua5.1 lua5.2 luajit
 # Longest first: the scheduler starts them in this order.
 STAGES  = test-asan test-unit test-fuzz test-valgrind test-rock test-bench-smoke test-cross test-lua5.3 \
-          test-lua5.2 test-luajit test-lua5.1 test-lint
+          test-lua5.2 test-luajit test-lua5.1 test-curl7.68 test-lint
 
 # Stages at once: one per core, never more. (A spec stage runs up to
 # SPEC_JOBS busted processes of its own, which mostly wait on servers and
@@ -156,6 +165,7 @@ test: deps
 builds:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory asan-build
+	@$(MAKE) --no-print-directory all CURL_AS=7.68
 	@for l in $(OTHER_LUAS); do $(MAKE) --no-print-directory all LUA=$$l || exit 1; done
 
 # How specs run (spec/run-busted.sh): each file its own busted process,
@@ -210,6 +220,17 @@ asan-build:
 test-asan: asan-build
 	@ASAN_LIB=$(ASAN_LIB) CLARIFAI_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) CLARIFAI_SANITIZE=1 CLARIFAI_BOUNDS=watchdog \
 	  CLARIFAI_POLLER=$(ASAN_POLLER) SPEC_SKIP="$(PURE_SPECS)" $(STAGE) test-asan bash spec/run-busted.sh asan $(BUSTED)
+
+# The HTTP module's specs on the build as against libcurl 7.68 (CURL_AS),
+# after showing the check can fail: past its gates (as if the headers were
+# 7.85's), the module must not compile with the poisoned names.
+test-curl7.68:
+	@$(MAKE) --no-print-directory all CURL_AS=7.68
+	@CLARIFAI_BUILD_DIR=$(CURDIR)/build-curl7.68 SPEC_FILES="spec/http_spec.lua spec/poller_spec.lua" \
+	  $(STAGE) test-curl7.68 sh -c 'if $(CC) $(ALL_CFLAGS) -I$(CURL_INCDIR) $(CURL_CFLAGS) -DCLARIFAI_CURL_AS=0x075500 \
+	    -include tools/curl-7.68.h -fsyntax-only csrc/http.c 2>/dev/null; then \
+	    echo "test-curl7.68: the poisoned headers let a newer name through"; exit 1; fi; \
+	    exec bash spec/run-busted.sh curl7.68 $(BUSTED)'
 
 # A CLI subset under valgrind (memory errors and definite leaks fail).
 test-valgrind: all

@@ -76,6 +76,21 @@
 
 #include "common.h"
 
+/* libcurl 7.68 or newer (Ubuntu 20.04's; Debian 11 has 7.74). What came
+   later is used where the headers have it, and where the library running
+   lacks it, the module does without (see only_http_and_https and the
+   re-send guard). CLARIFAI_CURL_AS=0x074400 (`make test-curl7.68`) builds as
+   if the headers were 7.68's, with what came later poisoned (tools/curl-7.68.h),
+   so that build proves the gates. */
+#ifdef CLARIFAI_CURL_AS
+#define CURL_HAS(v) (CLARIFAI_CURL_AS >= (v))
+#else
+#define CURL_HAS(v) (LIBCURL_VERSION_NUM >= (v))
+#endif
+#if !CURL_HAS(0x074400)
+#error "clarifai.http.core needs libcurl 7.68.0 or newer"
+#endif
+
 #define SESSION_MT "clarifai.http.session"
 #define POOL_MAX 64          /* idle easy handles kept for reuse */
 #define MAX_WAIT_SLICE 0.25  /* longest single wait: bounds a signal that lands just before it */
@@ -108,8 +123,29 @@ static double monotime(void)
     X(FILESIZE_EXCEEDED) X(SSL_CACERT_BADFILE) X(SSL_SHUTDOWN_FAILED) \
     X(AGAIN) X(SSL_CRL_BADFILE) X(SSL_ISSUER_ERROR) X(HTTP2_STREAM) \
     X(SSL_PINNEDPUBKEYNOTMATCH) X(SSL_INVALIDCERTSTATUS) \
-    X(HTTP3) X(QUIC_CONNECT_ERROR) X(PROXY) X(SSL_CLIENTCERT) \
-    X(UNRECOVERABLE_POLL) X(NOT_BUILT_IN) X(FAILED_INIT) X(BAD_FUNCTION_ARGUMENT)
+    X(HTTP3) X(NOT_BUILT_IN) X(FAILED_INIT) X(BAD_FUNCTION_ARGUMENT) \
+    CURL_CODES_769(X) CURL_CODES_773(X) CURL_CODES_777(X) CURL_CODES_784(X)
+/* the codes newer libcurls added, by the version that did */
+#if CURL_HAS(0x074500)
+#define CURL_CODES_769(X) X(QUIC_CONNECT_ERROR)
+#else
+#define CURL_CODES_769(X)
+#endif
+#if CURL_HAS(0x074900)
+#define CURL_CODES_773(X) X(PROXY)
+#else
+#define CURL_CODES_773(X)
+#endif
+#if CURL_HAS(0x074d00)
+#define CURL_CODES_777(X) X(SSL_CLIENTCERT)
+#else
+#define CURL_CODES_777(X)
+#endif
+#if CURL_HAS(0x075400)
+#define CURL_CODES_784(X) X(UNRECOVERABLE_POLL)
+#else
+#define CURL_CODES_784(X)
+#endif
 
 static const char *curl_mnemonic(CURLcode c)
 {
@@ -747,6 +783,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
  * transfer ends as "sent, no answer" and the caller decides (it reads the
  * run back). GETs are re-sent freely.
  */
+#if CURL_HAS(0x075000) /* 7.80 */
 static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port)
 {
     Transfer *t = (Transfer *)ud;
@@ -760,6 +797,7 @@ static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port,
     }
     return CURL_PREREQFUNC_OK;
 }
+#endif
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
@@ -1024,6 +1062,43 @@ static void read_request(lua_State *L, int idx, Request *r)
     lua_pop(L, 1);
 }
 
+/* Only http and https, redirects included (none is followed anyway): by
+   name since libcurl 7.85, else by the bitmask, which the 7.85 headers
+   deprecate but every libcurl honours. A module built with newer headers
+   than the library it runs with (macOS's own libcurl follows the OS
+   release) finds out here, from the library's answer. */
+static void only_http_and_https(CURL *e)
+{
+#if CURL_HAS(0x075500) /* 7.85 */
+    if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK
+        && curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK)
+        return;
+#endif
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#pragma GCC diagnostic pop
+}
+
+/* Makes libcurl ask before it (re)sends t's request (on_prereq); 0 when this
+   libcurl cannot (before 7.80): the caller then gives the request a
+   connection of its own, which libcurl never re-sends on (it re-sends only
+   on a reused connection found closed). */
+static int guard_resend(CURL *e, Transfer *t)
+{
+#if CURL_HAS(0x075000)
+    if (curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK) {
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)t);
+        return 1;
+    }
+#else
+    (void)e;
+    (void)t;
+#endif
+    return 0;
+}
+
 /* Sets every option of t's easy handle; 0 when libcurl ran out of memory.
    The header strings are read from the table at hidx (checked already). */
 static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, int hidx)
@@ -1035,8 +1110,7 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    only_http_and_https(e);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -1066,13 +1140,7 @@ static int setup_easy(lua_State *L, Session *s, Transfer *t, const Request *r, i
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
         t->has_body = 1;
-        /* a libcurl older than 7.80 lacks the option: the request then
-           takes a connection of its own, which libcurl never re-sends on
-           (it re-sends only on a reused connection found closed) */
-        if (curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK)
-            curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)t);
-        else
-            curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        if (!guard_resend(e, t)) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->body ? r->body : "") != CURLE_OK) return 0;
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
@@ -1427,7 +1495,10 @@ static int session_timeout(lua_State *L)
     return 1;
 }
 
-/* version() -> libcurl version string; features() -> {http2 = bool, ...} */
+/* version() -> libcurl version string; features() -> {http2 = bool, ssl =
+   the TLS library's name and version, resend_guard = whether a request with
+   a body may go on a reused connection, libcurl asking before it sends
+   (7.80 and newer); without, each takes a connection of its own} */
 static int l_version(lua_State *L)
 {
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
@@ -1437,11 +1508,16 @@ static int l_version(lua_State *L)
 static int l_features(lua_State *L)
 {
     const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    lua_createtable(L, 0, 2);
+    CURL *probe = curl_easy_init();
+    int guarded = probe && guard_resend(probe, NULL);
+    if (probe) curl_easy_cleanup(probe);
+    lua_createtable(L, 0, 3);
     lua_pushboolean(L, (v->features & CURL_VERSION_HTTP2) != 0);
     lua_setfield(L, -2, "http2");
     lua_pushstring(L, v->ssl_version ? v->ssl_version : "");
     lua_setfield(L, -2, "ssl");
+    lua_pushboolean(L, guarded);
+    lua_setfield(L, -2, "resend_guard");
     return 1;
 }
 

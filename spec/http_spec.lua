@@ -141,15 +141,23 @@ describe("clarifai.http.core #portable", function()
         body = cjson.encode(emulator.patch_body(id, 64008)) }
     end
     assert.equal(200, one(h, patch("run-train-01")).status)
-    -- the next PATCH goes on the same connection; the server applies it and closes unanswered
+    -- the server applies the next PATCH and closes unanswered
     emu:fault({ kind = "apply_then_close", method = "PATCH" })
     local r = one(h, patch("run-train-02"))
-    assert.equal("NO_ANSWER", r.error_code)
-    assert.is_true(r.sent)
-    assert.is_false(r.responded)
     local seen = emu:requests_of("PATCH")
     assert.equal(2, #seen, "libcurl sent it again")
-    assert.equal(seen[1].conn, seen[2].conn, "the second PATCH was on a reused connection")
+    if http.features().resend_guard then
+      -- it went on the same connection: libcurl asked before re-sending, and was told no
+      assert.equal(seen[1].conn, seen[2].conn, "the second PATCH was on a reused connection")
+      assert.equal("NO_ANSWER", r.error_code)
+    else
+      -- a libcurl before 7.80 cannot ask: a change takes a connection of its own, which
+      -- libcurl never re-sends on, and the closed one is an empty reply
+      assert.are_not.equal(seen[1].conn, seen[2].conn, "the second PATCH had a connection of its own")
+      assert.equal("GOT_NOTHING", r.error_code)
+    end
+    assert.is_true(r.sent)
+    assert.is_false(r.responded)
     -- the PATCH was applied, once: the same PATCH again is answered "already paused"
     local again = one(h, patch("run-train-02"))
     assert.equal(400, again.status)
