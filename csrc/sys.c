@@ -327,6 +327,14 @@ static const char *file_kind(mode_t m)
     return "not a regular file";
 }
 
+/* read(2), retried when a signal interrupts it before any byte arrives. */
+static ssize_t read_retrying(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    do n = read(fd, buf, len); while (n < 0 && errno == EINTR);
+    return n;
+}
+
 /*
  * read_file(path, max_bytes) -> data, mode | nil, message, code
  * Opens without blocking (a FIFO or device never hangs the caller), refuses
@@ -375,8 +383,7 @@ static int l_read_file(lua_State *L)
     char *whole = (char *)lua_newuserdatauv(L, want, 0);
     size_t got = 0;
     while (got < want) {
-        ssize_t n = read(box->fd, whole + got, want - got);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = read_retrying(box->fd, whole + got, want - got);
         if (n < 0) {
             int e = errno;
             fdbox_release(box);
@@ -401,9 +408,8 @@ static int l_read_file(lua_State *L)
     lua_Integer total = (lua_Integer)got;
     for (;;) {
         char *p = luaL_prepbuffer(&b);
-        ssize_t n = read(box->fd, p, LUAL_BUFFERSIZE);
+        ssize_t n = read_retrying(box->fd, p, LUAL_BUFFERSIZE);
         if (n < 0) {
-            if (errno == EINTR) continue;
             int e = errno;
             luaL_pushresult(&b);
             fdbox_release(box);
@@ -448,8 +454,7 @@ static int l_digest(lua_State *L)
     unsigned char buf[16384];
     size_t have = 0; /* bytes in buf not hashed yet (fewer than 8 between reads) */
     for (;;) {
-        ssize_t n = read(fd, buf + have, sizeof buf - have);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = read_retrying(fd, buf + have, sizeof buf - have);
         if (n < 0) {
             int e = errno;
             close(fd);
