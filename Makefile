@@ -93,7 +93,7 @@ BUSTED   = $(LUA) $(shell command -v busted || echo busted)
         bench bench-smoke demo install clean check-summary builds doc c-modules
 
 # libFuzzer time-box in `make test` (seconds); `make fuzz FUZZ_TIME=600` for a long run.
-FUZZ_TIME ?= 30
+FUZZ_TIME ?= 20
 
 all: $(MODULES)
 
