@@ -157,15 +157,25 @@ local function concat(...)
   return out
 end
 
+-- A command spec whose `options` list is built when first asked for
+-- (spec.options): one command's run builds its own options, not the other
+-- commands' (building them all was a tenth of a pause's start).
+local function command(spec, options)
+  return setmetatable(spec, { __index = function(t, key)
+    if key ~= "options" then return nil end
+    local list = options()
+    rawset(t, "options", list)
+    return list
+  end })
+end
+
 local IDS_ARG = { name = "ids", argname = "PIPELINE_VERSION_RUN_ID", many = true,
   help = "Run ids; - reads them from standard input (one or more per line; blank lines and # comments skipped)." }
 local ID_ARG = { name = "id", argname = "PIPELINE_VERSION_RUN_ID", optional = true, help = "The run id." }
 
 local function change_command(name, summary)
-  return {
-    name = name, summary = summary, kind = "change", action = name,
-    args = { IDS_ARG },
-    options = concat(RUN_ID, SCOPE, selection(name), SCOPES, PARALLEL,
+  return command({ name = name, summary = summary, kind = "change", action = name, args = { IDS_ARG } }, function()
+    return concat(RUN_ID, SCOPE, selection(name), SCOPES, PARALLEL,
       opt { names = { "-y", "--yes" }, target = "yes",
         help = name == "cancel" and "Do not ask before cancelling more than one run, or a selection."
           or "Do not ask before changing a selection." },
@@ -178,12 +188,12 @@ local function change_command(name, summary)
         help = "Print the exact HTTP request(s), token redacted, and send nothing (a selection: list the runs "
           .. "it selects, per version; no PATCH)." },
       NO_PROGRESS,
-      output({ "text", "json", "jsonl", "ids" }, "text"), NET),
-  }
+      output({ "text", "json", "jsonl", "ids" }, "text"), NET)
+  end)
 end
 
 -- `watch`: follow a selection's state changes, and react to them.
-local WATCH = {
+local WATCH = command({
   name = "watch", summary = "Follow a selection of runs: a line per state change; react with --exec.",
   description = "Follow the runs of a selection (ids, --all or --status, in one version or a wider scope) and "
     .. "print an event each time one changes: new (first seen; on the first poll every run, unless "
@@ -192,7 +202,8 @@ local WATCH = {
     .. "is reported from the state seen before to the state seen now. --exec runs a command for each event, "
     .. "the event in its environment and as a JSON line on its stdin.",
   args = { IDS_ARG },
-  options = concat(RUN_ID, SCOPE,
+}, function()
+  return concat(RUN_ID, SCOPE,
     opt { names = { "--all" }, target = "all", help = "Every run of the scope, in any state." },
     opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
       help = "Only runs in these states (comma-separated: running,paused,…); the server filters." },
@@ -215,8 +226,8 @@ local WATCH = {
         .. "a JSON line on stdin; the token is not passed on." },
     opt { names = { "--exec-parallel", "--exec_parallel" }, target = "exec_parallel", argname = "N",
       limit = "exec_parallel", help = "Hooks running at once; later events wait in order." },
-    PARALLEL, output({ "text", "jsonl" }, "text"), NET),
-}
+    PARALLEL, output({ "text", "jsonl" }, "text"), NET)
+end)
 
 M.commands = {
   {
@@ -226,19 +237,19 @@ M.commands = {
       change_command("pause", "Pause a pipeline version run."),
       change_command("cancel", "Cancel a pipeline version run."),
       change_command("resume", "Resume a paused pipeline version run."),
-      {
+      command({
         name = "status", aliases = { "get" }, summary = "Show the state and times of runs.",
         description = "Show each run's state, created, started and ended times (RFC 3339 UTC, to the second; "
           .. "-o json gives the API's own text) and total run duration; -o wide adds each run's ids.",
         args = { IDS_ARG },
-        options = concat(RUN_ID, SCOPE, PARALLEL, output({ "table", "wide", "json" }, "table"), NET),
-      },
-      {
+      }, function() return concat(RUN_ID, SCOPE, PARALLEL, output({ "table", "wide", "json" }, "table"), NET) end),
+      command({
         name = "list", aliases = { "ls" }, summary = "List the runs of a pipeline version.",
         description = "List the runs of a pipeline version, newest first, a page at a time. The table shows "
           .. "each run's AGE, the version's first 8 characters, and USER_ID and APP_ID only where runs differ in "
           .. "them; -o wide shows every id whole.",
-        options = concat(SCOPE,
+      }, function()
+        return concat(SCOPE,
           opt { names = { "--status" }, target = "status", argname = "STATES", kind = "text", complete = "state",
             help = "Only runs in these states (comma-separated: running,paused,…)." },
           opt { names = { "--page", "--page_no", "--page-no" }, target = "page", argname = "N", limit = "page",
@@ -248,31 +259,29 @@ M.commands = {
           opt { names = { "--all" }, target = "all",
             help = "Follow every page (at most " .. limits.defaults.list_max .. " runs)." },
           SCOPES, PARALLEL, NO_PROGRESS,
-          output({ "table", "wide", "json", "jsonl", "ids" }, "table"), NET),
-      },
-      {
+          output({ "table", "wide", "json", "jsonl", "ids" }, "table"), NET)
+      end),
+      command({
         name = "monitor", summary = "Watch a run's state and logs until it ends.",
         args = { ID_ARG },
-        options = concat(RUN_ID, SCOPE,
+      }, function()
+        return concat(RUN_ID, SCOPE,
           opt { names = { "--timeout" }, target = "timeout", argname = "TIME", limit = "monitor_timeout",
             help = "Give up after this long (exit 124; 3600, 1h)." },
           opt { names = { "--monitor_interval", "--monitor-interval", "--interval" }, target = "monitor_interval",
             argname = "TIME", limit = "monitor_interval", help = "Time between polls (10, 10s, 500ms)." },
           opt { names = { "--log_file", "--log-file" }, target = "log_file", argname = "PATH", kind = "text",
             complete = "file", help = "Append log lines to this file instead of stdout." },
-          output({ "text", "jsonl", "json" }, "text"), NET),
-      },
-      {
+          output({ "text", "jsonl", "json" }, "text"), NET)
+      end),
+      command({
         name = "history", summary = "Show a run's status changes (who, when, why).",
         description = "Show a run's status-change log: when each state was entered, by whom and why.",
         args = { ID_ARG },
-        options = concat(RUN_ID, SCOPE, output({ "table", "json" }, "table"), NET),
-      },
+      }, function() return concat(RUN_ID, SCOPE, output({ "table", "json" }, "table"), NET) end),
       WATCH,
-      {
-        name = "transitions", summary = "Show the state transition table.",
-        options = { output({ "text", "json" }, "text") },
-      },
+      command({ name = "transitions", summary = "Show the state transition table." },
+        function() return { output({ "text", "json" }, "text") } end),
     },
   },
   {
