@@ -110,7 +110,7 @@ $(YAML_SO): csrc/yaml.c csrc/common.h csrc/compat.h
 
 $(SYS_SO): csrc/sys.c csrc/common.h csrc/compat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ csrc/sys.c
+	$(CC) $(ALL_CFLAGS) -pthread $(LIBFLAG) -o $@ csrc/sys.c -pthread
 
 # Precompiled chunks of every module (the launchers prefer them when fresh).
 $(LUAC_STAMP): $(LUAC_SOURCES) tools/compile.lua tools/bundle.lua tools/fingerprint.lua $(SYS_SO)

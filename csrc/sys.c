@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -492,7 +493,7 @@ static int l_digest(lua_State *L)
  * work: the libraries it pulls in (libcurl's thirty-odd) bind a function
  * when it is first called instead of every function at load, as a program
  * started with them does. Nothing else changes: the module is opened by
- * Lua's loader as before.
+ * Lua's loader as before. Waits first for a preload() of any object.
  */
 /* <dlfcn.h> declares RTLD_DEEPBIND only under _GNU_SOURCE: glibc's value. */
 #if defined(__GLIBC__) && !defined(RTLD_DEEPBIND)
@@ -525,9 +526,97 @@ static int deep_binding(void)
 #endif
 }
 
+/*
+ * preload(path) -> true | nil, message, code
+ * Starts opening a shared object as open_lazy does, on a thread of its own,
+ * and returns at once. Mapping and binding libcurl and the thirty-odd
+ * libraries it pulls in is about half of a pause; the CLI spends that time
+ * undumping its Lua and reading its files instead of waiting. open_lazy(path)
+ * waits for the thread first (so does closing a state that started one), so
+ * the module is loaded by the time Lua's loader asks for it. The thread
+ * blocks every signal: they stay the main thread's (trap_signals, nap). A
+ * failure is not reported here: open_lazy, on this thread, opens the object
+ * again and says why. While the thread runs, any other dlopen (a C module,
+ * Lua's loader) waits for it to finish: open the others first. One load at a
+ * time per process (a second call waits for the first).
+ */
+static pthread_mutex_t preload_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t preload_thread;
+static int preload_running;
+static int preload_mode;
+static char preload_path[PATH_MAX];
+
+static void *preload_main(void *unused)
+{
+    (void)unused;
+    /* kept open for the life of the process, as open_lazy keeps its own */
+    if (!dlopen(preload_path, preload_mode)) (void)dlerror();
+    return NULL;
+}
+
+/* Joins the load preload() started, if one runs (preload_lock held). */
+static void preload_join_locked(void)
+{
+    if (preload_running) {
+        pthread_join(preload_thread, NULL);
+        preload_running = 0;
+    }
+}
+
+/* Waits for a load preload() started, if one is running. */
+static void preload_wait(void)
+{
+    pthread_mutex_lock(&preload_lock);
+    preload_join_locked();
+    pthread_mutex_unlock(&preload_lock);
+}
+
+static int preload_gc(lua_State *L)
+{
+    (void)L;
+    preload_wait();
+    return 0;
+}
+
+#define PRELOAD_GUARD "clarifai.sys.preload"
+
+static int l_preload(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    if (len >= sizeof preload_path) return clarifai_fail(L, "path too long", "ENAMETOOLONG");
+    /* a userdata whose __gc waits for the thread, so that closing the state
+       (os.exit(code, true)) never runs exit handlers beside a dlopen */
+    lua_getfield(L, LUA_REGISTRYINDEX, PRELOAD_GUARD);
+    if (lua_isnil(L, -1)) {
+        lua_newuserdatauv(L, 1, 0);
+        lua_newtable(L);
+        lua_pushcfunction(L, preload_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_setmetatable(L, -2);
+        lua_setfield(L, LUA_REGISTRYINDEX, PRELOAD_GUARD);
+    }
+    lua_pop(L, 1);
+    pthread_mutex_lock(&preload_lock);
+    preload_join_locked();
+    memcpy(preload_path, path, len + 1);
+    preload_mode = RTLD_LAZY | RTLD_LOCAL | deep_binding(); /* here: getenv is not for threads */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&preload_thread, NULL, preload_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    preload_running = rc == 0;
+    pthread_mutex_unlock(&preload_lock);
+    if (rc != 0) return clarifai_fail(L, strerror(rc), "EAGAIN");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int l_open_lazy(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    preload_wait();
     if (!dlopen(path, RTLD_LAZY | RTLD_LOCAL | deep_binding())) {
         const char *e = dlerror();
         return clarifai_fail(L, e ? e : "dlopen failed", "EIO");
@@ -634,6 +723,7 @@ static int l_setenv(lua_State *L)
     const char *name = luaL_checkstring(L, 1);
     const char *value = luaL_checkstring(L, 2);
     luaL_argcheck(L, *name && !strchr(name, '='), 1, "invalid variable name");
+    preload_wait(); /* the libraries a preload opens read the environment as they start */
     if (setenv(name, value, 1) != 0) return clarifai_fail(L, strerror(errno), "EIO");
     lua_pushboolean(L, 1);
     return 1;
@@ -1071,6 +1161,7 @@ static const luaL_Reg funcs[] = {
     {"stat_sig", l_stat_sig},
     {"digest", l_digest},
     {"open_lazy", l_open_lazy},
+    {"preload", l_preload},
     {"exec", l_exec},
     {"setenv", l_setenv},
     {"isatty", l_isatty},

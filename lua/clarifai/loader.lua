@@ -20,6 +20,15 @@ local C_MODULES = { cjson = true }
 -- (RTLD_NOW) would otherwise bind at load time.
 local LAZY = { ["clarifai.http.core"] = true }
 
+-- For a command that talks to the server (M.talks), the HTTP module starts
+-- loading on a thread of its own at once (sys.c's preload): mapping and
+-- binding libcurl's libraries is about half of a pause, which then overlaps
+-- undumping the bundle and running the command. The other C modules a
+-- command opens are opened first: a dlopen on this thread while that one
+-- loads would wait for the whole load.
+local BACKGROUND = "clarifai.http.core"
+local BEFORE_BACKGROUND = { "cjson", "clarifai.yaml.core" }
+
 -- package.searchpath (5.2+), for every Lua.
 local searchpath = package.searchpath or function(name, path)
   local file = name:gsub("%.", "/")
@@ -76,11 +85,25 @@ local function load_sys()
   return sys
 end
 
+-- Does this command line talk to the server? Every command but help,
+-- --version, completion and a dry run does. A hint only: a run id spelled
+-- "help" loses the head start, nothing else.
+local QUIET = { ["-h"] = true, ["--help"] = true, help = true, ["--version"] = true, completion = true,
+  ["--dry-run"] = true }
+function M.talks(argv)
+  if not argv or not argv[1] then return false end
+  for _, a in ipairs(argv) do
+    if QUIET[a] then return false end
+  end
+  return true
+end
+
 --[[
-install{ luac = dir of chunks, sources = {dirs of the sources} }
+install{ luac = dir of chunks, sources = {dirs of the sources}, argv = the command's arguments }
 Adds a searcher before Lua's own for this tool's modules: a chunk whose
 source still matches (see above), else nothing (Lua's own searchers load
-the source).
+the source). When argv talks to the server, the HTTP module starts loading
+at once (see BACKGROUND).
 ]]
 function M.install(opts)
   local sys = load_sys()
@@ -123,11 +146,21 @@ function M.install(opts)
     end
     return "\n\tno matching precompiled chunk for '" .. name .. "'"
   end
+  local searchers = package.searchers or package.loaders -- luacheck: ignore 143 (5.1)
+  table.insert(searchers, 2, search)
+  if M.talks(opts.argv) and sys.preload and not package.loaded[BACKGROUND] then
+    local path = searchpath(BACKGROUND, package.cpath)
+    -- a module that fails to open here fails again, and says why, when required
+    for _, name in ipairs(BEFORE_BACKGROUND) do pcall(require, name) end
+    if path then sys.preload(path) end
+  end
   if not M.preload_bundle(luac .. "/bundle.luac", sys, sources) then
     sum_of("")
-    if next(sums) == nil then return false end -- no chunks at all
+    if next(sums) == nil then -- no chunks at all
+      table.remove(searchers, 2)
+      return false
+    end
   end
-  table.insert(package.searchers or package.loaders, 2, search) -- luacheck: ignore 143 (5.1)
   return true
 end
 

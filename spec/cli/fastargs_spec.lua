@@ -183,6 +183,15 @@ describe("precompiled chunks", function()
   local loader = require "clarifai.loader"
   local sys = require "clarifai.sys.core"
 
+  -- dir/bad.so: a module that names a function nobody defines, linked to
+  -- bind at load (nil without a C compiler that takes -z now)
+  local function bad_module(dir)
+    cli.write(dir .. "/bad.c", "extern int clarifai_spec_nowhere(void);\n"
+      .. "int luaopen_bad(void *L) { (void)L; return clarifai_spec_nowhere(); }\n")
+    return os.execute("cc -shared -fPIC -Wl,-z,now -o " .. cli.quote(dir .. "/bad.so") .. " "
+      .. cli.quote(dir .. "/bad.c") .. " 2>/dev/null")
+  end
+
   it("come from one bundle for the modules every pause loads", function()
     local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
     local chunk = assert(loadfile(build .. "/luac/bundle.luac", "b"))
@@ -263,12 +272,7 @@ describe("precompiled chunks", function()
     assert.is_table(require "clarifai.http.core")
     -- a module that names a function nobody defines still fails to open
     local dir = cli.tmpdir()
-    cli.write(dir .. "/bad.c", "extern int clarifai_spec_nowhere(void);\n"
-      .. "int luaopen_bad(void *L) { (void)L; return clarifai_spec_nowhere(); }\n")
-    if not os.execute("cc -shared -fPIC -Wl,-z,now -o " .. cli.quote(dir .. "/bad.so") .. " "
-      .. cli.quote(dir .. "/bad.c") .. " 2>/dev/null") then
-      return pending("no C compiler taking -z now")
-    end
+    if not bad_module(dir) then return pending("no C compiler taking -z now") end
     local ok, err, code = sys.open_lazy(dir .. "/bad.so")
     assert.is_nil(ok)
     assert.matches("clarifai_spec_nowhere", err, 1, true)
@@ -276,6 +280,72 @@ describe("precompiled chunks", function()
     local f, lerr = package.loadlib(dir .. "/bad.so", "luaopen_bad")
     assert.is_nil(f)
     assert.matches("clarifai_spec_nowhere", lerr, 1, true)
+  end)
+
+  it("load the HTTP module on a thread of its own, which opening it waits for", function()
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    assert.is_true(sys.preload(build .. "/clarifai/http/core.so"))
+    assert.is_true(sys.open_lazy(build .. "/clarifai/http/core.so"))
+    assert.is_table(require "clarifai.http.core")
+    -- a module that fails to open: the thread says nothing, open_lazy says why
+    local dir = cli.tmpdir()
+    if not bad_module(dir) then return pending("no C compiler taking -z now") end
+    assert.is_true(sys.preload(dir .. "/bad.so"))
+    local ok, err, code = sys.open_lazy(dir .. "/bad.so")
+    assert.is_nil(ok)
+    assert.matches("clarifai_spec_nowhere", err, 1, true)
+    assert.equal("EIO", code)
+    -- a second load waits for the first; a path no file can have is refused
+    assert.is_true(sys.preload(dir .. "/missing.so"))
+    assert.is_true(sys.preload(dir .. "/missing.so"))
+    ok, err, code = sys.preload(string.rep("x", 70000))
+    assert.is_nil(ok)
+    assert.equal("path too long", err)
+    assert.equal("ENAMETOOLONG", code)
+    assert.is_nil((sys.open_lazy(dir .. "/missing.so")))
+  end)
+
+  it("start loading the HTTP module at once for a command that talks to the server, and only then", function()
+    for _, case in ipairs({
+      { { "pr", "pause", "r1" }, true }, { { "--context", "c", "pipelinerun", "list", "--all" }, true },
+      { { "script", "x.lua" }, true }, { { "pr", "pause", "r1", "--dry-run" }, false }, { { "--help" }, false },
+      { { "pr", "pause", "-h" }, false }, { { "help", "pr" }, false }, { { "--version" }, false },
+      { { "completion", "bash" }, false }, { {}, false },
+    }) do
+      assert.equal(case[2], loader.talks(case[1]), table.concat(case[1], " "))
+    end
+    -- seen from the process: libcurl is mapped with nobody asking for the
+    -- module, and the C modules opened afterwards were already open
+    local f = io.open("/proc/self/maps")
+    if not f then return pending("no /proc/self/maps") end
+    f:close()
+    local root = assert(sys.realpath("."))
+    local build = assert(sys.realpath(os.getenv("CLARIFAI_BUILD_DIR") or "build"))
+    local probe = cli.tmpdir() .. "/probe.lua"
+    cli.write(probe, [[
+      local root, build = arg[1], arg[2]
+      package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+      package.cpath = build .. "/?.so;" .. package.cpath
+      local loader = require "clarifai.loader"
+      loader.install({ luac = build .. "/luac", sources = { root .. "/lua" }, argv = { "pr", arg[3], "r1" } })
+      local sys = require "clarifai.sys.core"
+      local function mapped()
+        local maps = io.open("/proc/self/maps")
+        local text = maps:read("*a")
+        maps:close()
+        return text:find("libcurl", 1, true) ~= nil
+      end
+      local deadline = sys.monotime() + 20
+      while not mapped() and sys.monotime() < deadline and arg[3] == "pause" do sys.sleep(0.01) end
+      print(mapped(), package.loaded["cjson"] ~= nil, package.loaded["clarifai.yaml.core"] ~= nil,
+        package.loaded["clarifai.http.core"] ~= nil)
+      os.exit(0, true)
+    ]])
+    for _, case in ipairs({ { "pause", "true\ttrue\ttrue\tfalse\n" }, { "--help", "false\tfalse\tfalse\tfalse\n" } }) do
+      local r = cli.run({ root, build, case[1] }, { bin = probe })
+      assert.equal(0, r.code, r.err)
+      assert.equal(case[2], r.out, case[1])
+    end
   end)
 
   it("record the fingerprint the launcher computes (the build's Lua and C agree)", function()
