@@ -55,7 +55,7 @@ ctx.settings = ctx.smoke and {
            fraction = 0.05 },
   large = { runs = 20, size = 32 * 1024, reps = 1 },
 } or {
-  reps_fast = 30, reps_batch = 5, reps_rss = 5, reps_yaml = 5,
+  reps_fast = 100, reps_batch = 9, reps_rss = 5, reps_yaml = 5,
   batch = 1000, idle = 30, yaml_bytes = 10000000, lock_bytes = 80000,
   scale_counts = { 1000, 10000, 50000 }, reps_scale = 3,
   lab = { rtts = { 50, 150 }, one_reps = 10, batch_reps = 3,
