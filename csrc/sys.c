@@ -613,6 +613,29 @@ static int l_preload(lua_State *L)
     return 1;
 }
 
+/*
+ * guard_std_fds(): each of descriptors 0, 1 and 2 that is closed gets
+ * /dev/null opened on it the wrong way round (stdin write-only, stdout and
+ * stderr read-only). Reading stdin and writing stdout still fail with EBADF
+ * as on a closed descriptor, but no file opened later, by this thread or by
+ * a preload's (a library being mapped), can take the number and be read as
+ * the run ids or written as the results. The command calls it first thing;
+ * the library leaves a host's descriptors alone.
+ */
+static int l_guard_std_fds(lua_State *L)
+{
+    (void)L;
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        int held = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+        if (held >= 0 && held != fd) {
+            dup2(held, fd);
+            close(held);
+        }
+    }
+    return 0;
+}
+
 static int l_open_lazy(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -1162,6 +1185,7 @@ static const luaL_Reg funcs[] = {
     {"digest", l_digest},
     {"open_lazy", l_open_lazy},
     {"preload", l_preload},
+    {"guard_std_fds", l_guard_std_fds},
     {"exec", l_exec},
     {"setenv", l_setenv},
     {"isatty", l_isatty},

@@ -56,4 +56,43 @@ describe("clarifai.sys.core files #portable", function()
     assert.equal("0:cbf29ce484222325", sys.digest(file("f0", "")))
     assert.equal("1:af63dc4c8601ec8c", sys.digest(file("f1", "a")))
   end)
+
+  it("guard_std_fds keeps a closed stdin and stdout closed to use, and their numbers from later files", function()
+    -- a child started with 0 and 1 closed opens two files after the guard:
+    -- without it they would become stdin and stdout
+    local src = file("src.txt", "not-a-run-id\n")
+    local probe = file("probe.lua", [[
+      package.cpath = arg[1] .. "/?.so;" .. package.cpath
+      local sys = require "clarifai.sys.core"
+      if arg[3] == "guard" then sys.guard_std_fds() end
+      local input = assert(io.open(arg[2] .. "/src.txt", "rb"))
+      local sink = assert(io.open(arg[2] .. "/sink.txt", "wb"))
+      local got, rerr = io.stdin:read("*a")
+      local wrote, werr = io.stdout:write("results\n")
+      if wrote then wrote, werr = io.stdout:flush() end
+      io.stderr:write(tostring(got), " | ", tostring(rerr), " | ", tostring(wrote and true), " | ",
+        tostring(werr), "\n")
+      input:close()
+      sink:close()
+    ]])
+    local build = os.getenv("CLARIFAI_BUILD_DIR") or "build"
+    local function run(mode)
+      os.remove(dir .. "/sink.txt")
+      local p = io.popen(string.format("%s %s %s %s %s 2>&1 <&- >&-", cli.lua or "lua5.4", cli.quote(probe),
+        cli.quote(build), cli.quote(dir), mode))
+      local said = p:read("*a")
+      p:close()
+      local f = io.open(dir .. "/sink.txt", "rb")
+      local sunk = f and f:read("*a")
+      if f then f:close() end
+      return said, sunk
+    end
+    local said, sunk = run("guard")
+    assert.matches("^nil | Bad file descriptor | nil | Bad file descriptor", said)
+    assert.equal("", sunk)
+    -- the same child without the guard: the files take the numbers
+    said, sunk = run("none")
+    assert.matches("^not%-a%-run%-id\n | nil | true", said)
+    assert.equal("results\n", sunk)
+  end)
 end)

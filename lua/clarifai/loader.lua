@@ -148,6 +148,9 @@ function M.install(opts)
   end
   local searchers = package.searchers or package.loaders -- luacheck: ignore 143 (5.1)
   table.insert(searchers, 2, search)
+  -- a closed stdin or stdout stays closed to reads and writes, but no file
+  -- opened from now on (by the thread below, say) takes its number
+  if sys.guard_std_fds then sys.guard_std_fds() end
   if M.talks(opts.argv) and sys.preload and not package.loaded[BACKGROUND] then
     local path = searchpath(BACKGROUND, package.cpath)
     -- a module that fails to open here fails again, and says why, when required
