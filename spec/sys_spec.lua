@@ -60,7 +60,7 @@ describe("clarifai.sys.core files #portable", function()
   it("guard_std_fds keeps a closed stdin and stdout closed to use, and their numbers from later files", function()
     -- a child started with 0 and 1 closed opens two files after the guard:
     -- without it they would become stdin and stdout
-    local src = file("src.txt", "not-a-run-id\n")
+    file("src.txt", "not-a-run-id\n")
     local probe = file("probe.lua", [[
       package.cpath = arg[1] .. "/?.so;" .. package.cpath
       local sys = require "clarifai.sys.core"
