@@ -20,7 +20,7 @@
 --
 -- Every timed command is started directly (posix_spawn, no shell) by the
 -- benchcore module and timed from spawn to reap. Contenders of a figure run
--- interleaved (A B C A B C ...); the figures are medians. Exits non-zero when
+-- interleaved (A B C, B C A, ...); the figures are medians. Exits non-zero when
 -- a comparison cannot be run.
 
 local opts = {}
@@ -84,7 +84,8 @@ local function general_method()
     "- Every timed command is started directly with `posix_spawn` (no shell in between) by a small C helper "
       .. "(`bench/benchcore.c`) and timed with `CLOCK_MONOTONIC` from spawn to reap; stdout goes to `/dev/null`, "
       .. "stderr to a file. A non-zero exit status fails the run.",
-    "- The contenders of a figure run interleaved (A B C A B C …) after one untimed warm-up run of each, "
+    "- The contenders of a figure run interleaved, each round starting one contender later "
+      .. "(A B C, B C A, C A B …), after one untimed warm-up run of each, "
       .. "whose output is checked (e.g. one `has been paused.` line per run id). Figures are medians: "
       .. string.format("%d runs each for startup and one pause, %d for the %d-pause batches, %d for peak RSS, "
         .. "%d for YAML loading.", s.reps_fast, s.reps_batch, s.batch, s.reps_rss, s.reps_yaml),

@@ -183,7 +183,10 @@ function M.run_once(c, out)
 end
 
 -- Interleaved measurement: one untimed, checked warm-up run of each
--- contender, then `reps` rounds A B C A B C ... Each contender gets c.runs,
+-- contender, then `reps` rounds, each starting one contender later (A B C,
+-- B C A, C A B ...): no contender always runs right after the same one (a
+-- shell loop of a thousand curls leaves the machine otherwise than a
+-- 10 ms command does for whatever follows). Each contender gets c.runs,
 -- the list of its timed results (with r.stdout when c.capture is set).
 -- opts.warmup = false: no warm-up run; instead the output of every timed
 -- run is checked (for figures whose runs last seconds).
@@ -200,8 +203,9 @@ function M.measure(list, reps, opts)
     end
     c.runs = {}
   end
-  for _ = 1, reps do
-    for _, c in ipairs(list) do
+  for round = 1, reps do
+    for k = 1, #list do
+      local c = list[(round + k - 2) % #list + 1]
       local keep = c.capture or (not warmup and c.check)
       local out = keep and (ctx.work .. "/timed.out") or nil
       local r = M.run_once(c, out)
