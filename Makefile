@@ -73,8 +73,9 @@ HTTP_SO = $(BUILD)/clarifai/http/core.so
 YAML_SO = $(BUILD)/clarifai/yaml/core.so
 SYS_SO  = $(BUILD)/clarifai/sys/core.so
 LUA_SOURCES := $(shell find lua/clarifai -name '*.lua' | sort)
-# Precompiled: what the command loads (not the loader itself, not the emulator).
-LUAC_SOURCES := $(filter-out lua/clarifai/loader.lua lua/clarifai/emulator/%,$(LUA_SOURCES))
+# Precompiled: what the command loads (not the loader and its head start, which
+# load before it, not the emulator).
+LUAC_SOURCES := $(filter-out lua/clarifai/loader.lua lua/clarifai/warmup.lua lua/clarifai/emulator/%,$(LUA_SOURCES))
 LUAC_STAMP = $(BUILD)/luac/.stamp
 # What every pause/cancel/resume loads, and only that, precompiled into one
 # chunk as well (spec/cli/fastargs_spec.lua checks a pause loads no other).

@@ -20,28 +20,8 @@ local C_MODULES = { cjson = true }
 -- (RTLD_NOW) would otherwise bind at load time.
 local LAZY = { ["clarifai.http.core"] = true }
 
--- For a command that talks to the server (M.talks), the HTTP module starts
--- loading on a thread of its own at once (sys.c's preload): mapping and
--- binding libcurl's libraries is about half of a pause, which then overlaps
--- undumping the bundle and running the command. The other C modules a
--- command opens are opened first: a dlopen on this thread while that one
--- loads would wait for the whole load.
-local BACKGROUND = "clarifai.http.core"
-local BEFORE_BACKGROUND = { "cjson", "clarifai.yaml.core" }
-
--- package.searchpath (5.2+), for every Lua.
-local searchpath = package.searchpath or function(name, path)
-  local file = name:gsub("%.", "/")
-  for template in path:gmatch("[^;]+") do
-    local candidate = template:gsub("%?", file)
-    local f = io.open(candidate, "r")
-    if f then
-      f:close()
-      return candidate
-    end
-  end
-  return nil
-end
+local warmup = require "clarifai.warmup"
+local searchpath = warmup.searchpath
 
 -- The fingerprints recorded at build time: { [path under the source root]
 -- = "SIZE:HASH" }, and the stat signatures: { [path] = signature }.
@@ -74,39 +54,14 @@ local function matches(sys, sources, rel, sum, sig)
   return true
 end
 
-local function load_sys()
-  local sys = package.loaded["clarifai.sys.core"]
-  if sys then return sys end
-  local path = searchpath("clarifai.sys.core", package.cpath)
-  local open = path and package.loadlib(path, "luaopen_clarifai_sys_core")
-  if not open then return nil end
-  sys = open("clarifai.sys.core", path)
-  package.loaded["clarifai.sys.core"] = sys
-  return sys
-end
-
--- Does this command line talk to the server? Every command but help,
--- --version, completion and a dry run does. A hint only: a run id spelled
--- "help" loses the head start, nothing else.
-local QUIET = { ["-h"] = true, ["--help"] = true, help = true, ["--version"] = true, completion = true,
-  ["--dry-run"] = true }
-function M.talks(argv)
-  if not argv or not argv[1] then return false end
-  for _, a in ipairs(argv) do
-    if QUIET[a] then return false end
-  end
-  return true
-end
-
 --[[
-install{ luac = dir of chunks, sources = {dirs of the sources}, argv = the command's arguments }
+install{ luac = dir of chunks, sources = {dirs of the sources} }
 Adds a searcher before Lua's own for this tool's modules: a chunk whose
 source still matches (see above), else nothing (Lua's own searchers load
-the source). When argv talks to the server, the HTTP module starts loading
-at once (see BACKGROUND).
+the source).
 ]]
 function M.install(opts)
-  local sys = load_sys()
+  local sys = warmup.open_c("clarifai.sys.core")
   if not sys or not sys.digest then return false end
   local luac, sources = opts.luac, opts.sources or {}
   -- read when a module outside the bundle is first asked for (a pause asks
@@ -122,8 +77,9 @@ function M.install(opts)
   local function search_c(name)
     local path = searchpath(name, package.cpath)
     if not path then return nil end
-    -- libcurl and its libraries bind lazily (see sys.c's open_lazy); on
-    -- failure loadlib below opens the module as before
+    -- libcurl and its libraries bind lazily (see sys.c's open_lazy, which
+    -- waits for clarifai.warmup's thread); on failure loadlib below opens
+    -- the module as before
     if LAZY[name] and sys.open_lazy then sys.open_lazy(path) end
     local f, err = package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
     if f then return f, path end
@@ -148,15 +104,6 @@ function M.install(opts)
   end
   local searchers = package.searchers or package.loaders -- luacheck: ignore 143 (5.1)
   table.insert(searchers, 2, search)
-  -- a closed stdin or stdout stays closed to reads and writes, but no file
-  -- opened from now on (by the thread below, say) takes its number
-  if sys.guard_std_fds then sys.guard_std_fds() end
-  if M.talks(opts.argv) and sys.preload and not package.loaded[BACKGROUND] then
-    local path = searchpath(BACKGROUND, package.cpath)
-    -- a module that fails to open here fails again, and says why, when required
-    for _, name in ipairs(BEFORE_BACKGROUND) do pcall(require, name) end
-    if path then sys.preload(path) end
-  end
   if not M.preload_bundle(luac .. "/bundle.luac", sys, sources) then
     sum_of("")
     if next(sums) == nil then -- no chunks at all
