@@ -82,10 +82,7 @@ describe("clarifai.sys.core files #portable", function()
         cli.quote(build), cli.quote(dir), mode))
       local said = p:read("*a")
       p:close()
-      local f = io.open(dir .. "/sink.txt", "rb")
-      local sunk = f and f:read("*a")
-      if f then f:close() end
-      return said, sunk
+      return said, cli.slurp(dir .. "/sink.txt")
     end
     local said, sunk = run("guard")
     assert.matches("^nil | Bad file descriptor | nil | Bad file descriptor", said)

@@ -15,11 +15,6 @@ local M = {}
 -- C modules from other packages that the commands load.
 local C_MODULES = { cjson = true }
 
--- C modules opened with lazy binding first: the HTTP module pulls in
--- libcurl and some thirty libraries, whose every function Lua's loader
--- (RTLD_NOW) would otherwise bind at load time.
-local LAZY = { ["clarifai.http.core"] = true }
-
 local warmup = require "clarifai.warmup"
 local searchpath = warmup.searchpath
 
@@ -72,18 +67,13 @@ function M.install(opts)
     if not sums then sums, sigs = {}, {} end
     return sums[rel], sigs[rel]
   end
-  -- C modules go straight to package.cpath: Lua's own order would first try
-  -- every package.path entry (a dozen failed opens each).
+  -- C modules go straight to package.cpath (warmup.find_c: the HTTP module
+  -- with lazy binding)
   local function search_c(name)
-    local path = searchpath(name, package.cpath)
-    if not path then return nil end
-    -- libcurl and its libraries bind lazily (see sys.c's open_lazy, which
-    -- waits for clarifai.warmup's thread); on failure loadlib below opens
-    -- the module as before
-    if LAZY[name] and sys.open_lazy then sys.open_lazy(path) end
-    local f, err = package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
-    if f then return f, path end
-    return "\n\t" .. tostring(err)
+    local open, where = warmup.find_c(name)
+    if open then return open, where end
+    if where then return "\n\t" .. tostring(where) end
+    return nil
   end
   local function search(name)
     if C_MODULES[name] or name:match("^clarifai%.[%w_]+%.core$") then return search_c(name) end

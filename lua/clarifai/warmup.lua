@@ -22,14 +22,31 @@ M.searchpath = package.searchpath or function(name, path)
   return nil
 end
 
--- A C module opened straight from package.cpath (Lua's own order would
--- first try every package.path entry), into package.loaded; nil when it is
--- not there or does not open (a later require says why).
+local BACKGROUND = "clarifai.http.core"
+
+--[[
+find_c(name) -> luaopen function, path | nil (not on package.cpath) | nil,
+message: a C module looked up straight on package.cpath (Lua's own order
+would first try every package.path entry). The HTTP module is first opened
+with lazy binding (sys.c's open_lazy, which waits for start's thread): its
+thirty-odd libraries then bind a function when it is first called.
+]]
+function M.find_c(name)
+  local path = M.searchpath(name, package.cpath)
+  if not path then return nil end
+  local sys = package.loaded["clarifai.sys.core"]
+  if name == BACKGROUND and type(sys) == "table" and sys.open_lazy then sys.open_lazy(path) end
+  local open, err = package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
+  if open then return open, path end
+  return nil, err
+end
+
+-- A C module opened with find_c, into package.loaded; nil when it is not
+-- there or does not open (a later require says why).
 function M.open_c(name)
   local mod = package.loaded[name]
   if mod ~= nil then return mod end
-  local path = M.searchpath(name, package.cpath)
-  local open = path and package.loadlib(path, "luaopen_" .. name:gsub("%.", "_"))
+  local open, path = M.find_c(name)
   if not open then return nil end
   mod = open(name, path)
   package.loaded[name] = mod
@@ -49,7 +66,6 @@ function M.talks(argv)
   return true
 end
 
-local BACKGROUND = "clarifai.http.core"
 -- opened first: a dlopen on this thread while the other one loads would
 -- wait for the whole load
 local BEFORE = { "cjson", "clarifai.yaml.core" }
